@@ -1,0 +1,1 @@
+"""The .sg grammar (symgrad.lark), shipped as package data of symgrad.grammar."""

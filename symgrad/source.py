@@ -1,0 +1,91 @@
+"""Source text, positions in it, and the located errors a model file can have.
+
+Every error in a `.sg` file is reported as::
+
+    FILE:LINE:COL: error: MESSAGE
+        <the source line>
+        <a caret under COL>
+      hint: ...
+
+LINE and COL are 1-based and COL counts characters, not bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of source text, 1-based, end exclusive (as Lark reports it)."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @staticmethod
+    def point(line: int, column: int) -> "Span":
+        return Span(line, column, line, column + 1)
+
+    def to(self, other: "Span") -> "Span":
+        """The span from the start of self to the end of other."""
+        return Span(self.line, self.column, other.end_line, other.end_column)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A model's text and the name it is reported under."""
+
+    text: str
+    filename: str = "<string>"
+
+    def line_text(self, line: int) -> str:
+        lines = self.text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+    @property
+    def last_line(self) -> int:
+        return max(1, len(self.text.splitlines()))
+
+
+@dataclass
+class Diagnostic:
+    """One located error. `hint` may be filled in after the error is found,
+    by whoever learns more (an undeclared name learns its implied shape from
+    the operator that uses it)."""
+
+    span: Span
+    message: str
+    hint: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def render(self, source: Source) -> str:
+        line = source.line_text(self.span.line)
+        col = self.span.column
+        # Keep tabs in the caret's indentation so that it lines up under them.
+        pad = "".join(c if c == "\t" else " " for c in line[: col - 1])
+        width = 1
+        if self.span.end_line == self.span.line and self.span.end_column > col:
+            width = min(self.span.end_column - col, max(1, len(line) - col + 1))
+        out = [
+            f"{source.filename}:{self.span.line}:{col}: error: {self.message}",
+            f"    {line}",
+            f"    {pad}^{'~' * (width - 1)}",
+        ]
+        out += [f"  note: {n}" for n in self.notes]
+        if self.hint:
+            out.append(f"  hint: {self.hint}")
+        return "\n".join(out)
+
+
+class ModelError(Exception):
+    """The model file is wrong; carries every located error found in it."""
+
+    def __init__(self, source: Source, diagnostics: list[Diagnostic]):
+        self.source = source
+        self.diagnostics = sorted(diagnostics, key=lambda d: (d.span.line, d.span.column))
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n".join(d.render(self.source) for d in self.diagnostics)
