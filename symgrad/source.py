@@ -89,3 +89,19 @@ class ModelError(Exception):
 
     def render(self) -> str:
         return "\n".join(d.render(self.source) for d in self.diagnostics)
+
+
+def read_source(path: str) -> Source:
+    """Read a model file as UTF-8; a file that is not UTF-8 is a located error."""
+    with open(path, "rb") as stream:
+        data = stream.read()
+    try:
+        return Source(data.decode("utf-8"), path)
+    except UnicodeDecodeError as error:
+        good = data[: error.start].decode("utf-8")
+        line = good.count("\n") + 1
+        column = len(good) - (good.rfind("\n") + 1) + 1
+        text = data.decode("utf-8", errors="replace")
+        raise ModelError(Source(text, path), [Diagnostic(
+            Span.point(line, column), f"the file is not valid UTF-8 (byte 0x{data[error.start]:02x})",
+            "save the model as UTF-8")]) from None

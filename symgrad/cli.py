@@ -1,0 +1,106 @@
+"""The `symgrad` command line.
+
+Exit status: 0 success; 1 a gradient check failed; 2 bad input (a model
+error, a missing file, a wrong option); 3 an internal error of symgrad.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__
+from .source import ModelError, read_source
+
+BAD_INPUT = 2
+INTERNAL_ERROR = 3
+
+
+def program_of(path: str):
+    from .lowering import analyze
+    return analyze(read_source(path))
+
+
+def cmd_shapes(args) -> int:
+    from .naming import python_names
+    program = program_of(args.model)
+    rows: list[tuple[str, str, str]] = []
+    if program.dims:
+        rows.append(("dim", ", ".join(program.dims), ""))
+    for variable in program.variables.values():
+        value = f" = {variable.value:g}" if variable.value is not None else ""
+        rows.append((variable.kind, variable.name, f"{variable.shape}{value}"))
+    for function in program.functions.values():
+        signature = " × ".join("R" for _ in function.params)
+        rows.append(("fn", f"{function.name}({', '.join(function.params)})", f"{signature} → R"))
+    for name, node in program.definitions.items():
+        rows.append(("def", name, str(node.shape)))
+    width = max(len(name) for _, name, _ in rows)
+    for kind, name, shape in rows:
+        print(f"{kind:<6}{name:<{width}}" + (f" : {shape}" if shape else ""))
+    for request in program.grads:
+        print(f"grad  {request.target} wrt {', '.join(v.name for v in request.wrt)}")
+    spellings = python_names(program.variables)
+    renamed = [(name, spelled) for name, spelled in spellings.items() if name != spelled]
+    if renamed:
+        print("python names:")
+        for name, spelled in renamed:
+            print(f"  {name} -> {spelled}")
+    return 0
+
+
+def not_built(name: str):
+    def run(args) -> int:
+        print(f"symgrad: '{name}' is not built yet", file=sys.stderr)
+        return BAD_INPUT
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symgrad",
+        description="Symbolic differentiation compiler: gradients of matrix expressions, compiled to NumPy.")
+    parser.add_argument("--version", action="version", version=f"symgrad {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name, help_, run):
+        sub = commands.add_parser(name, help=help_, description=help_)
+        sub.add_argument("model", metavar="MODEL.sg", help="the model file")
+        sub.set_defaults(run=run)
+        return sub
+
+    compile_ = command("compile", "write a standalone NumPy module for the model", not_built("compile"))
+    compile_.add_argument("-o", "--output", metavar="OUT.py", help="where to write the module")
+    command("derive", "print every gradient in matrix notation, with its error signals and shapes",
+            not_built("derive"))
+    command("check", "compare every gradient with finite differences and print a report",
+            not_built("check"))
+    command("shapes", "print every variable and definition with its shape", cmd_shapes)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return BAD_INPUT
+    try:
+        return args.run(args)
+    except ModelError as error:
+        print(error.render(), file=sys.stderr)
+        return BAD_INPUT
+    except OSError as error:
+        print(f"symgrad: error: cannot read '{error.filename}': {error.strerror}", file=sys.stderr)
+        return BAD_INPUT
+    except Exception as error:  # never a traceback for the user, but say it is ours
+        if os.environ.get("SYMGRAD_DEBUG"):
+            raise
+        print(f"symgrad: internal error: {type(error).__name__}: {error}\n"
+              "This is a bug in symgrad; run with SYMGRAD_DEBUG=1 for the traceback.", file=sys.stderr)
+        return INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

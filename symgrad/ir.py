@@ -1,0 +1,106 @@
+"""The typed IR: a DAG of single-assignment values, each with its shape.
+
+A `Node` is one value: an operation from `symgrad.ops.OPS` applied to other
+nodes. Leaves are variables (params, inputs, consts), numbers, dimensions
+used as numbers, and the arguments of user functions. Every node carries its
+shape and the source span it was written at. Reverse-mode differentiation
+walks this graph; nothing in it refers back to the syntax tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .shapes import Shape
+from .source import Source, Span
+
+
+@dataclass(eq=False, slots=True)
+class Node:
+    """One value. `data` is the payload of a leaf (a variable's or a
+    dimension's name, a number's value) or the function name of `apply`.
+    `name` is the model's name for the value, when a definition gave it one."""
+
+    op: str
+    args: tuple["Node", ...]
+    shape: Shape
+    span: Span
+    data: object = None
+    name: str | None = None
+
+    def __repr__(self) -> str:
+        label = self.name or (self.data if self.data is not None else self.op)
+        return f"<{self.op} {label} {self.shape}>"
+
+
+def postorder(roots) -> list[Node]:
+    """Every node reachable from roots, each once, operands before users.
+    Iterative, so that a chain of thousands of definitions costs no recursion."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((arg, False) for arg in reversed(node.args) if id(arg) not in seen)
+    return order
+
+
+@dataclass
+class Variable:
+    """A `param`, `input` or `const`. A const written `const c = 0.5` has a
+    `value` and is no argument of the compiled functions."""
+
+    name: str
+    kind: str
+    shape: Shape
+    span: Span
+    node: Node
+    value: float | None = None
+
+
+@dataclass
+class UserFunction:
+    """`f(t) = body`: a scalar formula; `body` is built over `argument` leaves."""
+
+    name: str
+    params: tuple[str, ...]
+    body: Node
+    span: Span
+
+
+@dataclass
+class GradRequest:
+    """`grad target wrt ...`: differentiate a scalar with respect to variables."""
+
+    target: str
+    node: Node
+    wrt: tuple[Variable, ...]
+    span: Span
+
+
+@dataclass
+class Program:
+    """A checked model: everything later stages need, nothing from the syntax."""
+
+    source: Source
+    dims: dict[str, Span] = field(default_factory=dict)
+    variables: dict[str, Variable] = field(default_factory=dict)
+    functions: dict[str, UserFunction] = field(default_factory=dict)
+    definitions: dict[str, Node] = field(default_factory=dict)
+    grads: list[GradRequest] = field(default_factory=list)
+
+    @property
+    def arguments(self) -> list[Variable]:
+        """The compiled functions' arguments: every variable without a value,
+        in declaration order."""
+        return [v for v in self.variables.values() if v.value is None]

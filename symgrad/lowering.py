@@ -1,0 +1,433 @@
+"""Syntax tree to typed IR, checking names and shapes on the way.
+
+`lower(source, statements)` resolves every name, gives every value its
+shape through the operator table's shape rules, and reports each mistake
+at its place: an unknown name (with "did you mean" and, where its use implies
+one, a declaration to add), a shape mismatch (at its operator), a misuse of a
+statement. Errors in separate statements are all reported; within one
+expression only the first, since what follows from it would only repeat it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from . import syntax as ast
+from .ir import GradRequest, Node, Program, UserFunction, Variable
+from .ops import BUILTINS, OPS
+from .shapes import SCALAR, Shape, ShapeError, column
+from .source import Diagnostic, ModelError, Source, Span
+
+
+class Invalid:
+    """Stands for a value whose error is already reported, so that what is
+    built from it reports nothing more. `unknown` is the diagnostic of an
+    undeclared name, which the operator using it may complete with a hint."""
+
+    __slots__ = ("unknown", "name")
+
+    def __init__(self, unknown: Diagnostic | None = None, name: str | None = None):
+        self.unknown = unknown
+        self.name = name
+
+
+@dataclass
+class Scope:
+    """Where names are looked up: a function body sees its own arguments and
+    constants with a value; everything else sees the whole model so far."""
+
+    arguments: dict[str, Node] = field(default_factory=dict)
+    in_function: str | None = None
+
+
+Value = Node | Invalid
+
+
+def _kind_word(kind: str) -> str:
+    return {"dim": "a dimension", "variable": "a variable", "definition": "a definition",
+            "function": "a function"}[kind]
+
+
+class Lowering:
+    def __init__(self, source: Source):
+        self.program = Program(source)
+        self.diagnostics: list[Diagnostic] = []
+        self.kinds: dict[str, tuple[str, Span]] = {}   # name -> (kind, where introduced)
+        self.declared_later: dict[str, Span] = {}
+
+    # ------------------------------------------------------------- errors
+    def error(self, span: Span, message: str, hint: str | None = None) -> Invalid:
+        self.diagnostics.append(Diagnostic(span, message, hint))
+        return Invalid()
+
+    def close_names(self, name: str, candidates) -> list[str]:
+        candidates = list(candidates)
+        folded = [c for c in candidates if c.lower() == name.lower() and c != name]
+        return folded[:1] or difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+
+    # -------------------------------------------------------- statements
+    def run(self, statements: list[ast.Statement]) -> Program:
+        for statement in statements:
+            if isinstance(statement, (ast.Declaration, ast.ConstValue, ast.Function, ast.Definition)):
+                name = statement.name
+                self.declared_later.setdefault(name.id, name.span)
+        grads = []
+        for statement in statements:
+            if isinstance(statement, ast.Grad):
+                grads.append(statement)
+            elif isinstance(statement, ast.Declaration):
+                self.declaration(statement)
+            elif isinstance(statement, ast.ConstValue):
+                self.const_value(statement)
+            elif isinstance(statement, ast.Function):
+                self.function(statement)
+            else:
+                self.definition(statement)
+        for statement in grads:
+            self.grad(statement)
+        if not grads:
+            source = self.program.source
+            last = source.last_line
+            self.error(Span.point(last, 1), "no grad statement: nothing to differentiate",
+                       "add a line such as `grad s wrt W`: a scalar and the variables to differentiate it by")
+        if self.diagnostics:
+            raise ModelError(self.program.source, self.diagnostics)
+        return self.program
+
+    def introduce(self, name: ast.Name, kind: str) -> bool:
+        """Claim a name for one thing; each name is one thing in a file."""
+        if name.id in BUILTINS:
+            self.error(name.span, f"'{name.id}' is a built-in function and cannot be redefined",
+                       "choose another name")
+            return False
+        if name.id in self.kinds:
+            old_kind, where = self.kinds[name.id]
+            if kind == old_kind == "definition":
+                self.error(name.span, f"'{name.id}' is already defined at line {where.line}",
+                           "definitions are single-assignment: give the new value another name")
+            else:
+                self.error(name.span, f"'{name.id}' is already {_kind_word(old_kind)} "
+                                      f"(line {where.line}, column {where.column})",
+                           "each name is one thing in a file: choose another name")
+            return False
+        self.kinds[name.id] = (kind, name.span)
+        return True
+
+    def type_shape(self, type_: ast.TypeExpr) -> Shape | None:
+        dims = []
+        for dim in type_.dims:
+            if isinstance(dim.value, int):
+                if dim.value <= 0:
+                    self.error(dim.span, f"a dimension must be a positive integer, got {dim.value}")
+                    return None
+            elif self.kinds.get(dim.value, ("dim",))[0] != "dim" or dim.value in BUILTINS:
+                kind = "a built-in function" if dim.value in BUILTINS else _kind_word(self.kinds[dim.value][0])
+                self.error(dim.span, f"'{dim.value}' is {kind}, not a dimension",
+                           "each name is one thing in a file: choose another name for the dimension")
+                return None
+            elif dim.value not in self.kinds:
+                self.kinds[dim.value] = ("dim", dim.span)
+                self.program.dims[dim.value] = dim.span
+            dims.append(dim.value)
+        if len(dims) == 0:
+            return SCALAR
+        if len(dims) == 1:
+            return column(dims[0])
+        return Shape(dims[0], dims[1])
+
+    def add_variable(self, name: ast.Name, kind: str, shape: Shape, span: Span, value=None):
+        node = Node("variable", (), shape, name.span, data=name.id, name=name.id)
+        self.program.variables[name.id] = Variable(name.id, kind, shape, span, node, value)
+
+    def declaration(self, statement: ast.Declaration):
+        shape = self.type_shape(statement.type)
+        if shape is not None and self.introduce(statement.name, "variable"):
+            self.add_variable(statement.name, statement.kind, shape, statement.span)
+
+    def const_value(self, statement: ast.ConstValue):
+        if self.introduce(statement.name, "variable"):
+            self.add_variable(statement.name, "const", SCALAR, statement.span, statement.value.value)
+
+    def function(self, statement: ast.Function):
+        name = statement.name
+        scope = Scope(in_function=name.id)
+        for param in statement.params:
+            if param.id in BUILTINS:
+                self.error(param.span, f"'{param.id}' is a built-in function and cannot name an argument")
+                return
+            if param.id in scope.arguments:
+                self.error(param.span, f"argument '{param.id}' is listed twice")
+                return
+            scope.arguments[param.id] = Node("argument", (), SCALAR, param.span, data=param.id, name=param.id)
+        body = self.expression(statement.body, scope)
+        if self.introduce(name, "function") and isinstance(body, Node):
+            self.program.functions[name.id] = UserFunction(
+                name.id, tuple(scope.arguments), body, statement.span)
+
+    def definition(self, statement: ast.Definition):
+        value = self.expression(statement.expr, Scope())
+        name = statement.name
+        if self.introduce(name, "definition") and isinstance(value, Node):
+            if value.name is None:
+                value.name = name.id
+            self.program.definitions[name.id] = value
+
+    def grad(self, statement: ast.Grad):
+        target = statement.target
+        kind = self.kinds.get(target.id, (None,))[0]
+        if kind == "definition" and target.id in self.program.definitions:
+            node = self.program.definitions[target.id]
+        elif kind == "variable" and target.id in self.program.variables:
+            node = self.program.variables[target.id].node
+        elif kind is None and target.id not in self.declared_later:
+            self.unknown_name(target, self.program.definitions)
+            return
+        else:  # a dimension, a function, or a statement that failed to check
+            if kind in ("dim", "function"):
+                self.error(target.span, f"'{target.id}' is {_kind_word(kind)}; grad needs a scalar value")
+            return
+        if not node.shape.is_scalar:
+            self.error(target.span, f"grad needs a scalar, but '{target.id}' is {node.shape} {node.shape.brackets}",
+                       f"reduce it to a scalar first, e.g. sum({target.id})")
+            return
+        if any(request.target == target.id for request in self.program.grads):
+            self.error(target.span, f"'{target.id}' already has a grad statement",
+                       "name every variable in one `wrt` list")
+            return
+        wrt = self.wrt_variables(statement)
+        if wrt is not None:
+            self.program.grads.append(GradRequest(target.id, node, tuple(wrt), statement.span))
+
+    def wrt_variables(self, statement: ast.Grad) -> list[Variable] | None:
+        variables = self.program.variables
+        if statement.wrt is None:
+            params = [v for v in variables.values() if v.kind == "param"]
+            if not params:
+                self.error(statement.span, "grad without `wrt` differentiates every param, but there is none",
+                           f"name the inputs: grad {statement.target.id} wrt ...")
+                return None
+            return params
+        chosen: list[Variable] = []
+        ok = True
+        for name in statement.wrt:
+            kind = self.kinds.get(name.id, (None,))[0]
+            if kind is None:
+                self.unknown_name(name, variables)
+                ok = False
+            elif kind != "variable":
+                self.error(name.span, f"'{name.id}' is {_kind_word(kind)}; gradients are taken with "
+                                      "respect to params and inputs")
+                ok = False
+            elif name.id not in variables:
+                ok = False  # its declaration failed and was reported
+            elif variables[name.id].kind == "const":
+                self.error(name.span, f"'{name.id}' is a const, and a const is never differentiated",
+                           "declare it as `param` or `input` to get its gradient")
+                ok = False
+            elif variables[name.id] in chosen:
+                self.error(name.span, f"'{name.id}' is listed twice after wrt")
+                ok = False
+            else:
+                chosen.append(variables[name.id])
+        return chosen if ok else None
+
+    # ------------------------------------------------------- expressions
+    def expression(self, root: ast.Expr, scope: Scope) -> Value:
+        """Lower an expression bottom-up with an explicit stack (no recursion:
+        5,000 nested brackets are fine)."""
+        results: dict[int, Value] = {}
+        stack: list[tuple[ast.Expr, bool]] = [(root, False)]
+        while stack:
+            expr, ready = stack.pop()
+            kids = ast.children(expr)
+            if not ready:
+                stack.append((expr, True))
+                stack.extend((kid, False) for kid in reversed(kids))
+                continue
+            args = [results.pop(id(kid)) for kid in kids]
+            results[id(expr)] = self.lower(expr, args, scope)
+        return results[id(root)]
+
+    def lower(self, expr: ast.Expr, args: list[Value], scope: Scope) -> Value:
+        if isinstance(expr, ast.Number):
+            return Node("number", (), SCALAR, expr.span, data=expr.value)
+        if isinstance(expr, ast.Name):
+            return self.resolve(expr, scope)
+        if isinstance(expr, ast.Negate):
+            return self.make("neg", args, expr.op_span, scope)
+        if isinstance(expr, ast.Transpose):
+            return self.make("transpose", args, expr.op_span, scope)
+        if isinstance(expr, ast.Norm):
+            return self.make("norm", args, expr.span, scope)
+        if isinstance(expr, ast.Call):
+            return self.call(expr, args, scope)
+        return self.binary(expr, args, scope)
+
+    def binary(self, expr: ast.Binary, args: list[Value], scope: Scope) -> Value:
+        op = expr.op
+        if op in ("add", "sub"):
+            return self.make(op, args, expr.op_span, scope)
+        if op in ("star", "at", "juxtapose"):
+            return self.product(args, expr.op_span, scope)
+        if op == "hadamard":
+            return self.make("mul", args, expr.op_span, scope)
+        if op == "divide":
+            return self.make("div", args, expr.op_span, scope)
+        if op == "elementwise_power":
+            return self.make("pow", args, expr.op_span, scope)
+        return self.power(expr, args, scope)
+
+    def power(self, expr: ast.Binary, args: list[Value], scope: Scope) -> Value:
+        """`a^k` is a power of a scalar; `A^-1` of a square matrix is its inverse."""
+        base, exponent = args
+        if isinstance(base, Invalid) or isinstance(base, Node) and base.shape.is_scalar:
+            return self.make("pow", args, expr.op_span, scope)
+        minus_one = (isinstance(expr.right, ast.Negate) and isinstance(expr.right.operand, ast.Number)
+                     and expr.right.operand.value == 1)
+        if minus_one:
+            return self.make("inv", [base], expr.op_span, scope)
+        return self.error(expr.op_span, f"'^' raises a scalar to a power, but its base is {base.shape} "
+                                        f"{base.shape.brackets}",
+                          "for the elementwise power write A .^ k; A^-1 is the inverse of a square matrix")
+
+    def product(self, args: list[Value], span: Span, scope: Scope) -> Value:
+        """Juxtaposition, `*` and `@`: a matrix product, or scaling when one
+        factor is a scalar."""
+        left, right = args
+        scaling = any(isinstance(a, Node) and a.shape.is_scalar for a in args)
+        return self.make("mul" if scaling else "matmul", args, span, scope)
+
+    def make(self, op: str, args: list[Value], span: Span, scope: Scope, data=None) -> Value:
+        invalid = [a for a in args if isinstance(a, Invalid)]
+        if invalid:
+            self.suggest_declarations(op, args)
+            return Invalid()
+        if scope.in_function and not OPS[op].elementwise:
+            return self.error(span, f"a function body is a scalar formula; '{OPS[op].symbol}' is not allowed in "
+                                    f"'{scope.in_function}'",
+                              "use elementwise operations, numbers and the function's arguments")
+        try:
+            shape = OPS[op].shape(*(a.shape for a in args))
+        except ShapeError as error:
+            return self.error(span, error.message, error.hint)
+        return Node(op, tuple(args), shape, span, data=data)
+
+    def suggest_declarations(self, op: str, args: list[Value]):
+        """Complete an undeclared name's error with the shape its use implies."""
+        if len(args) != 2:
+            return
+        for unknown, known, position in ((args[0], args[1], "left"), (args[1], args[0], "right")):
+            if not (isinstance(unknown, Invalid) and unknown.unknown and isinstance(known, Node)):
+                continue
+            shape = None
+            if OPS[op].elementwise and not known.shape.is_scalar:
+                shape = known.shape
+            elif op in ("matmul", "mul") and position == "right" and not known.shape.is_scalar:
+                shape = column(known.shape.cols)
+            if shape is not None:
+                unknown.unknown.hint = (f"declare it before this line, e.g. `input {unknown.name} : {shape}` "
+                                        "(or `param`)")
+
+    # ------------------------------------------------------------- names
+    def resolve(self, name: ast.Name, scope: Scope) -> Value:
+        if name.id in scope.arguments:
+            return scope.arguments[name.id]
+        if name.id in BUILTINS:
+            return self.error(name.span, f"'{name.id}' is a built-in function; call it as {name.id}(...)")
+        kind = self.kinds.get(name.id, (None,))[0]
+        if kind is None:
+            return self.unknown_name(name, self.visible_names(scope))
+        if kind == "function":
+            return self.error(name.span, f"'{name.id}' is a function; call it as {name.id}(...)")
+        if scope.in_function:
+            variable = self.program.variables.get(name.id)
+            if variable is not None and variable.value is not None:
+                return variable.node
+            return self.error(name.span, f"a function body may use only its arguments, numbers and consts "
+                                         f"with a value; '{name.id}' is {_kind_word(kind)}",
+                              f"make '{name.id}' an argument of '{scope.in_function}'")
+        if kind == "dim":
+            return Node("dimension", (), SCALAR, name.span, data=name.id, name=name.id)
+        if kind == "variable":
+            variable = self.program.variables.get(name.id)
+            return variable.node if variable else Invalid()
+        return self.program.definitions.get(name.id) or Invalid()
+
+    def visible_names(self, scope: Scope) -> list[str]:
+        return list(scope.arguments) + list(self.kinds)
+
+    def unknown_name(self, name: ast.Name, candidates) -> Invalid:
+        later = self.declared_later.get(name.id)
+        if later is not None and later != name.span:
+            self.error(name.span, f"'{name.id}' is used before its declaration at line {later.line}",
+                       "declare or define a name above its first use")
+            return Invalid()
+        message = f"unknown name '{name.id}'"
+        close = self.close_names(name.id, candidates)
+        if close:
+            message += f"; did you mean '{close[0]}'?"
+        diagnostic = Diagnostic(name.span, message,
+                                "declare it with `param NAME : TYPE` or `input NAME : TYPE`, "
+                                "or define it with `NAME = ...` above this line")
+        self.diagnostics.append(diagnostic)
+        return Invalid(diagnostic, name.id)
+
+    # ------------------------------------------------------------- calls
+    def call(self, expr: ast.Call, args: list[Value], scope: Scope) -> Value:
+        func = expr.func
+        kind = self.kinds.get(func.id, (None,))[0]
+        if func.id in scope.arguments or kind in ("variable", "definition", "dim"):
+            # `W (x + b)`: a product, not a call.
+            if len(args) != 1:
+                return self.error(func.span, f"'{func.id}' is {_kind_word(kind or 'variable')}, not a function; "
+                                             f"it cannot take {len(args)} arguments")
+            start = expr.args[0].span
+            return self.product([self.resolve(func, scope), args[0]],
+                                Span(start.line, start.column, start.line, start.column + 1), scope)
+        if kind == "function":
+            function = self.program.functions.get(func.id)
+            if function is None:
+                return Invalid()
+            if len(args) != len(function.params):
+                return self.error(func.span, f"'{func.id}' takes {len(function.params)} "
+                                             f"argument{'s' if len(function.params) != 1 else ''}, got {len(args)}")
+            return self.make("apply", args, func.span, scope, data=func.id)
+        builtin = BUILTINS.get(func.id)
+        if builtin is None:
+            if func.id == scope.in_function:
+                return self.error(func.span, f"'{func.id}' cannot call itself")
+            return self.unknown_function(func, scope)
+        if not builtin.min_args <= len(args) <= builtin.max_args:
+            count = (str(builtin.min_args) if builtin.max_args == builtin.min_args
+                     else f"{builtin.min_args} or {builtin.max_args}")
+            return self.error(func.span, f"'{func.id}' takes {count} argument{'s' if count != '1' else ''}, "
+                                         f"got {len(args)}")
+        defaults = builtin.defaults[len(args) - builtin.min_args:]
+        args = args + [Node("number", (), SCALAR, func.span, data=value) for value in defaults]
+        op = builtin.op
+        if op == "diag":
+            operand = args[0]
+            op = "diag_matrix" if isinstance(operand, Node) and operand.shape.is_column else "diag_vector"
+        return self.make(op, args, func.span, scope)
+
+    def unknown_function(self, func: ast.Name, scope: Scope) -> Invalid:
+        later = self.declared_later.get(func.id)
+        if later is not None:
+            return self.error(func.span, f"'{func.id}' is used before its definition at line {later.line}",
+                              "define a function above its first use")
+        candidates = list(BUILTINS) + list(self.program.functions)
+        close = self.close_names(func.id, candidates)
+        message = f"unknown function '{func.id}'" + (f"; did you mean '{close[0]}'?" if close else "")
+        return self.error(func.span, message, f"define it with `{func.id}(t) = ...` above this line")
+
+
+def lower(source: Source, statements: list[ast.Statement]) -> Program:
+    """The checked IR of a parsed file, or ModelError with every error found."""
+    return Lowering(source).run(statements)
+
+
+def analyze(source: Source) -> Program:
+    """Parse and check a model: text to IR, or ModelError."""
+    from .parsing import parse
+    return lower(source, parse(source))

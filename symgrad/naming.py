@@ -1,0 +1,48 @@
+"""How model names are spelled in Python (keyword arguments, gradient fields).
+
+The rule, applied to the variables in declaration order:
+
+1. A name Python accepts as written and keeps as written is used unchanged.
+2. A Python keyword or soft keyword gets a trailing underscore:
+   `lambda` -> `lambda_`, `match` -> `match_`, `_` -> `__`.
+3. Any other name has each character that Python would not accept, or
+   would change (Python folds identifiers with Unicode NFKC, so `ϕ` would
+   become `φ`), replaced by `_uXXXX` (its code point in hex): `ϕ` -> `_u03d5`.
+4. A spelling already taken by an earlier name gets one more `_` until it is
+   free.
+
+`symgrad shapes` prints every spelling that differs from its name.
+"""
+
+from __future__ import annotations
+
+import keyword
+import unicodedata
+
+
+def _kept(name: str) -> bool:
+    return name.isidentifier() and unicodedata.normalize("NFKC", name) == name
+
+
+def base_spelling(name: str) -> str:
+    if _kept(name):
+        return name + "_" if keyword.iskeyword(name) or keyword.issoftkeyword(name) else name
+    spelled = "".join(
+        char if _kept(("_" if index else "") + char) else f"_u{ord(char):04x}"
+        for index, char in enumerate(name))
+    # Characters fine alone can still compose under NFKC; then escape all.
+    return spelled if _kept(spelled) else "".join(
+        char if char.isascii() else f"_u{ord(char):04x}" for char in name)
+
+
+def python_names(names) -> dict[str, str]:
+    """Model name -> Python spelling, unique, in the order given."""
+    taken: set[str] = set()
+    spelled: dict[str, str] = {}
+    for name in names:
+        spelling = base_spelling(name)
+        while spelling in taken:
+            spelling += "_"
+        taken.add(spelling)
+        spelled[name] = spelling
+    return spelled
