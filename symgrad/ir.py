@@ -98,6 +98,8 @@ class Program:
     functions: dict[str, UserFunction] = field(default_factory=dict)
     definitions: dict[str, Node] = field(default_factory=dict)
     grads: list[GradRequest] = field(default_factory=list)
+    # Functions called but never defined (allowed only when asked, for `derive`):
+    undefined_functions: dict[str, Span] = field(default_factory=dict)
 
     @property
     def arguments(self) -> list[Variable]:

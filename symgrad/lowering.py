@@ -50,8 +50,9 @@ def _kind_word(kind: str) -> str:
 
 
 class Lowering:
-    def __init__(self, source: Source):
+    def __init__(self, source: Source, allow_undefined_functions: bool = False):
         self.program = Program(source)
+        self.allow_undefined_functions = allow_undefined_functions
         self.diagnostics: list[Diagnostic] = []
         self.kinds: dict[str, tuple[str, Span]] = {}   # name -> (kind, where introduced)
         self.declared_later: dict[str, Span] = {}
@@ -397,6 +398,10 @@ class Lowering:
         if builtin is None:
             if func.id == scope.in_function:
                 return self.error(func.span, f"'{func.id}' cannot call itself")
+            if self.allow_undefined_functions and kind is None and func.id not in self.declared_later:
+                # `derive` shows f'(z) for a function it has no formula for.
+                self.program.undefined_functions.setdefault(func.id, func.span)
+                return self.make("apply", args, func.span, scope, data=func.id)
             return self.unknown_function(func, scope)
         if not builtin.min_args <= len(args) <= builtin.max_args:
             count = (str(builtin.min_args) if builtin.max_args == builtin.min_args
@@ -422,12 +427,14 @@ class Lowering:
         return self.error(func.span, message, f"define it with `{func.id}(t) = ...` above this line")
 
 
-def lower(source: Source, statements: list[ast.Statement]) -> Program:
-    """The checked IR of a parsed file, or ModelError with every error found."""
-    return Lowering(source).run(statements)
+def lower(source: Source, statements: list[ast.Statement], allow_undefined_functions: bool = False) -> Program:
+    """The checked IR of a parsed file, or ModelError with every error found.
+    With allow_undefined_functions, a call of a function that is nowhere
+    defined is an elementwise function without a formula (for `derive`)."""
+    return Lowering(source, allow_undefined_functions).run(statements)
 
 
-def analyze(source: Source) -> Program:
+def analyze(source: Source, allow_undefined_functions: bool = False) -> Program:
     """Parse and check a model: text to IR, or ModelError."""
     from .parsing import parse
-    return lower(source, parse(source))
+    return lower(source, parse(source), allow_undefined_functions)

@@ -19,9 +19,18 @@ from .shapes import SCALAR, Shape, ShapeError
 
 @dataclass(frozen=True)
 class Op:
+    """One operation. `vjp` holds one adjoint rule per operand:
+    `rule(b, y, g)` returns the operand's share of the gradient, given the
+    graph builder `b` (symgrad.simplify.Builder), the node `y` of this
+    operation (its operands are `y.args`) and the gradient `g` of the
+    output, of `y`'s shape. A share of a broadcast operand may have the
+    output's shape; the caller sums it down to the operand's shape. A rule
+    of None means the operand gets no gradient (a step, a comparison)."""
+
     name: str
     arity: int | None                 # None: any number (user functions)
     shape: Callable[..., Shape]        # shape(*operand_shapes) -> result shape
+    vjp: tuple[Callable | None, ...] | Callable | None = None
     elementwise: bool = False          # acts entry by entry (allowed in a function body)
     symbol: str = ""                   # how the operation is written in the language
 
@@ -29,8 +38,8 @@ class Op:
 OPS: dict[str, Op] = {}
 
 
-def define(name: str, arity: int | None, shape: Callable[..., Shape], **kwargs) -> Op:
-    op = Op(name, arity, shape, **kwargs)
+def define(name: str, arity: int | None, shape: Callable[..., Shape], vjp=None, **kwargs) -> Op:
+    op = Op(name, arity, shape, vjp, **kwargs)
     OPS[name] = op
     return op
 
@@ -50,7 +59,7 @@ def _fold_broadcast(operands, what: str) -> Shape:
     return result
 
 
-def _to_scalar(a: Shape) -> Shape:
+def _to_scalar(*operands: Shape) -> Shape:
     return SCALAR
 
 
@@ -75,8 +84,25 @@ def _diagonal(a: Shape) -> Shape:
     return shapes.column(a.rows)
 
 
-def _logsumexp(a: Shape) -> Shape:
+def _row_of_columns(a: Shape) -> Shape:
     return Shape(1, a.cols)
+
+
+def _column_of_rows(a: Shape) -> Shape:
+    return Shape(a.rows, 1)
+
+
+def _indicator(b, y, g):
+    return None
+
+
+# Operands, by position, in the rules below.
+def _a(y):
+    return y.args[0]
+
+
+def _b(y):
+    return y.args[1]
 
 
 # ------------------------------------------------------------------ leaves
@@ -86,39 +112,122 @@ define("dimension", 0, _same, symbol="a dimension used as a number")
 define("argument", 0, _same, elementwise=True, symbol="an argument of a function")
 
 # ------------------------------------------------------ arithmetic (level 1-4)
-define("add", 2, _broadcast("elementwise sum (+)"), elementwise=True, symbol="+")
-define("sub", 2, _broadcast("elementwise difference (-)"), elementwise=True, symbol="-")
-define("neg", 1, _same, elementwise=True, symbol="-")
-define("mul", 2, _broadcast("elementwise product (∘)"), elementwise=True, symbol="∘")
-define("div", 2, _broadcast("elementwise division (/)"), elementwise=True, symbol="/")
-define("pow", 2, _broadcast("elementwise power (.^)"), elementwise=True, symbol=".^")
-define("matmul", 2, lambda a, b: shapes.matmul(a, b, "matrix product"), symbol="A B")
-define("transpose", 1, lambda a: a.T, symbol="ᵀ")
-define("inv", 1, lambda a: shapes.square(a, "inverse"), symbol="inv")
+define("add", 2, _broadcast("elementwise sum (+)"), elementwise=True, symbol="+", vjp=(
+    lambda b, y, g: g,
+    lambda b, y, g: g))
+define("sub", 2, _broadcast("elementwise difference (-)"), elementwise=True, symbol="-", vjp=(
+    lambda b, y, g: g,
+    lambda b, y, g: b.neg(g)))
+define("neg", 1, _same, elementwise=True, symbol="-", vjp=(
+    lambda b, y, g: b.neg(g),))
+define("mul", 2, _broadcast("elementwise product (∘)"), elementwise=True, symbol="∘", vjp=(
+    lambda b, y, g: b.mul(g, _b(y)),                                  # ∂a = G ∘ b
+    lambda b, y, g: b.mul(g, _a(y))))                                 # ∂b = G ∘ a
+define("div", 2, _broadcast("elementwise division (/)"), elementwise=True, symbol="/", vjp=(
+    lambda b, y, g: b.div(g, _b(y)),                                  # ∂a = G / b
+    lambda b, y, g: b.neg(b.div(b.mul(g, y), _b(y)))))                # ∂b = -(G ∘ y) / b
+define("pow", 2, _broadcast("elementwise power (.^)"), elementwise=True, symbol=".^", vjp=(
+    lambda b, y, g: b.mul(g, b.mul(_b(y), b.pow(_a(y), b.sub(_b(y), b.num(1))))),  # k a^(k-1)
+    lambda b, y, g: b.mul(g, b.mul(y, b.op("log", _a(y))))))                      # y log a
+define("matmul", 2, lambda a, b: shapes.matmul(a, b, "matrix product"), symbol="A B", vjp=(
+    lambda b, y, g: b.matmul(g, b.T(_b(y))),                          # ∂A = G Bᵀ
+    lambda b, y, g: b.matmul(b.T(_a(y)), g)))                         # ∂B = Aᵀ G
+define("transpose", 1, lambda a: a.T, symbol="ᵀ", vjp=(
+    lambda b, y, g: b.T(g),))
+define("inv", 1, lambda a: shapes.square(a, "inverse"), symbol="inv", vjp=(
+    lambda b, y, g: b.neg(b.matmul(b.matmul(b.T(y), g), b.T(y))),),)  # ∂A = -A⁻ᵀ G A⁻ᵀ
 
 # ---------------------------------------------------- elementwise functions
-for _name in ("exp", "log", "sqrt", "abs", "sign", "sin", "cos", "tan", "tanh",
-              "sigmoid", "relu", "softplus", "gelu", "hardtanh"):
-    define(_name, 1, _same, elementwise=True, symbol=_name)
-for _name in ("leaky_relu", "elu", "max", "min"):
-    define(_name, 2, _broadcast(_name), elementwise=True, symbol=_name)
-define("apply", None, _broadcast("function call"), elementwise=True, symbol="f")
+# y is the function's output; rules use it where that is cheaper and stabler.
+_elementwise_rules = {
+    "exp": lambda b, y, g: b.mul(g, y),
+    "log": lambda b, y, g: b.div(g, _a(y)),
+    "sqrt": lambda b, y, g: b.div(g, b.mul(b.num(2), y)),
+    "abs": lambda b, y, g: b.mul(g, b.op("sign", _a(y))),             # abs'(0) = sign(0) = 0
+    "sign": None,
+    "sin": lambda b, y, g: b.mul(g, b.op("cos", _a(y))),
+    "cos": lambda b, y, g: b.neg(b.mul(g, b.op("sin", _a(y)))),
+    "tan": lambda b, y, g: b.mul(g, b.add(b.num(1), b.mul(y, y))),
+    "tanh": lambda b, y, g: b.mul(g, b.sub(b.num(1), b.mul(y, y))),   # 1 - y ∘ y
+    "sigmoid": lambda b, y, g: b.mul(g, b.mul(y, b.sub(b.num(1), y))),  # y ∘ (1 - y)
+    "relu": lambda b, y, g: b.mul(g, b.op("gt", _a(y), b.num(0))),   # relu'(0) = 0
+    "softplus": lambda b, y, g: b.mul(g, b.op("sigmoid", _a(y))),
+    # gelu(x) = x Φ(x): gelu' = Φ(x) + x φ(x)
+    "gelu": lambda b, y, g: b.mul(g, b.add(
+        b.mul(b.num(0.5), b.add(b.num(1), b.op("erf", b.mul(_a(y), b.num(0.5 ** 0.5))))),
+        b.mul(_a(y), b.mul(b.num((2 * 3.141592653589793) ** -0.5),
+                           b.op("exp", b.mul(b.num(-0.5), b.mul(_a(y), _a(y)))))))),
+    "hardtanh": lambda b, y, g: b.mul(g, b.mul(b.op("gt", _a(y), b.num(-1)), b.op("gt", b.num(1), _a(y)))),
+    "erf": lambda b, y, g: b.mul(g, b.mul(b.num(2 / 3.141592653589793 ** 0.5),
+                                          b.op("exp", b.neg(b.mul(_a(y), _a(y)))))),
+}
+for _name, _rule in _elementwise_rules.items():
+    define(_name, 1, _same, elementwise=True, symbol=_name, vjp=(_rule,))
+
+
+def _positive(b, y):
+    """1 where the first operand is > 0, else 0."""
+    return b.op("gt", _a(y), b.num(0))
+
+
+define("leaky_relu", 2, _broadcast("leaky_relu"), elementwise=True, symbol="leaky_relu", vjp=(
+    # z > 0: 1, else a
+    lambda b, y, g: b.mul(g, b.add(_positive(b, y), b.mul(_b(y), b.sub(b.num(1), _positive(b, y))))),
+    lambda b, y, g: b.mul(g, b.mul(_a(y), b.sub(b.num(1), _positive(b, y))))))
+define("elu", 2, _broadcast("elu"), elementwise=True, symbol="elu", vjp=(
+    # z > 0: 1, else a e^z = y + a
+    lambda b, y, g: b.mul(g, b.add(_positive(b, y), b.mul(b.sub(b.num(1), _positive(b, y)), b.add(y, _b(y))))),
+    lambda b, y, g: b.mul(g, b.mul(b.sub(b.num(1), _positive(b, y)), b.sub(b.op("exp", _a(y)), b.num(1))))))
+# max routes the gradient to a where a >= b; min to a where a <= b.
+define("max", 2, _broadcast("max"), elementwise=True, symbol="max", vjp=(
+    lambda b, y, g: b.mul(g, b.op("ge", _a(y), _b(y))),
+    lambda b, y, g: b.mul(g, b.sub(b.num(1), b.op("ge", _a(y), _b(y))))))
+define("min", 2, _broadcast("min"), elementwise=True, symbol="min", vjp=(
+    lambda b, y, g: b.mul(g, b.op("ge", _b(y), _a(y))),
+    lambda b, y, g: b.mul(g, b.sub(b.num(1), b.op("ge", _b(y), _a(y))))))
+# A user function f(t) = ...: its partial derivatives come from SymPy.
+define("apply", None, _broadcast("function call"), elementwise=True, symbol="f",
+       vjp=lambda b, y, g, index: b.mul(g, b.partial(y, index)))
+# Indicators: 1 where a > b (a >= b), else 0; no gradient flows through them.
+define("gt", 2, _broadcast(">"), elementwise=True, symbol=">", vjp=(_indicator, _indicator))
+define("ge", 2, _broadcast("≥"), elementwise=True, symbol="≥", vjp=(_indicator, _indicator))
 
 # ------------------------------------------------- reductions and structure
-define("sum", 1, _to_scalar, symbol="sum")
-define("mean", 1, _to_scalar, symbol="mean")
-define("tr", 1, _square_to_scalar("tr"), symbol="tr")
-define("det", 1, _square_to_scalar("det"), symbol="det")
-define("logdet", 1, _square_to_scalar("logdet"), symbol="logdet")
-define("diag_matrix", 1, _vector("diag"), symbol="diag")
-define("diag_vector", 1, _diagonal, symbol="diag")
-define("norm", 1, _to_scalar, symbol="||·||")
-define("norm1", 1, _to_scalar, symbol="norm1")
+define("sum", 1, _to_scalar, symbol="sum", vjp=(
+    lambda b, y, g: b.fill(g, _a(y).shape),))
+define("mean", 1, _to_scalar, symbol="mean", vjp=(
+    lambda b, y, g: b.fill(b.div(g, b.size(_a(y).shape)), _a(y).shape),))
+define("tr", 1, _square_to_scalar("tr"), symbol="tr", vjp=(
+    lambda b, y, g: b.mul(g, b.eye(_a(y).shape.rows)),))             # ∂A = g I
+define("det", 1, _square_to_scalar("det"), symbol="det", vjp=(
+    lambda b, y, g: b.mul(b.mul(g, y), b.T(b.op("inv", _a(y)))),))   # ∂A = g det(A) A⁻ᵀ
+define("logdet", 1, _square_to_scalar("logdet"), symbol="logdet", vjp=(
+    lambda b, y, g: b.mul(g, b.T(b.op("inv", _a(y)))),))             # ∂A = g A⁻ᵀ
+define("diag_matrix", 1, _vector("diag"), symbol="diag", vjp=(
+    lambda b, y, g: b.op("diag_vector", g),))
+define("diag_vector", 1, _diagonal, symbol="diag", vjp=(
+    lambda b, y, g: b.op("diag_matrix", g),))
+define("norm", 1, _to_scalar, symbol="||·||", vjp=(
+    lambda b, y, g: b.mul(b.div(g, y), _a(y)),))                      # ∂A = g A / ||A||
+define("norm1", 1, _to_scalar, symbol="norm1", vjp=(
+    lambda b, y, g: b.mul(g, b.op("sign", _a(y))),))
+define("rowsum", 1, _column_of_rows, symbol="rowsum", vjp=(          # sum of each row: n×N -> n×1
+    lambda b, y, g: b.fill(g, _a(y).shape),))
+define("colsum", 1, _row_of_columns, symbol="colsum", vjp=(          # sum of each column: n×N -> 1×N
+    lambda b, y, g: b.fill(g, _a(y).shape),))
+# `fill` spreads a scalar, a column or a row over `data`, the target shape.
+define("fill", 1, _same, symbol="fill", vjp=(
+    lambda b, y, g: b.sum_to(g, _a(y).shape),))
+define("identity", 0, _same, symbol="I")
+define("zeros", 0, _same, symbol="0")
 
 # ------------------------------------------ classification, per column
-define("softmax", 1, _same, symbol="softmax")
-define("log_softmax", 1, _same, symbol="log_softmax")
-define("logsumexp", 1, _logsumexp, symbol="logsumexp")
+define("softmax", 1, _same, symbol="softmax", vjp=(
+    lambda b, y, g: b.mul(y, b.sub(g, b.op("colsum", b.mul(y, g)))),))    # P ∘ (G - 1ᵀ(P ∘ G))
+define("log_softmax", 1, _same, symbol="log_softmax", vjp=(
+    lambda b, y, g: b.sub(g, b.mul(b.op("exp", y), b.op("colsum", g))),))  # G - softmax ∘ 1ᵀG
+define("logsumexp", 1, _row_of_columns, symbol="logsumexp", vjp=(
+    lambda b, y, g: b.mul(b.op("exp", b.sub(_a(y), y)), g),))             # softmax(S) ∘ g
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,205 @@
+"""Building gradient graphs already simplified.
+
+The adjoint rules of symgrad.ops build their results through a `Builder`,
+whose constructors simplify as they go:
+
+- x + 0 = x, x - 0 = x, 0 - x = -x, x ∘ 1 = x, x ∘ 0 = 0, x / 1 = x, x.^1 = x;
+- -(-x) = x, (xᵀ)ᵀ = x, and a scalar is its own transpose;
+- operations on numbers alone are folded to a number;
+- a node equal to one already built (same operation, same operands, same
+  payload) is that node: common subexpressions are shared.
+
+Every node is shape-checked by its operation's shape rule as it is built;
+a rule that produces a wrong shape fails here, at compile time.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .ir import Node
+from .ops import OPS
+from .shapes import SCALAR, Dim, Shape, ShapeError, broadcast
+
+
+class InternalError(Exception):
+    """A derivative rule built an ill-shaped gradient: a bug in symgrad."""
+
+
+_FOLD = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b if b else None,
+    "neg": lambda a: -a,
+}
+
+
+def is_number(node: Node, value: float | None = None) -> bool:
+    return node.op == "number" and (value is None or node.data == value)
+
+
+class Builder:
+    def __init__(self, partial=None):
+        self._nodes: dict[tuple, Node] = {}
+        self._partial = partial  # (builder, apply node, operand index) -> derivative node
+
+    # ------------------------------------------------------------ generic
+    def op(self, name: str, *args: Node, data=None, shape: Shape | None = None, span=None) -> Node:
+        """The node `name(*args)`, simplified, shared and shape-checked."""
+        simpler = self._simplify(name, args, data)
+        if simpler is not None:
+            return simpler
+        key = (name, tuple(id(a) for a in args), data)
+        found = self._nodes.get(key)
+        if found is not None:
+            return found
+        if shape is None:
+            try:
+                shape = OPS[name].shape(*(a.shape for a in args))
+            except ShapeError as error:
+                raise InternalError(f"the gradient rule built {name} of "
+                                    f"{', '.join(str(a.shape) for a in args)}: {error.message}") from None
+        if span is None:
+            span = args[0].span if args else None
+        node = Node(name, args, shape, span, data=data)
+        self._nodes[key] = node
+        return node
+
+    def _simplify(self, name: str, args: tuple[Node, ...], data) -> Node | None:
+        fold = _FOLD.get(name)
+        if fold and args and all(is_number(a) for a in args):
+            value = fold(*(a.data for a in args))
+            if value is not None and math.isfinite(value):
+                return self.num(value)
+        if name == "add":
+            a, b = args
+            if self._zero(b, a.shape):
+                return a
+            if self._zero(a, b.shape):
+                return b
+        elif name == "sub":
+            a, b = args
+            if self._zero(b, a.shape):
+                return a
+            if self._zero(a, b.shape):
+                return self.neg(b)
+        elif name == "mul":
+            a, b = args
+            if is_number(b, 1):
+                return a
+            if is_number(a, 1):
+                return b
+            if (is_number(a, 0) or is_number(b, 0) or a.op == "zeros" or b.op == "zeros"):
+                return self.zeros(broadcast(a.shape, b.shape, ""))
+        elif name == "div":
+            if is_number(args[1], 1):
+                return args[0]
+        elif name == "pow":
+            if is_number(args[1], 1):
+                return args[0]
+        elif name == "neg":
+            (a,) = args
+            if a.op == "neg":
+                return a.args[0]
+            if a.op == "zeros":
+                return a
+        elif name == "transpose":
+            (a,) = args
+            if a.op == "transpose":
+                return a.args[0]
+            if a.shape.is_scalar or a.op == "identity":
+                return a
+            if a.op == "zeros":
+                return self.zeros(a.shape.T)
+        return None
+
+    @staticmethod
+    def _zero(node: Node, other: Shape) -> bool:
+        """node is zero, and dropping it leaves the shape of the other side."""
+        zero = is_number(node, 0) or node.op == "zeros"
+        return zero and broadcast(node.shape, other, "") == other
+
+    # ------------------------------------------------------ the rules' API
+    def num(self, value: float) -> Node:
+        value = float(value)
+        key = ("number", (), value)
+        if key not in self._nodes:
+            self._nodes[key] = Node("number", (), SCALAR, None, data=value)
+        return self._nodes[key]
+
+    def add(self, a: Node, b: Node) -> Node:
+        return self.op("add", a, b)
+
+    def sub(self, a: Node, b: Node) -> Node:
+        return self.op("sub", a, b)
+
+    def neg(self, a: Node) -> Node:
+        return self.op("neg", a)
+
+    def mul(self, a: Node, b: Node) -> Node:
+        """Elementwise product (with the contract's broadcasting)."""
+        return self.op("mul", a, b)
+
+    def div(self, a: Node, b: Node) -> Node:
+        return self.op("div", a, b)
+
+    def pow(self, a: Node, b: Node) -> Node:
+        return self.op("pow", a, b)
+
+    def matmul(self, a: Node, b: Node) -> Node:
+        if a.shape.is_scalar or b.shape.is_scalar:
+            return self.mul(a, b)
+        return self.op("matmul", a, b)
+
+    def T(self, a: Node) -> Node:
+        return self.op("transpose", a)
+
+    def zeros(self, shape: Shape) -> Node:
+        return self.op("zeros", data=shape.dims(), shape=shape)
+
+    def eye(self, n: Dim) -> Node:
+        return self.op("identity", data=n, shape=Shape(n, n))
+
+    def size(self, shape: Shape) -> Node:
+        """The number of entries of a shape, as a scalar value."""
+        return self.mul(self.dim(shape.rows), self.dim(shape.cols))
+
+    def dim(self, dim: Dim) -> Node:
+        if isinstance(dim, int):
+            return self.num(dim)
+        return self.op("dimension", data=dim, shape=SCALAR)
+
+    def fill(self, g: Node, shape: Shape) -> Node:
+        """g (a scalar, a column or a row) spread over `shape`."""
+        if g.shape == shape:
+            return g
+        try:
+            broadcast(g.shape, shape, "fill")
+        except ShapeError as error:
+            raise InternalError(f"cannot spread {g.shape} over {shape}: {error.message}") from None
+        return self.op("fill", g, data=shape.dims(), shape=shape)
+
+    def sum_to(self, g: Node, shape: Shape) -> Node:
+        """Undo a broadcast: sum g down to `shape` (the operand's shape).
+        A bias R^n added over a batch R^(n×N) gets the row sums."""
+        if g.shape == shape:
+            return g
+        if g.op == "fill" and g.args[0].shape == shape:
+            # Summing what was spread: the value times the number of copies.
+            copies = (self.size(g.shape) if shape.is_scalar
+                      else self.dim(g.shape.cols if shape.cols == 1 else g.shape.rows))
+            return self.mul(g.args[0], copies)
+        if shape.is_scalar:
+            return self.op("sum", g)
+        if shape.cols == 1 and shape.rows == g.shape.rows:
+            return self.op("rowsum", g)
+        if shape.rows == 1 and shape.cols == g.shape.cols:
+            return self.op("colsum", g)
+        raise InternalError(f"a gradient of shape {g.shape} cannot be summed to {shape}")
+
+    def partial(self, y: Node, index: int) -> Node:
+        """∂f/∂(argument index) of a user function, at y's operands."""
+        if self._partial is None:
+            raise InternalError("no derivative source for user functions")
+        return self._partial(self, y, index)
