@@ -1,3 +1,28 @@
-"""symgrad: a symbolic differentiation compiler for matrix expressions."""
+"""symgrad: a symbolic differentiation compiler for matrix expressions.
+
+    >>> import symgrad
+    >>> d = symgrad.derive("examples/window.sg")
+    >>> print(d.gradients["W"])          # ∂s/∂W = δᵀ xᵀ   [n×m] = [n×1][1×m]
+"""
+
+from __future__ import annotations
+
+import os
 
 __version__ = "0.1.0"
+
+
+def _source(text_or_path: str):
+    from .source import Source, read_source
+    if "\n" not in text_or_path and os.path.exists(text_or_path):
+        return read_source(text_or_path)
+    return Source(text_or_path, "<string>")
+
+
+def derive(text_or_path: str):
+    """The derivation of every gradient of a model (a path or the model's
+    text): an Explanation whose `.gradients` print in matrix notation and
+    render as LaTeX in Jupyter; `str()` of it is `symgrad derive`'s output."""
+    from .explain import Explanation
+    from .lowering import analyze
+    return Explanation(analyze(_source(text_or_path), allow_undefined_functions=True))

@@ -50,6 +50,15 @@ def cmd_shapes(args) -> int:
     return 0
 
 
+def cmd_derive(args) -> int:
+    from .explain import Explanation
+    from .lowering import analyze
+    program = analyze(read_source(args.model), allow_undefined_functions=True)
+    style = "latex" if args.latex else "ascii" if args.ascii else "unicode"
+    sys.stdout.write(Explanation(program).text(style, steps=args.steps))
+    return 0
+
+
 def not_built(name: str):
     def run(args) -> int:
         print(f"symgrad: '{name}' is not built yet", file=sys.stderr)
@@ -72,8 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     compile_ = command("compile", "write a standalone NumPy module for the model", not_built("compile"))
     compile_.add_argument("-o", "--output", metavar="OUT.py", help="where to write the module")
-    command("derive", "print every gradient in matrix notation, with its error signals and shapes",
-            not_built("derive"))
+    derive = command("derive", "print every gradient in matrix notation, with its error signals and shapes",
+                     cmd_derive)
+    style = derive.add_mutually_exclusive_group()
+    style.add_argument("--latex", action="store_true", help="print LaTeX")
+    style.add_argument("--ascii", action="store_true", help="print ASCII only (no Unicode)")
+    derive.add_argument("--steps", action="store_true",
+                        help="also print the chain of local Jacobians and the matrix form each takes")
     command("check", "compare every gradient with finite differences and print a report",
             not_built("check"))
     command("shapes", "print every variable and definition with its shape", cmd_shapes)

@@ -133,12 +133,14 @@ class Partials:
         self.program = program
         self.derived: dict[tuple[str, int], UserFunction | None] = {}
         self.uses_output: dict[tuple[str, int], bool] = {}
+        self.shown_arity: dict[str, int] = {}  # derived name -> operands to show (not the output)
 
     def __call__(self, builder: Builder, y: Node, index: int) -> Node:
         key = (y.data, index)
         if key not in self.derived:
             self.derived[key] = self.derive(y.data, index)
         name = self.partial_name(y.data, index)
+        self.shown_arity[name] = len(y.args)
         args = y.args + (y,) if self.uses_output.get(key) else y.args
         return builder.op("apply", *args, data=name, shape=y.shape, span=y.span)
 
@@ -185,6 +187,15 @@ class Partials:
         formula = to_ir(best, builder, leaves)
         params = function.params + ((output.name,) if self.uses_output[(name, index)] else ())
         return UserFunction(self.partial_name(name, index), params, formula, function.span)
+
+    def arities(self) -> dict[str, int]:
+        return dict(self.shown_arity)
+
+    def arity(self, name: str) -> int:
+        """How many parameters of a user or derived function to show."""
+        if name in self.shown_arity:
+            return self.shown_arity[name]
+        return len(self.program.functions[name].params)
 
     def functions(self) -> list[UserFunction]:
         """The derived functions, in the order first needed."""

@@ -1,0 +1,269 @@
+"""`symgrad derive`: the derivation, written the way the lecture writes it.
+
+For the window model it reads::
+
+    δ = ∂s/∂z = uᵀ ∘ f'(z)ᵀ                [1×n]
+    ∂s/∂W = δᵀ xᵀ                          [n×m] = [n×1][1×m]
+
+An error signal δ is named wherever one gradient is shared by several
+others; the error signal of a column vector z is written as the row
+∂s/∂z (1×n), as in the lecture, so that it appears transposed (δᵀ) where
+the gradients use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .differentiation import Derivation, differentiate_program
+from .ir import Node, Program, postorder
+from .notation import PRINTERS, Printer
+from .simplify import Builder
+
+LEAVES = {"variable", "number", "argument", "dimension", "identity", "zeros"}
+
+
+def _trivial(node: Node) -> bool:
+    return node.op in LEAVES or (node.op == "transpose" and node.args[0].op in LEAVES)
+
+
+def _signal_names(derivation: Derivation, forward_names: dict[int, str]) -> list[tuple[Node, Node, str, bool]]:
+    """(forward node, gradient, δ name, written as a row?) for each shared
+    error signal, from the target down."""
+    references: dict[int, int] = {}
+    roots = list(derivation.gradients.values())
+    for root in roots:
+        references[id(root)] = references.get(id(root), 0) + 1
+    for node in postorder(roots):
+        for arg in {id(a): a for a in node.args}.values():
+            references[id(arg)] = references.get(id(arg), 0) + 1
+    result = []
+    seen: set[int] = set()
+    for forward, gradient in derivation.signals:  # from the target down
+        if (id(gradient) in seen or references.get(id(gradient), 0) < 2 or _trivial(gradient)
+                or id(gradient) in forward_names):
+            continue
+        seen.add(id(gradient))
+        subscript = forward_names.get(id(forward)) or str(len(result) + 1)
+        result.append((forward, gradient, subscript, gradient.shape.is_column))
+    return result
+
+
+@dataclass
+class GradientView:
+    """One gradient, printable: str() gives matrix notation, Jupyter LaTeX."""
+
+    target: str
+    variable: str
+    node: Node
+    explanation: "Explanation"
+
+    def __str__(self) -> str:
+        return self.explanation.gradient_line(self, "unicode")
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.explanation.gradient_line(self, 'latex', shapes=False)}$$"
+
+
+class Explanation:
+    """The derivation of every gradient of a program (`symgrad.derive`)."""
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.derivations = differentiate_program(program)
+        builder = self.derivations[0].builder if self.derivations else Builder()
+        self.partials = builder._partial
+        self.forward_names = {id(node): name for name, node in program.definitions.items()}
+        self.targets: dict[str, dict[str, GradientView]] = {}
+        self.signals: dict[str, list[tuple[Node, Node, str, bool]]] = {}
+        for derivation in self.derivations:
+            signals = _signal_names(derivation, self.forward_names)
+            if len(signals) == 1:
+                signals = [(f, g, "", row) for f, g, _, row in signals]
+            self.signals[derivation.target] = signals
+            self.targets[derivation.target] = {
+                name: GradientView(derivation.target, name, node, self)
+                for name, node in derivation.gradients.items()}
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_latex_(self) -> str:
+        body = self.text("latex").replace("\n\n", "\n")
+        lines = [line for line in body.splitlines() if line and not line.startswith("%")]
+        return "$$\\begin{aligned}" + "\n".join(lines) + "\\end{aligned}$$"
+
+    @property
+    def gradients(self) -> dict[str, GradientView]:
+        """The gradients of the first `grad` statement, by variable."""
+        return next(iter(self.targets.values()))
+
+    # ------------------------------------------------------------ printing
+    def printer(self, style: str, target: str) -> Printer:
+        printer_class = PRINTERS[style]
+        names = {key: (name, False) for key, name in self.forward_names.items()}
+        for _, gradient, subscript, row in self.signals.get(target, []):
+            names[id(gradient)] = (self.delta_name(printer_class, subscript), row)
+        arities = self.partials.arities() if self.partials else {}
+        return printer_class(names, arities)
+
+    @staticmethod
+    def delta_name(printer_class, subscript: str) -> str:
+        if not subscript:
+            return printer_class.delta
+        if printer_class is PRINTERS["latex"]:
+            return f"{printer_class.delta}_{{{subscript}}}"
+        return f"{printer_class.delta}_{subscript}"
+
+    def d(self, printer: Printer, target: str, of: str) -> str:
+        p = printer.partial
+        if isinstance(printer, PRINTERS["latex"]):
+            return f"\\frac{{{p}{printer.symbol(target)}}}{{{p}{printer.symbol(of)}}}"
+        return f"{p}{target}/{p}{of}"
+
+    def shape_equation(self, node: Node, printer: Printer) -> str:
+        factors = [node]
+        while any(f.op == "matmul" and id(f) not in printer.names for f in factors):
+            expanded = []
+            for factor in factors:
+                if factor.op == "matmul" and id(factor) not in printer.names:
+                    expanded += list(factor.args)
+                else:
+                    expanded.append(factor)
+            factors = expanded
+        result = node.shape.brackets
+        if len(factors) > 1:
+            result += " = " + "".join(f.shape.brackets for f in factors)
+        return result if not isinstance(printer, PRINTERS["ascii"]) else result.replace("×", "x")
+
+    def gradient_line(self, view: GradientView, style: str, shapes: bool = True) -> str:
+        printer = self.printer(style, view.target)
+        text = f"{self.d(printer, view.target, view.variable)} = {printer.doc(view.node)}"
+        if shapes:
+            text = f"{text:<40} {self.shape_equation(view.node, printer)}"
+        return text
+
+    def text(self, style: str = "unicode", steps: bool = False) -> str:
+        latex = style == "latex"
+        lines: list[str] = []
+        first_printer = self.printer(style, next(iter(self.targets), ""))
+
+        def section(title: str):
+            lines.append("" if not lines else "")
+            lines.append(f"% {title}" if latex else title)
+
+        def row(left: str, right: str = ""):
+            if latex:
+                lines.append(f"{left} \\\\")
+            else:
+                lines.append(f"  {left:<40} {right}".rstrip())
+
+        section(f"Forward ({self.program.source.filename})")
+        for name, node in self.program.definitions.items():
+            printer = first_printer
+            names = dict(printer.names)
+            names.pop(id(node), None)
+            body = type(printer)(names, printer.arities).doc(node)
+            row(f"{printer.symbol(name)} = {body}", self._shape(node.shape, style))
+        functions = list(self.program.functions.values())
+        derived = self.partials.functions() if self.partials else []
+        if functions or derived or self.program.undefined_functions:
+            section("Functions")
+            for function in functions + derived:
+                args = ", ".join(function.params[: self.partials.arity(function.name)] if self.partials
+                                 else function.params)
+                row(f"{function.name}({args}) = {first_printer.doc(function.body)}")
+            for name in self.program.undefined_functions:
+                row(f"{name}(t): no formula given (its derivative is written {name}')")
+        for derivation in self.derivations:
+            target = derivation.target
+            printer = self.printer(style, target)
+            signals = self.signals[target]
+            if signals:
+                section(f"Error signals of {target}" + (" (a column's signal is written as a row)"
+                                                         if any(r for *_, r in signals) else ""))
+                for forward, gradient, subscript, is_row in signals:
+                    shown = printer.names.pop(id(gradient))
+                    body = printer.doc(gradient, transposed=is_row)
+                    printer.names[id(gradient)] = shown
+                    of = self.forward_names.get(id(forward), "·")
+                    shape = gradient.shape.T if is_row else gradient.shape
+                    row(f"{shown[0]} = {self.d(printer, target, of)} = {body}", self._shape(shape, style))
+            section(f"Gradients of {target}")
+            for view in self.targets[target].values():
+                if latex:
+                    row(self.gradient_line(view, style, shapes=False))
+                else:
+                    line = self.gradient_line(view, style, shapes=False)
+                    row(line, self.shape_equation(view.node, printer))
+            if steps:
+                lines += self.steps(derivation, printer)
+        return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _shape(shape, style: str) -> str:
+        text = shape.brackets
+        return text.replace("×", "x") if style == "ascii" else text
+
+    # --------------------------------------------------------------- steps
+    def steps(self, derivation: Derivation, printer: Printer) -> list[str]:
+        """The chain rule written out: the chain of local Jacobians from the
+        target to each variable, and the matrix form each one takes."""
+        lines = ["", f"Steps for {derivation.target}" + (" (G is the gradient arriving at each step)")]
+        for variable in derivation.request.wrt:
+            path = self._path(derivation.request.node, variable.node)
+            if path is None:
+                lines.append(f"  {self.d(printer, derivation.target, variable.name)} = 0"
+                             f"   ({derivation.target} does not depend on {variable.name})")
+                continue
+            label = [self._label(n, printer) for n in path]
+            chain = printer.chain_dot.join(self.d(printer, label[i], label[i + 1]) for i in range(len(path) - 1))
+            lines.append(f"  {self.d(printer, derivation.target, variable.name)} = {chain}")
+            for node, operand in zip(path, path[1:]):
+                lines.append(f"    {self.d(printer, label[path.index(node)], label[path.index(operand)])}: "
+                             f"{self.local_rule(node, operand, printer)}")
+        return lines
+
+    def _label(self, node: Node, printer: Printer) -> str:
+        if node.op == "variable":
+            return node.data
+        return self.forward_names.get(id(node)) or f"({printer.doc(node)})"
+
+    @staticmethod
+    def _path(start: Node, goal: Node) -> list[Node] | None:
+        """A path of operand links from start down to goal (breadth first)."""
+        parents: dict[int, Node | None] = {id(start): None}
+        queue = [start]
+        while queue:
+            node = queue.pop(0)
+            if node is goal:
+                path = [node]
+                while parents[id(path[-1])] is not None:
+                    path.append(parents[id(path[-1])])
+                return path[::-1]
+            for arg in node.args:
+                if id(arg) not in parents:
+                    parents[id(arg)] = node
+                    queue.append(arg)
+        return None
+
+    def local_rule(self, node: Node, operand: Node, printer: Printer) -> str:
+        """How the step's Jacobian acts on the arriving gradient G."""
+        from .ops import OPS
+        builder = Builder(partial=self.partials)
+        index = node.args.index(operand)
+        g = Node("argument", (), node.shape, node.span, data="G")
+        vjp = OPS[node.op].vjp
+        rule = (lambda b, y, gg: vjp(b, y, gg, index)) if callable(vjp) else vjp[index]
+        share = builder.sum_to(rule(builder, node, g), operand.shape) if rule else builder.zeros(operand.shape)
+        text = f"G{printer.maps_to}{printer.doc(share)}"
+        factor = rule(builder, node, builder.num(1)) if rule else builder.num(0)
+        if (OPS[node.op].elementwise and node.shape == operand.shape and not node.shape.is_scalar
+                and factor.op != "number"):
+            text += (f"   (the Jacobian diag({printer.doc(factor)}) is diagonal: multiplying by it "
+                     f"is the elementwise product{printer.hadamard.rstrip()} {printer.doc(factor)})")
+        return text
+
+
+def derive(program: Program) -> Explanation:
+    return Explanation(program)

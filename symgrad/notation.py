@@ -1,0 +1,280 @@
+"""Printing IR in matrix notation, as the lecture writes it.
+
+One printer class per target (Unicode, ASCII, LaTeX), one method per
+operation (`_print_<op>`), in the manner of SymPy's printers. An operation
+without a method is an error, never printed silently.
+
+A printer can print a value transposed (`transposed=True`): the transpose is
+pushed inside, (A B)ᵀ = Bᵀ Aᵀ and (a ∘ b)ᵀ = aᵀ ∘ bᵀ, so that a column's
+error signal reads as the lecture's row: δ = uᵀ ∘ f'(z)ᵀ.
+"""
+
+from __future__ import annotations
+
+from .ir import Node
+
+# Binding strength, loosest first.
+SUM, PRODUCT, UNARY, POSTFIX, ATOM = range(5)
+
+SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+class Printer:
+    """Unicode matrix notation."""
+
+    transpose_mark = "ᵀ"
+    inverse_mark = "⁻¹"
+    hadamard = " ∘ "
+    minus = " - "
+    partial = "∂"
+    delta = "δ"
+    maps_to = " ↦ "
+    chain_dot = " · "
+    function_names = {"sigmoid": "σ"}
+
+    def __init__(self, names: dict[int, tuple[str, bool]] | None = None,
+                 arities: dict[str, int] | None = None):
+        # names: node id -> (name, flipped): print that node by name (forward
+        # definitions, error signals); flipped: the name stands for its transpose.
+        # arities: function name -> how many of its operands to show.
+        self.names = names or {}
+        self.arities = arities or {}
+
+    # -------------------------------------------------------------- core
+    def doc(self, node: Node, transposed: bool = False) -> str:
+        return self.print(node, transposed)[0]
+
+    def print(self, node: Node, transposed: bool = False) -> tuple[str, int]:
+        """(text, binding strength) of node, or of its transpose."""
+        if transposed and node.shape.is_scalar:
+            transposed = False
+        entry = self.names.get(id(node))
+        if entry is not None:
+            name, flipped = entry
+            return self.transposed_atom(name, transposed != flipped)
+        method = getattr(self, f"_print_{node.op}", None)
+        if method is None:
+            raise TypeError(f"{type(self).__name__} has no method for operation '{node.op}'")
+        return method(node, transposed)
+
+    def wrap(self, node: Node, level: int, transposed: bool = False) -> str:
+        text, strength = self.print(node, transposed)
+        return text if strength >= level else self.group(text)
+
+    def group(self, text: str) -> str:
+        return f"({text})"
+
+    def postfix(self, text: str, mark: str) -> str:
+        return text + mark
+
+    def transposed_atom(self, text: str, transposed: bool) -> tuple[str, int]:
+        return (self.postfix(text, self.transpose_mark), POSTFIX) if transposed else (text, ATOM)
+
+    def number(self, value: float) -> str:
+        return f"{value:g}"
+
+    call_names = {"diag_matrix": "diag", "diag_vector": "diag"}
+
+    def call(self, name: str, args: list[str]) -> str:
+        name = self.call_names.get(name, name)
+        return f"{self.function_names.get(name, name)}({', '.join(args)})"
+
+    def elementwise_call(self, name: str, node: Node, transposed: bool, args=None) -> tuple[str, int]:
+        args = node.args if args is None else args
+        return self.transposed_atom(self.call(name, [self.doc(a) for a in args]), transposed)
+
+    # ------------------------------------------------------------ leaves
+    def _print_variable(self, node, t):
+        return self.transposed_atom(self.symbol(node.data), t)
+
+    _print_argument = _print_variable
+    _print_dimension = _print_variable
+
+    def symbol(self, name: str) -> str:
+        return name
+
+    def _print_number(self, node, t):
+        text = self.number(node.data)
+        return text, (ATOM if node.data >= 0 else UNARY)
+
+    def _print_identity(self, node, t):
+        return "I", ATOM
+
+    def _print_zeros(self, node, t):
+        return "0", ATOM
+
+    # -------------------------------------------------------- arithmetic
+    def _print_add(self, node, t):
+        a, b = node.args
+        return f"{self.wrap(a, SUM, t)} + {self.wrap(b, SUM, t)}", SUM
+
+    def _print_sub(self, node, t):
+        a, b = node.args
+        return f"{self.wrap(a, SUM, t)}{self.minus}{self.wrap(b, PRODUCT, t)}", SUM
+
+    def _print_neg(self, node, t):
+        return f"-{self.wrap(node.args[0], PRODUCT, t)}", UNARY
+
+    def _print_mul(self, node, t):
+        a, b = node.args
+        if a.shape.is_scalar or b.shape.is_scalar:  # scaling: juxtapose, scalar first
+            scalar, other = (a, b) if a.shape.is_scalar else (b, a)
+            return f"{self.wrap(scalar, POSTFIX)} {self.wrap(other, PRODUCT + 1, t)}", PRODUCT
+        return f"{self.wrap(a, PRODUCT, t)}{self.hadamard}{self.wrap(b, PRODUCT + 1, t)}", PRODUCT
+
+    def _print_div(self, node, t):
+        a, b = node.args
+        return f"{self.wrap(a, PRODUCT, t)} / {self.wrap(b, PRODUCT + 1, t)}", PRODUCT
+
+    def _print_matmul(self, node, t):
+        a, b = node.args
+        if t:  # (A B)ᵀ = Bᵀ Aᵀ
+            a, b = b, a
+        return f"{self.wrap(a, PRODUCT, t)} {self.wrap(b, PRODUCT + 1, t)}", PRODUCT
+
+    def _print_pow(self, node, t):
+        base, exponent = node.args
+        if exponent.op == "number" and float(exponent.data).is_integer():
+            mark = self.power_mark(int(exponent.data))
+            return self.postfix(self.wrap(base, ATOM, t), mark), POSTFIX
+        return f"{self.wrap(base, ATOM, t)}^{self.wrap(exponent, ATOM)}", POSTFIX
+
+    def power_mark(self, k: int) -> str:
+        return str(k).translate(SUPERSCRIPTS)
+
+    def _print_transpose(self, node, t):
+        (a,) = node.args
+        if t:
+            return self.print(a)
+        return self.postfix(self.wrap(a, ATOM), self.transpose_mark), POSTFIX
+
+    def _print_inv(self, node, t):
+        mark = self.inverse_mark if not t else self.inverse_transpose_mark()
+        return self.postfix(self.wrap(node.args[0], ATOM), mark), POSTFIX
+
+    def inverse_transpose_mark(self) -> str:
+        return "⁻ᵀ"
+
+    # --------------------------------------------------------- functions
+    def _print_apply(self, node, t):
+        shown = node.args[: self.arities.get(node.data, len(node.args))]
+        return self.elementwise_call(node.data, node, t, shown)
+
+    def _print_gt(self, node, t):
+        a, b = node.args
+        return self.indicator(f"{self.doc(a, t)} > {self.doc(b, t)}"), ATOM
+
+    def _print_ge(self, node, t):
+        a, b = node.args
+        return self.indicator(f"{self.doc(a, t)} ≥ {self.doc(b, t)}"), ATOM
+
+    def indicator(self, condition: str) -> str:
+        return f"[{condition}]"
+
+    def _print_norm(self, node, t):
+        return f"‖{self.doc(node.args[0])}‖", ATOM
+
+    def _print_fill(self, node, t):
+        return f"{self.wrap(node.args[0], POSTFIX, t)} {self.ones()}", PRODUCT
+
+    def ones(self) -> str:
+        return "𝟏"
+
+    def _structural(self, node, t):
+        """A reduction or a per-column function: transposing it transposes the call."""
+        text = self.call(node.op, [self.doc(a) for a in node.args])
+        return self.transposed_atom(text, t)
+
+
+for _op in ("exp", "log", "sqrt", "abs", "sign", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
+            "softplus", "gelu", "hardtanh", "erf", "leaky_relu", "elu", "max", "min"):
+    setattr(Printer, f"_print_{_op}", lambda self, node, t, _name=_op: self.elementwise_call(_name, node, t))
+for _op in ("sum", "mean", "tr", "det", "logdet", "norm1", "rowsum", "colsum", "softmax",
+            "log_softmax", "logsumexp", "diag_matrix", "diag_vector"):
+    setattr(Printer, f"_print_{_op}", Printer._structural)
+
+
+class AsciiPrinter(Printer):
+    """Plain ASCII, for terminals without Unicode."""
+
+    transpose_mark = "^T"
+    inverse_mark = "^-1"
+    hadamard = " .* "
+    partial = "d"
+    delta = "delta"
+    maps_to = " -> "
+    chain_dot = " * "
+    function_names = {}
+
+    def power_mark(self, k: int) -> str:
+        return f"^{k}"
+
+    def inverse_transpose_mark(self) -> str:
+        return "^-T"
+
+    def _print_norm(self, node, t):
+        return f"||{self.doc(node.args[0])}||", ATOM
+
+    def _print_ge(self, node, t):
+        a, b = node.args
+        return self.indicator(f"{self.doc(a, t)} >= {self.doc(b, t)}"), ATOM
+
+    def ones(self) -> str:
+        return "ones"
+
+    def symbol(self, name: str) -> str:
+        return name if name.isascii() else name.encode("ascii", "backslashreplace").decode()
+
+
+class LatexPrinter(Printer):
+    """LaTeX, for documents and Jupyter."""
+
+    transpose_mark = "^\\top"
+    inverse_mark = "^{-1}"
+    hadamard = " \\circ "
+    partial = "\\partial "
+    delta = "\\delta"
+    maps_to = " \\mapsto "
+    chain_dot = " \\cdot "
+    function_names = {"sigmoid": "\\sigma", "exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos",
+                      "tan": "\\tan", "tanh": "\\tanh", "tr": "\\operatorname{tr}", "det": "\\det"}
+
+    def group(self, text: str) -> str:
+        return f"\\left({text}\\right)"
+
+    def postfix(self, text: str, mark: str) -> str:
+        return f"{{{text}}}{mark}"
+
+    def power_mark(self, k: int) -> str:
+        return f"^{{{k}}}"
+
+    def inverse_transpose_mark(self) -> str:
+        return "^{-\\top}"
+
+    def call(self, name: str, args: list[str]) -> str:
+        name = self.call_names.get(name, name)
+        shown = self.function_names.get(name, f"\\operatorname{{{name}}}".replace("_", "\\_"))
+        return f"{shown}\\left({', '.join(args)}\\right)"
+
+    def symbol(self, name: str) -> str:
+        return name.replace("_", "\\_")
+
+    def _print_div(self, node, t):
+        a, b = node.args
+        return f"\\frac{{{self.doc(a, t)}}}{{{self.doc(b, t)}}}", ATOM
+
+    def _print_norm(self, node, t):
+        return f"\\left\\lVert {self.doc(node.args[0])} \\right\\rVert", ATOM
+
+    def _print_ge(self, node, t):
+        a, b = node.args
+        return self.indicator(f"{self.doc(a, t)} \\geq {self.doc(b, t)}"), ATOM
+
+    def indicator(self, condition: str) -> str:
+        return f"\\left[{condition}\\right]"
+
+    def ones(self) -> str:
+        return "\\mathbf{1}"
+
+
+PRINTERS = {"unicode": Printer, "ascii": AsciiPrinter, "latex": LatexPrinter}
