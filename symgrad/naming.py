@@ -4,11 +4,14 @@ The rule, applied to the variables in declaration order:
 
 1. A name Python accepts as written and keeps as written is used unchanged.
 2. A Python keyword or soft keyword gets a trailing underscore:
-   `lambda` -> `lambda_`, `match` -> `match_`, `_` -> `__`.
+   `lambda` -> `lambda_`, `match` -> `match_`.
 3. Any other name has each character that Python would not accept, or
    would change (Python folds identifiers with Unicode NFKC, so `ϕ` would
-   become `φ`), replaced by `_uXXXX` (its code point in hex): `ϕ` -> `_u03d5`.
-4. A spelling already taken by an earlier name gets one more `_` until it is
+   become `φ`), replaced by `_uXXXX` (its code point in hex; `uXXXX` at the
+   start): `ϕ` -> `u03d5`, `W²` -> `W_u00b2`.
+4. A name that starts with `_` (NamedTuple fields may not) gets a leading
+   `v`: `_x` -> `v_x`, `_` -> `v_`.
+5. A spelling already taken by an earlier name gets one more `_` until it is
    free.
 
 `symgrad shapes` prints every spelling that differs from its name.
@@ -25,14 +28,24 @@ def _kept(name: str) -> bool:
 
 
 def base_spelling(name: str) -> str:
+    if name.startswith("_"):
+        return "v" + name if _kept(name) else "v" + _escaped(name)
+    return _escaped(name)
+
+
+def _escaped(name: str) -> str:
     if _kept(name):
         return name + "_" if keyword.iskeyword(name) or keyword.issoftkeyword(name) else name
     spelled = "".join(
-        char if _kept(("_" if index else "") + char) else f"_u{ord(char):04x}"
+        char if _kept(("_" if index else "") + char) else _escape(char, index)
         for index, char in enumerate(name))
     # Characters fine alone can still compose under NFKC; then escape all.
     return spelled if _kept(spelled) else "".join(
-        char if char.isascii() else f"_u{ord(char):04x}" for char in name)
+        char if char.isascii() else _escape(char, index) for index, char in enumerate(name))
+
+
+def _escape(char: str, index: int) -> str:
+    return f"{'_' if index else ''}u{ord(char):04x}"
 
 
 def python_names(names) -> dict[str, str]:
