@@ -26,3 +26,16 @@ def derive(text_or_path: str):
     from .explain import Explanation
     from .lowering import analyze
     return Explanation(analyze(_source(text_or_path), allow_undefined_functions=True))
+
+
+def load(path):
+    """Compile a model file in memory (cached by content) and return a module
+    with forward, backward, value_and_grad and evaluate."""
+    from .compiler import load as _load
+    return _load(path)
+
+
+def compile_source(text: str, filename: str = "<string>"):
+    """Like load, for a model's text."""
+    from .compiler import compile_source as _compile_source
+    return _compile_source(text, filename)

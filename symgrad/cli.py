@@ -59,6 +59,17 @@ def cmd_derive(args) -> int:
     return 0
 
 
+def cmd_compile(args) -> int:
+    from .compiler import generate_module
+    code = generate_module(read_source(args.model))
+    if args.output in (None, "-"):
+        sys.stdout.write(code)
+    else:
+        with open(args.output, "w", encoding="utf-8") as stream:
+            stream.write(code)
+    return 0
+
+
 def not_built(name: str):
     def run(args) -> int:
         print(f"symgrad: '{name}' is not built yet", file=sys.stderr)
@@ -79,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         return sub
 
-    compile_ = command("compile", "write a standalone NumPy module for the model", not_built("compile"))
-    compile_.add_argument("-o", "--output", metavar="OUT.py", help="where to write the module")
+    compile_ = command("compile", "write a standalone NumPy module for the model", cmd_compile)
+    compile_.add_argument("-o", "--output", metavar="OUT.py",
+                          help="where to write the module (default: standard output)")
     derive = command("derive", "print every gradient in matrix notation, with its error signals and shapes",
                      cmd_derive)
     style = derive.add_mutually_exclusive_group()

@@ -60,6 +60,7 @@ def differentiate(request: GradRequest, builder: Builder) -> Derivation:
             continue
         gradient = _total(builder, shares.pop(id(node)))
         signals.append((node, gradient))
+        builder.span = node.span
         for index, operand in enumerate(node.args):
             if id(operand) not in depends:
                 continue

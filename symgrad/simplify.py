@@ -43,6 +43,7 @@ class Builder:
     def __init__(self, partial=None):
         self._nodes: dict[tuple, Node] = {}
         self._partial = partial  # (builder, apply node, operand index) -> derivative node
+        self.span = None  # where new nodes are attributed: the forward op being differentiated
 
     # ------------------------------------------------------------ generic
     def op(self, name: str, *args: Node, data=None, shape: Shape | None = None, span=None) -> Node:
@@ -61,7 +62,7 @@ class Builder:
                 raise InternalError(f"the gradient rule built {name} of "
                                     f"{', '.join(str(a.shape) for a in args)}: {error.message}") from None
         if span is None:
-            span = args[0].span if args else None
+            span = self.span or (args[0].span if args else None)
         node = Node(name, args, shape, span, data=data)
         self._nodes[key] = node
         return node

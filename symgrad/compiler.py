@@ -1,0 +1,91 @@
+"""Model text to a NumPy module: `compile_source`, `load`, `generate_module`.
+
+Compiled modules are cached by content (the model text, its file name and
+the symgrad version) in the user's cache directory, so an unchanged model is
+not compiled again, in this process or the next, and a changed one is.
+The cache directory is $SYMGRAD_CACHE_DIR, else $XDG_CACHE_HOME/symgrad,
+else ~/.cache/symgrad.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+from . import __version__
+from .source import Source, read_source
+
+
+def generate_module(source: Source) -> str:
+    """The generated module's source for a model, or ModelError."""
+    from .differentiation import differentiate_program
+    from .lowering import analyze
+    from .codegen.numpy_backend import generate
+    program = analyze(source)
+    return generate(program, differentiate_program(program))
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("SYMGRAD_CACHE_DIR")
+    if root:
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "symgrad"
+
+
+def _key(source: Source) -> str:
+    digest = hashlib.sha256()
+    for part in (__version__, source.filename, source.text):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()[:32]
+
+
+_loaded: dict[str, ModuleType] = {}
+
+
+def _import(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def compile_source(text: str, filename: str = "<string>") -> ModuleType:
+    """Compile model text to a module object with forward, backward,
+    value_and_grad and evaluate (cached by content)."""
+    return _compile(Source(text, filename))
+
+
+def load(path: str | os.PathLike) -> ModuleType:
+    """Compile the model file at path (cached by content) and return the module."""
+    return _compile(read_source(os.fspath(path)))
+
+
+def _compile(source: Source) -> ModuleType:
+    key = _key(source)
+    if key in _loaded:
+        return _loaded[key]
+    name = f"symgrad_model_{key}"
+    directory = cache_dir()
+    path = directory / f"{name}.py"
+    if not path.exists():
+        code = generate_module(source)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            # Write then rename, so that a concurrent reader never sees half a file.
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=directory, suffix=".tmp",
+                                             delete=False) as stream:
+                stream.write(code)
+            os.replace(stream.name, path)
+        except OSError:  # no writable cache: compile in memory only
+            module = ModuleType(name)
+            exec(compile(code, f"<symgrad {source.filename}>", "exec"), module.__dict__)
+            _loaded[key] = module
+            return module
+    module = _import(path, name)
+    _loaded[key] = module
+    return module
