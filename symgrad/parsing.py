@@ -204,6 +204,7 @@ def _parser() -> Lark:
         postlex=NormBars(),
         transformer=_transformer,
         maybe_placeholders=False,
+        cache=True,  # Lark keeps the analysed grammar in a temporary file: faster start
     )
 
 

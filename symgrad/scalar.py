@@ -203,13 +203,11 @@ class Partials:
 
 
 def choose_form(derivative: sympy.Expr, body: sympy.Expr, output: sympy.Symbol) -> sympy.Expr:
-    """The cheapest of: the derivative as SymPy gives it, simplified, and
-    either one rewritten through the function's output."""
-    candidates = [derivative]
-    try:
-        candidates.append(sympy.simplify(derivative))
-    except Exception:  # simplify gives up on some forms; the plain derivative stands
-        pass
+    """The cheapest of: the derivative as SymPy gives it, rewritten, and
+    each of those rewritten through the function's output."""
+    # sympy.simplify would cost a third of a second (it imports sympy.physics);
+    # these cheaper rewritings find the short forms of elementwise derivatives.
+    candidates = [derivative, sympy.factor_terms(derivative), sympy.cancel(derivative)]
     if body.free_symbols:
         candidates += [sympy.factor_terms(c.subs(body, output)) for c in list(candidates)]
     convertible = [c for c in candidates if _convertible(c)]
