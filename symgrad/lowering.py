@@ -282,6 +282,10 @@ class Lowering:
     def power(self, expr: ast.Binary, args: list[Value], scope: Scope) -> Value:
         """`a^k` is a power of a scalar; `A^-1` of a square matrix is its inverse."""
         base, exponent = args
+        if (isinstance(base, Node) and base.op == "norm" and isinstance(expr.right, ast.Number)
+                and expr.right.value == 2):
+            # ||A||^2 is a sum of squares: no square root to take and undo.
+            return self.make("sqnorm", list(base.args), expr.op_span, scope)
         if isinstance(base, Invalid) or isinstance(base, Node) and base.shape.is_scalar:
             return self.make("pow", args, expr.op_span, scope)
         minus_one = (isinstance(expr.right, ast.Negate) and isinstance(expr.right.operand, ast.Number)

@@ -29,6 +29,7 @@ class Printer:
     partial = "∂"
     delta = "δ"
     maps_to = " ↦ "
+    ge_symbol = "≥"
     chain_dot = " · "
     function_names = {"sigmoid": "σ"}
 
@@ -166,7 +167,21 @@ class Printer:
 
     def _print_ge(self, node, t):
         a, b = node.args
-        return self.indicator(f"{self.doc(a, t)} ≥ {self.doc(b, t)}"), ATOM
+        return self.indicator(f"{self.doc(a, t)} {self.ge_symbol} {self.doc(b, t)}"), ATOM
+
+    def _print_where_gt(self, node, t):
+        a, b, x = node.args
+        return self.gate(x, self.indicator(f"{self.doc(a, t)} > {self.doc(b, t)}"), t)
+
+    def _print_where_ge(self, node, t):
+        a, b, x = node.args
+        return self.gate(x, self.indicator(f"{self.doc(a, t)} {self.ge_symbol} {self.doc(b, t)}"), t)
+
+    def gate(self, x: Node, indicator: str, t: bool) -> tuple[str, int]:
+        return f"{self.wrap(x, PRODUCT, t)}{self.hadamard}{indicator}", PRODUCT
+
+    def _print_sqnorm(self, node, t):
+        return self.postfix(self._print_norm(node, t)[0], self.power_mark(2)), POSTFIX
 
     def indicator(self, condition: str) -> str:
         return f"[{condition}]"
@@ -203,6 +218,7 @@ class AsciiPrinter(Printer):
     partial = "d"
     delta = "delta"
     maps_to = " -> "
+    ge_symbol = ">="
     chain_dot = " * "
     function_names = {}
 
@@ -214,10 +230,6 @@ class AsciiPrinter(Printer):
 
     def _print_norm(self, node, t):
         return f"||{self.doc(node.args[0])}||", ATOM
-
-    def _print_ge(self, node, t):
-        a, b = node.args
-        return self.indicator(f"{self.doc(a, t)} >= {self.doc(b, t)}"), ATOM
 
     def ones(self) -> str:
         return "ones"
@@ -235,6 +247,7 @@ class LatexPrinter(Printer):
     partial = "\\partial "
     delta = "\\delta"
     maps_to = " \\mapsto "
+    ge_symbol = "\\geq"
     chain_dot = " \\cdot "
     function_names = {"sigmoid": "\\sigma", "exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos",
                       "tan": "\\tan", "tanh": "\\tanh", "tr": "\\operatorname{tr}", "det": "\\det"}
@@ -265,10 +278,6 @@ class LatexPrinter(Printer):
 
     def _print_norm(self, node, t):
         return f"\\left\\lVert {self.doc(node.args[0])} \\right\\rVert", ATOM
-
-    def _print_ge(self, node, t):
-        a, b = node.args
-        return self.indicator(f"{self.doc(a, t)} \\geq {self.doc(b, t)}"), ATOM
 
     def indicator(self, condition: str) -> str:
         return f"\\left[{condition}\\right]"

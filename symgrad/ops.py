@@ -150,14 +150,14 @@ _elementwise_rules = {
     "tan": lambda b, y, g: b.mul(g, b.add(b.num(1), b.mul(y, y))),
     "tanh": lambda b, y, g: b.mul(g, b.sub(b.num(1), b.mul(y, y))),   # 1 - y ∘ y
     "sigmoid": lambda b, y, g: b.mul(g, b.mul(y, b.sub(b.num(1), y))),  # y ∘ (1 - y)
-    "relu": lambda b, y, g: b.mul(g, b.op("gt", _a(y), b.num(0))),   # relu'(0) = 0
+    "relu": lambda b, y, g: b.op("where_gt", _a(y), b.num(0), g),      # G ∘ [z > 0]: relu'(0) = 0
     "softplus": lambda b, y, g: b.mul(g, b.op("sigmoid", _a(y))),
     # gelu(x) = x Φ(x): gelu' = Φ(x) + x φ(x)
     "gelu": lambda b, y, g: b.mul(g, b.add(
         b.mul(b.num(0.5), b.add(b.num(1), b.op("erf", b.mul(_a(y), b.num(0.5 ** 0.5))))),
         b.mul(_a(y), b.mul(b.num((2 * 3.141592653589793) ** -0.5),
                            b.op("exp", b.mul(b.num(-0.5), b.mul(_a(y), _a(y)))))))),
-    "hardtanh": lambda b, y, g: b.mul(g, b.mul(b.op("gt", _a(y), b.num(-1)), b.op("gt", b.num(1), _a(y)))),
+    "hardtanh": lambda b, y, g: b.op("where_gt", _a(y), b.num(-1), b.op("where_gt", b.num(1), _a(y), g)),
     "erf": lambda b, y, g: b.mul(g, b.mul(b.num(2 / 3.141592653589793 ** 0.5),
                                           b.op("exp", b.neg(b.mul(_a(y), _a(y)))))),
 }
@@ -165,32 +165,42 @@ for _name, _rule in _elementwise_rules.items():
     define(_name, 1, _same, elementwise=True, symbol=_name, vjp=(_rule,))
 
 
-def _positive(b, y):
-    """1 where the first operand is > 0, else 0."""
-    return b.op("gt", _a(y), b.num(0))
+def _where_positive(b, y, x):
+    """x where the first operand z > 0, else 0."""
+    return b.op("where_gt", _a(y), b.num(0), x)
+
+
+def _where_not_positive(b, y, x):
+    """x where the first operand z <= 0, else 0."""
+    return b.op("where_ge", b.num(0), _a(y), x)
 
 
 define("leaky_relu", 2, _broadcast("leaky_relu"), elementwise=True, symbol="leaky_relu", vjp=(
     # z > 0: 1, else a
-    lambda b, y, g: b.mul(g, b.add(_positive(b, y), b.mul(_b(y), b.sub(b.num(1), _positive(b, y))))),
-    lambda b, y, g: b.mul(g, b.mul(_a(y), b.sub(b.num(1), _positive(b, y))))))
+    lambda b, y, g: b.add(_where_positive(b, y, g), _where_not_positive(b, y, b.mul(g, _b(y)))),
+    lambda b, y, g: _where_not_positive(b, y, b.mul(g, _a(y)))))
 define("elu", 2, _broadcast("elu"), elementwise=True, symbol="elu", vjp=(
     # z > 0: 1, else a e^z = y + a
-    lambda b, y, g: b.mul(g, b.add(_positive(b, y), b.mul(b.sub(b.num(1), _positive(b, y)), b.add(y, _b(y))))),
-    lambda b, y, g: b.mul(g, b.mul(b.sub(b.num(1), _positive(b, y)), b.sub(b.op("exp", _a(y)), b.num(1))))))
-# max routes the gradient to a where a >= b; min to a where a <= b.
+    lambda b, y, g: b.add(_where_positive(b, y, g), _where_not_positive(b, y, b.mul(g, b.add(y, _b(y))))),
+    lambda b, y, g: _where_not_positive(b, y, b.mul(g, b.sub(b.op("exp", _a(y)), b.num(1))))))
+# max routes the gradient to a where a >= b (to b where b > a); min to a where a <= b.
 define("max", 2, _broadcast("max"), elementwise=True, symbol="max", vjp=(
-    lambda b, y, g: b.mul(g, b.op("ge", _a(y), _b(y))),
-    lambda b, y, g: b.mul(g, b.sub(b.num(1), b.op("ge", _a(y), _b(y))))))
+    lambda b, y, g: b.op("where_ge", _a(y), _b(y), g),
+    lambda b, y, g: b.op("where_gt", _b(y), _a(y), g)))
 define("min", 2, _broadcast("min"), elementwise=True, symbol="min", vjp=(
-    lambda b, y, g: b.mul(g, b.op("ge", _b(y), _a(y))),
-    lambda b, y, g: b.mul(g, b.sub(b.num(1), b.op("ge", _b(y), _a(y))))))
+    lambda b, y, g: b.op("where_ge", _b(y), _a(y), g),
+    lambda b, y, g: b.op("where_gt", _a(y), _b(y), g)))
 # A user function f(t) = ...: its partial derivatives come from SymPy.
 define("apply", None, _broadcast("function call"), elementwise=True, symbol="f",
        vjp=lambda b, y, g, index: b.mul(g, b.partial(y, index)))
 # Indicators: 1 where a > b (a >= b), else 0; no gradient flows through them.
 define("gt", 2, _broadcast(">"), elementwise=True, symbol=">", vjp=(_indicator, _indicator))
 define("ge", 2, _broadcast("≥"), elementwise=True, symbol="≥", vjp=(_indicator, _indicator))
+# Gates: x where a > b (a >= b), else 0; that is x ∘ [a > b], in one pass.
+define("where_gt", 3, _broadcast("gate"), elementwise=True, symbol=">", vjp=(
+    _indicator, _indicator, lambda b, y, g: b.op("where_gt", _a(y), _b(y), g)))
+define("where_ge", 3, _broadcast("gate"), elementwise=True, symbol="≥", vjp=(
+    _indicator, _indicator, lambda b, y, g: b.op("where_ge", _a(y), _b(y), g)))
 
 # ------------------------------------------------- reductions and structure
 define("sum", 1, _to_scalar, symbol="sum", vjp=(
@@ -209,6 +219,8 @@ define("diag_vector", 1, _diagonal, symbol="diag", vjp=(
     lambda b, y, g: b.op("diag_matrix", g),))
 define("norm", 1, _to_scalar, symbol="||·||", vjp=(
     lambda b, y, g: b.mul(b.div(g, y), _a(y)),))                      # ∂A = g A / ||A||
+define("sqnorm", 1, _to_scalar, symbol="||·||²", vjp=(                 # ||A||², written ||A||^2
+    lambda b, y, g: b.mul(b.mul(b.num(2), g), _a(y)),))                 # ∂A = 2 g A
 define("norm1", 1, _to_scalar, symbol="norm1", vjp=(
     lambda b, y, g: b.mul(g, b.op("sign", _a(y))),))
 define("rowsum", 1, _column_of_rows, symbol="rowsum", vjp=(          # sum of each row: n×N -> n×1

@@ -93,6 +93,8 @@ class Builder:
                 return b
             if (is_number(a, 0) or is_number(b, 0) or a.op == "zeros" or b.op == "zeros"):
                 return self.zeros(broadcast(a.shape, b.shape, ""))
+        elif name in ("where_gt", "where_ge") and (is_number(args[2], 0) or args[2].op == "zeros"):
+            return self.zeros(broadcast(broadcast(args[0].shape, args[1].shape, ""), args[2].shape, ""))
         elif name == "div":
             if is_number(args[1], 1):
                 return args[0]
