@@ -35,3 +35,12 @@ def test_the_reference_documents_exactly_the_built_in_functions():
     listed = set(re.findall(r"^\| `([\w ]+)` \|", section, re.MULTILINE))
     documented = called | {name for row in listed for name in row.split()}
     assert documented == set(BUILTINS)
+
+
+def test_the_readme_python_example_runs(monkeypatch):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"^```python\n(.*?)^```", readme, re.MULTILINE | re.DOTALL)
+    monkeypatch.chdir(REPO)
+    namespace: dict = {}
+    exec(example, namespace)
+    assert namespace["grads"].W.shape == (3, 4)
