@@ -82,7 +82,7 @@ def test_shapes_of_the_window_model(capsys):
     assert err == ""
 
 
-@pytest.mark.parametrize("name", ["compile", "check"])
+@pytest.mark.parametrize("name", ["check"])
 def test_a_subcommand_not_built_yet_says_so(name, capsys):
     assert main([name, str(WINDOW)]) == 2
     out, err = capsys.readouterr()
