@@ -1,0 +1,218 @@
+"""Generated code against hand-written NumPy (and JAX / PyTorch when installed).
+
+    python benchmarks/bench_numpy.py [--repeats 30] [--quick]
+
+For each workload: check the hand-written gradients against the generated
+ones, then time value_and_grad of every implementation in one process,
+interleaved (each round runs every implementation once, in a shuffled
+order), and print the median per call and the ratio to hand-written NumPy.
+"GEMM floor" is the time of the workload's matrix products alone (forward
+and backward), a bound no implementation can beat. Also prints compile
+times for MLPs of 10, 50 and 200 layers. Timings are the machine's of the
+moment: compare ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import symgrad
+from symgrad.compiler import generate_module
+from symgrad.source import Source
+
+MODELS = Path(__file__).parent / "models"
+
+
+# ---------------------------------------------------------------- hand-written
+
+def window_hand(W, b, u, x):
+    z = W @ x + b
+    h = 1 / (1 + np.exp(-z))
+    s = u @ h
+    delta = u * h * (1 - h)
+    return s, (np.outer(delta, x), delta, h, W.T @ delta)
+
+
+def mlp_hand(W1, b1, W2, b2, X, Y):
+    N = X.shape[1]
+    Z1 = W1 @ X + b1
+    H = np.maximum(Z1, 0)
+    S = W2 @ H + b2
+    S = S - S.max(axis=0, keepdims=True)
+    E = np.exp(S)
+    sums = E.sum(axis=0, keepdims=True)
+    log_p = S - np.log(sums)
+    J = -np.sum(Y * log_p) / N + 1e-4 * (np.sum(W1 * W1) + np.sum(W2 * W2))
+    dS = (E / sums * Y.sum(axis=0, keepdims=True) - Y) / N
+    dW2 = dS @ H.T + 2e-4 * W2
+    db2 = dS.sum(axis=1, keepdims=True)
+    dZ1 = W2.T @ dS
+    dZ1 *= Z1 > 0
+    dW1 = dZ1 @ X.T + 2e-4 * W1
+    db1 = dZ1.sum(axis=1, keepdims=True)
+    return J, (dW1, db1, dW2, db2)
+
+
+def tanh8_hand(X, Y, *params):
+    Ws, bs = params[0::2], params[1::2]
+    hs = [X]
+    for W, b in zip(Ws, bs):
+        hs.append(np.tanh(W @ hs[-1] + b))
+    D = hs[-1] - Y
+    E = 0.5 * np.sum(D * D)
+    grads = []
+    G = D
+    for i in range(len(Ws) - 1, -1, -1):
+        G = G * (1 - hs[i + 1] * hs[i + 1])
+        grads.append(G.sum(axis=1, keepdims=True))
+        grads.append(G @ hs[i].T)
+        G = Ws[i].T @ G
+    return E, tuple(reversed(grads))
+
+
+def logreg_hand(w, X, y):
+    margin = y * (X @ w)
+    L = np.sum(np.logaddexp(0, -margin)) + 0.05 * (w @ w)
+    g = -y / (1 + np.exp(margin))
+    return L, (X.T @ g + 0.1 * w,)
+
+
+# ----------------------------------------------------------------- workloads
+
+def workloads(quick: bool):
+    rng = np.random.default_rng(0)
+    normal = rng.standard_normal
+    d, n = 20, 8
+    yield ("W1 window 8x20", "w1_window.sg",
+           dict(W=normal((n, d)) * 0.3, b=normal(n), u=normal(n), x=normal(d)),
+           window_hand, lambda a: [a["W"] @ a["x"]])
+    for label, (d, N, h, dtype) in {
+        "W2 MLP 64x256 h128": (64, 256, 128, np.float64),
+        "W3 MLP 784x512 h1024 f64": (784, 512, 1024, np.float64),
+        "W3 MLP 784x512 h1024 f32": (784, 512, 1024, np.float32),
+    }.items():
+        if quick and "W3" in label:
+            continue
+        c = 10
+        Y = np.eye(c)[rng.integers(0, c, N)].T
+        args = dict(W1=normal((h, d)) * 0.05, b1=normal((h, 1)) * 0.1, W2=normal((c, h)) * 0.05,
+                    b2=normal((c, 1)) * 0.1, X=normal((d, N)), Y=Y)
+        args = {k: v.astype(dtype) for k, v in args.items()}
+
+        def gemms(a):
+            H = a["W1"] @ a["X"]
+            S = a["W2"] @ H
+            return [H, S, S @ H.T, a["W2"].T @ S, H @ a["X"].T]
+        yield label, "w2_mlp.sg", args, mlp_hand, gemms
+    if not quick:
+        w, N = 512, 256
+        args = dict(X=normal((w, N)), Y=normal((w, N)) * 0.5)
+        for i in range(1, 9):
+            args[f"W{i}"] = normal((w, w)) / np.sqrt(w)
+            args[f"b{i}"] = normal((w, 1)) * 0.1
+
+        def tanh_gemms(a):
+            out, H = [], a["X"]
+            for i in range(1, 9):
+                H = a[f"W{i}"] @ H
+                out.append(H)
+                out.append(H @ a["X"].T)
+                out.append(a[f"W{i}"].T @ H)
+            return out
+        yield "W4 8 tanh layers 512, N=256", "w4_tanh8.sg", args, tanh8_hand, tanh_gemms
+    N, d = (2000, 200) if quick else (10000, 1000)
+    X = normal((N, d))
+    y = np.sign(normal(N))
+    yield (f"W5 logistic regression {N}x{d}", "w5_logreg.sg", dict(w=normal(d) * 0.01, X=X, y=y),
+           logreg_hand, lambda a: [a["X"] @ a["w"], a["X"].T @ a["y"]])
+
+
+def ordered_args(module_args, names):
+    return [module_args[n] for n in names]
+
+
+def time_round(function, repeat_inner: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat_inner):
+        function()
+    return (time.perf_counter() - start) / repeat_inner
+
+
+def bench(repeats: int, quick: bool):
+    rows = []
+    for label, model, args, hand, gemms in workloads(quick):
+        module = symgrad.load(MODELS / model)
+        names = list(args)
+        call_args = ordered_args(args, names)
+        value, grads = module.value_and_grad(*call_args)
+        hand_args = call_args  # every hand-written function takes the model's argument order
+        hand_value, hand_grads = hand(*hand_args)
+        generated = list(grads)
+        tolerance = 1e-3 if call_args[0].dtype == np.float32 else 1e-8
+        assert np.allclose(value, hand_value, rtol=tolerance), (label, value, hand_value)
+        for mine, theirs in zip(generated, hand_grads):
+            assert np.allclose(np.reshape(mine, np.shape(theirs)), theirs, rtol=tolerance,
+                               atol=tolerance * np.max(np.abs(theirs))), label
+        implementations = {
+            "symgrad": lambda: module.value_and_grad(*call_args),
+            "hand NumPy": lambda: hand(*hand_args),
+            "GEMM floor": lambda: gemms(args),
+        }
+        one = time_round(implementations["hand NumPy"], 1)
+        inner = max(1, int(0.02 / max(one, 1e-7)))
+        samples = {name: [] for name in implementations}
+        for _ in range(repeats):
+            order = list(implementations)
+            random.shuffle(order)
+            for name in order:
+                samples[name].append(time_round(implementations[name], inner))
+        medians = {name: statistics.median(times) for name, times in samples.items()}
+        rows.append((label, medians))
+    return rows
+
+
+def compile_times():
+    results = []
+    for layers in (10, 50, 200):
+        lines = ["input X : R^(w x N)", "input Y : R^(w x N)"]
+        previous = "X"
+        for i in range(layers):
+            lines += [f"param W{i} : R^(w x w)", f"param b{i} : R^w", f"H{i} = relu(W{i} {previous} + b{i})"]
+            previous = f"H{i}"
+        lines += [f"E = 1/2 ||{previous} - Y||^2", "grad E"]
+        text = "\n".join(lines) + "\n"
+        start = time.perf_counter()
+        generate_module(Source(text, f"mlp{layers}.sg"))
+        results.append((layers, time.perf_counter() - start))
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="small sizes only (a smoke test)")
+    options = parser.parse_args()
+    print(f"# {platform.processor() or platform.machine()}, Python {sys.version.split()[0]}, "
+          f"NumPy {np.__version__}, symgrad {symgrad.__version__}")
+    rows = bench(options.repeats, options.quick)
+    print(f"\n| workload | symgrad | hand NumPy | GEMM floor | symgrad / hand | floor / symgrad |")
+    print("|---|---|---|---|---|---|")
+    for label, medians in rows:
+        mine, hand, floor = medians["symgrad"], medians["hand NumPy"], medians["GEMM floor"]
+        print(f"| {label} | {mine * 1e3:.3f} ms | {hand * 1e3:.3f} ms | {floor * 1e3:.3f} ms | "
+              f"{mine / hand:.2f} | {floor / mine:.2f} |")
+    print("\n| MLP layers | compile time |\n|---|---|")
+    for layers, seconds in compile_times():
+        print(f"| {layers} | {seconds:.3f} s |")
+
+
+if __name__ == "__main__":
+    main()
