@@ -27,77 +27,84 @@ from symgrad.notation import Printer
 VIEWS = {"variable", "transpose", "fill", "diag_vector", "argument"}
 
 RUNTIME = '''
-def _take(value, name, rows, cols, dims, bound_by):
-    """value as a 2-D float array of shape (rows, cols), or a scalar;
-    binds the symbolic dimensions in dims, checking them against earlier ones."""
-    if rows == 1 and cols == 1 and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value), ((), None)
+_ndarray = _np.ndarray
+
+
+def _floats(value):
+    """value as an array of floats (integers become float64)."""
+    if type(value) is _ndarray and value.dtype.kind == "f":
+        return value
     array = _np.asarray(value)
-    if not _np.issubdtype(array.dtype, _np.floating):
-        array = array.astype(_np.float64)
-    given = array.shape
-    if rows == 1 and cols == 1:
-        wanted = [(1, 1)] if array.size != 1 else [given]
-    elif cols == 1:
-        wanted = [(None,), (None, 1)]
-    elif rows == 1:
-        wanted = [(1, None), (None,)]
-    else:
-        wanted = [(None, None)]
-    if not any(len(w) == len(given) for w in wanted):
-        _mismatch(name, rows, cols, dims, bound_by, given)
-    if rows == 1 and cols == 1:
-        return array.reshape(()), (given, array.dtype)
-    actual = (given[0], 1) if (cols == 1 and len(given) == 1) else \\
-        (1, given[0]) if len(given) == 1 else given
-    for dim, size in zip((rows, cols), actual):
-        if isinstance(dim, str):
-            if dims.setdefault(dim, size) != size:
-                _mismatch(name, rows, cols, dims, bound_by, given)
-            bound_by.setdefault(dim, name)
-        elif dim != size:
-            _mismatch(name, rows, cols, dims, bound_by, given)
-    return array.reshape(actual), (given, array.dtype)
+    return array if array.dtype.kind == "f" else array.astype(_np.float64)
 
 
-def _mismatch(name, rows, cols, dims, bound_by, given):
+def _column(value):
+    """A vector argument: shape (n,) is taken as the column (n, 1)."""
+    array = _floats(value)
+    return array[:, None] if array.ndim == 1 else array
+
+
+def _row(value):
+    """A row argument: shape (n,) is taken as the row (1, n)."""
+    array = _floats(value)
+    return array[None, :] if array.ndim == 1 else array
+
+
+def _scalar_in(value, name):
+    """A scalar argument, with its shape and dtype as given. A Python number
+    stays one: NumPy treats it as weak, so it does not change the dtype."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value), (), None
+    array = _floats(value)
+    if array.size != 1:
+        raise ValueError(f"{name}: expected a scalar, got shape {array.shape}")
+    return array.reshape(()), array.shape, array.dtype
+
+
+def _bad_shape(name, given, expected, dims, bound_by):
+    """Raise the ValueError of an argument of the wrong shape."""
     def show(dim):
-        return f"{dim}={dims[dim]}" if isinstance(dim, str) and dim in dims else str(dim)
-    expected = f"({show(rows)},) or ({show(rows)}, 1)" if cols == 1 and rows != 1 else \\
-        "a scalar" if rows == cols == 1 else f"({show(rows)}, {show(cols)})"
-    sources = sorted({f"{d} from {bound_by[d]}" for d in (rows, cols) if d in bound_by})
+        return f"{dim}={dims[dim]}" if dim in dims else str(dim)
+    rows, cols = expected
+    if cols == 1:
+        text = f"({show(rows)},) or ({show(rows)}, 1)"
+    elif rows == 1:
+        text = f"(1, {show(cols)}) or ({show(cols)},)"
+    else:
+        text = f"({show(rows)}, {show(cols)})"
+    sources = sorted(f"{d} from {bound_by[d]}" for d in (rows, cols) if d in bound_by)
     note = f" ({', '.join(sources)})" if sources else ""
-    raise ValueError(f"{name}: expected shape {expected}{note}, got shape {given}")
+    raise ValueError(f"{name}: expected shape {text}{note}, got shape {given}")
 
 
-def _dtype_of(*values):
-    arrays = [v.dtype for v in values if isinstance(v, _np.ndarray)]
-    return _np.result_type(*arrays) if arrays else _np.dtype(_np.float64)
-
-
-def _scalar(value, dtype):
+def _value_out(value, dtype):
     """A 1x1 result as a NumPy scalar of the computation's dtype."""
-    return _np.asarray(value, dtype=dtype).reshape(())[()]
+    if type(value) is _ndarray:
+        return value.reshape(())[()]
+    return dtype.type(value)
 
 
-def _give_back(gradient, given, dtype, copy, upstream):
-    """A gradient, scaled by upstream, in the shape and dtype of the array
-    passed for its variable (a Python number gets a NumPy scalar)."""
-    shape, given_dtype = given
+def _grad_out(gradient, shape, dtype, default_dtype, copy, upstream):
+    """A gradient, times upstream, in the shape and dtype of its argument
+    (dtype None: the argument was a Python number; use the computation's)."""
+    if dtype is None:
+        dtype = default_dtype
     if upstream != 1.0:
         gradient, copy = gradient * upstream, False
-    result = _np.asarray(gradient).reshape(shape).astype(given_dtype or dtype, copy=False)
-    if shape == ():
-        return result[()]
-    return result.copy() if copy else result
+    gradient = _np.asarray(gradient)
+    if gradient.shape != shape:
+        gradient = gradient.reshape(shape)
+    if gradient.dtype != dtype:
+        return gradient.astype(dtype)[()]
+    return gradient.copy()[()] if copy else gradient[()]
 '''
 
 HELPERS = {
     "sigmoid": '''
 def _sigmoid(x):
-    """1 / (1 + e^-x), without overflow for large |x|."""
-    e = _np.exp(-_np.abs(x))
-    return _np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    """1 / (1 + e^-x) = exp(-softplus(-x)): no overflow, and accurate in the
+    tails (the relative error grows only with log(1 + e^-x))."""
+    return _np.exp(-_np.logaddexp(0, -x))
 ''',
     "softmax": '''
 def _softmax(s):
@@ -138,13 +145,17 @@ class Namer:
 
     def __init__(self, taken):
         self.taken = set(taken)
+        self.count = 0
 
     def fresh(self, wanted: str, own: bool = False) -> str:
         """A new local name like `wanted`; `own`: wanted is the value's own
         model spelling, which no other local can have."""
         if own:
             return wanted
-        name = wanted if wanted.isidentifier() and not keyword.iskeyword(wanted) else "t"
+        if wanted == "t" or not wanted.isidentifier() or keyword.iskeyword(wanted):
+            self.count += 1
+            wanted = f"t{self.count}"
+        name = wanted
         while name in self.taken:
             name += "_"
         self.taken.add(name)
@@ -294,6 +305,10 @@ class ModuleWriter:
                 self.derived.append(function)
                 self.functions[function.name] = f"_d{index + 1}_{self.spelled[original]}"
         self.printer = NumpyPrinter({d: self.spelled[d] for d in program.dims}, self.functions, "_dtype")
+        # Locals for the shape and dtype each argument was passed with.
+        namer = Namer(self.taken())
+        self.given = {v.name: (namer.fresh(f"{self.spelled[v.name]}_shape"),
+                               namer.fresh(f"{self.spelled[v.name]}_dtype")) for v in program.arguments}
 
     def shown_arity(self, function: UserFunction) -> int:
         return self.arities.get(function.name, len(function.params))
@@ -348,23 +363,56 @@ class ModuleWriter:
         request = derivation.request
         suffix = "" if len(self.derivations) == 1 else f"_{self.spelled.get(request.target, request.target)}"
         arguments = [self.spelled[v.name] for v in self.program.arguments]
-        grads_class = f"Grads{suffix}"
-        fields = "\n".join(f"    {self.spelled[v.name]}: object" for v in request.wrt)
-        parts = [f"class {grads_class}(_NamedTuple):\n"
-                 f'    """The gradients of {request.target}, in `wrt` order."""\n{fields}']
-        forward_code, cache_names = self.forward(derivation, arguments, suffix, keep_cache=True)
-        parts.append(forward_code)
-        parts.append(self.backward(derivation, cache_names, suffix, grads_class))
-        parts.append(self.forward(derivation, arguments, suffix, keep_cache=False)[0])
         signature = ", ".join(arguments)
-        parts.append(f"def value_and_grad{suffix}({signature}):\n"
-                     f'    """({request.target}, its gradients) in one call."""\n'
-                     f"    value, cache = _forward{suffix}({signature})\n"
-                     f"    return value, _backward{suffix}(cache)")
-        parts.append(f"_forward{suffix} = forward{suffix}\n_backward{suffix} = backward{suffix}")
+        grads = f"Grads{suffix}"
+        fields = "\n".join(f"    {self.spelled[v.name]}: object" for v in request.wrt)
+        doc_args = ", ".join(f"{v.name}: {v.shape}" for v in self.program.arguments) or "none"
+        target = request.target
+
+        forward_body, forward_names, forward_writer = self.forward_body(derivation)
+        cache_names = self.cache_nodes(derivation)
+        cache = [f"{forward_writer.value(node)!r}: {forward_writer.value(node)}" for node in cache_names]
+        cache += [f"{('given:' + v.name)!r}: ({', '.join(self.given[v.name])})" for v in request.wrt]
+        cache += [f"{('dim:' + d)!r}: {self.spelled[d]}" for d in self.program.dims]
+        cache.append("'dtype': _dtype")
+        result = forward_writer.value(request.node)
+
+        unpack = ["    _cache, _upstream = cache, upstream"]
+        unpack += [f"    {forward_writer.value(n)} = _cache[{forward_writer.value(n)!r}]" for n in cache_names]
+        unpack += [f"    {self.spelled[d]} = _cache['dim:{d}']" for d in self.program.dims]
+        unpack += [f"    {', '.join(self.given[v.name])} = _cache[{('given:' + v.name)!r}]" for v in request.wrt]
+        unpack.append("    _dtype = _cache['dtype']")
+        cached = {id(n): forward_writer.value(n) for n in cache_names}
+        taken, count = forward_writer.namer.taken, forward_writer.namer.count
+        backward_lines, backward_result = self.backward_body(derivation, cached, taken, count,
+                                                             "_upstream", f"_{grads}")
+        fused_lines, fused_result = self.backward_body(derivation, forward_names, taken, count,
+                                                       "1.0", f"_{grads}")
+        parts = [
+            f"class {grads}(_NamedTuple):\n"
+            f'    """The gradients of {target}, in `wrt` order."""\n{fields}',
+            f"def forward{suffix}({signature}):\n"
+            f'    """({target}, cache for backward). Arguments: {doc_args}."""\n'
+            + "\n".join(forward_body) + "\n"
+            f"    cache = {{{', '.join(cache)}}}\n"
+            f"    return _value_out({result}, _dtype), cache",
+            f"def backward{suffix}(cache, upstream=1.0):\n"
+            f'    """The gradients of {target} from forward\'s cache, times upstream."""\n'
+            + "\n".join(unpack + backward_lines) + f"\n    return {backward_result}",
+            f"def value_and_grad{suffix}({signature}):\n"
+            f'    """({target}, its gradients) in one call. Arguments: {doc_args}."""\n'
+            + "\n".join(forward_body + fused_lines) + "\n"
+            f"    return _value_out({result}, _dtype), {fused_result}",
+            f"def evaluate{suffix}({signature}):\n"
+            f'    """{target} alone: no cache, no backward work. Arguments: {doc_args}."""\n'
+            + "\n".join(self.forward_body(derivation, wrt=False)[0]) + "\n"
+            f"    return _value_out({result}, _dtype)",
+            # Internal references go through names no model spelling can shadow.
+            f"_{grads} = {grads}",
+        ]
         if suffix and index == 0:
             parts.append("\n".join(f"{name} = {name}{suffix}" for name in
-                                   ("Grads", "forward", "backward", "value_and_grad", "evaluate")))
+                                    ("Grads", "forward", "backward", "value_and_grad", "evaluate")))
         return "\n\n\n".join(parts)
 
     def math_names(self) -> dict[int, tuple[str, bool]]:
@@ -372,61 +420,63 @@ class ModuleWriter:
         names.update({id(node): (name, False) for name, node in self.program.definitions.items()})
         return names
 
-    def prologue(self, arguments: list[str], namer: Namer) -> tuple[list[str], dict[str, str]]:
-        """Lines that take the arguments: arrays checked, dims bound, dtype found."""
-        lines = ["    _dims, _bound_by = {}, {}"]
-        givens = {}
+    def prologue(self, wrt: set[str]) -> list[str]:
+        """Take the arguments: floats, vectors as columns, dims bound from the
+        first array that has them and checked against every other."""
+        lines: list[str] = []
+        bound: dict[str, str] = {}  # dim -> the variable that bound it
         for variable in self.program.arguments:
             name = self.spelled[variable.name]
-            given = namer.fresh(f"{name}_given")
-            givens[variable.name] = given
             rows, cols = variable.shape.dims()
-            lines.append(f"    {name}, {given} = _take({name}, {variable.name!r}, {rows!r}, {cols!r}, "
-                         f"_dims, _bound_by)")
+            if variable.shape.is_scalar:
+                given = ", ".join(self.given[variable.name]) if variable.name in wrt else "_, _"
+                lines.append(f"    {name}, {given} = _scalar_in({name}, {variable.name!r})")
+                continue
+            taker = "_column" if cols == 1 else "_row" if rows == 1 else "_floats"
+            shape, dtype = self.given[variable.name]
+            lines.append(f"    {shape} = _np.shape({name})")
+            lines.append(f"    {name} = {taker}({name})")
+            if variable.name in wrt:
+                lines.append(f"    {dtype} = {name}.dtype")
+            checks = [f"{name}.ndim != 2"]
+            binds = []
+            for axis, dim in enumerate((rows, cols)):
+                if isinstance(dim, str) and dim not in bound:
+                    binds.append((axis, dim))
+                else:
+                    checks.append(f"{name}.shape[{axis}] != {self.spelled[dim] if isinstance(dim, str) else dim}")
+            known = ", ".join(f"{d!r}: {self.spelled[d]}" for d in bound)
+            by = ", ".join(f"{d!r}: {v!r}" for d, v in bound.items())
+            lines.append(f"    if {' or '.join(checks)}:\n"
+                         f"        _bad_shape({variable.name!r}, {shape}, {(rows, cols)!r}, {{{known}}}, {{{by}}})")
+            if len(binds) == 2:
+                lines.append(f"    {self.spelled[rows]}, {self.spelled[cols]} = {name}.shape")
+            for axis, dim in binds[:2 if len(binds) < 2 else 0]:
+                lines.append(f"    {self.spelled[dim]} = {name}.shape[{axis}]")
+            for _, dim in binds:
+                bound[dim] = variable.name
         for variable in self.program.variables.values():
             if variable.value is not None:
                 lines.append(f"    {self.spelled[variable.name]} = {number(variable.value)}")
-        for dim in self.program.dims:
-            lines.append(f"    {self.spelled[dim]} = _dims[{dim!r}]")
-        lines.append(f"    _dtype = _dtype_of({', '.join(arguments)})")
-        return lines, givens
+        arrays = [self.spelled[v.name] for v in self.program.arguments]
+        lines.append(f"    _dtype = _np.result_type({', '.join(arrays)})" if arrays
+                     else "    _dtype = _np.dtype(_np.float64)")
+        return lines
 
-    def forward(self, derivation: Derivation, arguments: list[str], suffix: str, keep_cache: bool):
+    def forward_body(self, derivation: Derivation, wrt: bool = True):
+        """The prologue and one line per forward step, with the writer that
+        knows the name of every value computed."""
         request = derivation.request
-        namer = Namer(self.taken())
-        lines, givens = self.prologue(arguments, namer)
+        lines = self.prologue({v.name for v in request.wrt} if wrt else set())
+        namer = Namer(self.taken() | {n for pair in self.given.values() for n in pair})
         leaves = {id(v.node): self.spelled[v.name] for v in self.program.variables.values()}
         writer = FunctionWriter(self, namer, leaves)
         math_names = self.math_names()
         for node in postorder([request.node]):
             own = node.name in self.program.definitions and self.program.definitions[node.name] is node
             writer.emit(node, self.spelled[node.name] if own else "t", math_names, own)
-        lines += writer.lines
-        target = writer.value(request.node)
-        doc_args = ", ".join(f"{v.name}: {v.shape}" for v in self.program.arguments)
-        if not keep_cache:
-            return (f"def evaluate{suffix}({', '.join(arguments)}):\n"
-                    f'    """{request.target} alone (no cache, no backward work). Arguments: {doc_args}."""\n'
-                    + "\n".join(lines) + f"\n    return _scalar({target}, _dtype)"), None
-        needed = self.cache_nodes(derivation)
-        cache_items = [(self.cache_key(node, writer), node) for node in needed]
-        cache_names = {}
-        entries = []
-        for key, node in cache_items:
-            cache_names[id(node)] = key
-            entries.append(f"{key!r}: {writer.value(node)}")
-        entries += [f"{('given:' + v.name)!r}: {givens[v.name]}" for v in request.wrt]
-        entries += [f"{('dim:' + d)!r}: {self.spelled[d]}" for d in self.program.dims]
-        entries.append("'dtype': _dtype")
-        body = "\n".join(lines)
-        code = (f"def forward{suffix}({', '.join(arguments)}):\n"
-                f'    """({request.target}, cache for backward). Arguments: {doc_args}."""\n'
-                f"{body}\n    cache = {{{', '.join(entries)}}}\n"
-                f"    return _scalar({target}, _dtype), cache")
-        return code, cache_names
-
-    def cache_key(self, node: Node, writer: FunctionWriter) -> str:
-        return writer.names[id(node)]
+        self.forward_math = math_names
+        return lines + writer.lines, dict(writer.names), writer
 
     def cache_nodes(self, derivation: Derivation) -> list[Node]:
         """Forward values (and variables) the gradient graph reads."""
@@ -434,42 +484,34 @@ class ModuleWriter:
         return [n for n in gradient_order(derivation, forward) if id(n) in forward
                 and n.op not in ("number", "dimension")]
 
-    def backward(self, derivation: Derivation, cache_names: dict[int, str], suffix: str, grads_class: str) -> str:
+    def backward_body(self, derivation: Derivation, available: dict[int, str], taken: set[str], count: int,
+                      upstream: str, grads_class: str) -> tuple[list[str], str]:
+        """One line per gradient step, given the forward values by name, and
+        the expression that returns the gradients."""
         request = derivation.request
-        namer = Namer(self.taken() | set(cache_names.values()))
-        lines = ["    _cache, _upstream = cache, upstream"]
-        available = {}
-        for key in cache_names.values():
-            lines.append(f"    {key} = _cache[{key!r}]")
-        for dim in self.program.dims:
-            lines.append(f"    {self.spelled[dim]} = _cache['dim:{dim}']")
-        lines.append("    _dtype = _cache['dtype']")
-        available = dict(cache_names)
+        namer = Namer(taken | set(available.values()))
+        namer.count = count
         writer = FunctionWriter(self, namer, available)
         signal_names = {}
         for forward, gradient in derivation.signals:
             if id(gradient) not in signal_names and forward.name and gradient.args:
                 signal_names[id(gradient)] = f"delta_{self.spelled.get(forward.name, 't')}"
         roots = {id(node): f"grad_{self.spelled[name]}" for name, node in derivation.gradients.items()}
-        math_names = self.math_names()
-        for node in gradient_order(derivation, set(cache_names)):
+        math_names = dict(self.forward_math)
+        for node in gradient_order(derivation, set(available)):
             hint = signal_names.get(id(node)) or roots.get(id(node)) or "t"
             if hint.startswith("delta_"):
                 math_names[id(node)] = ("δ_" + hint[len("delta_"):], False)
             writer.emit(node, hint, math_names)
-        lines += writer.lines
         results, returned = [], set()
         for variable in request.wrt:
             gradient = derivation.gradients[variable.name]
             # Never hand back an input, a view of one, or one array twice.
-            copy = gradient.op in VIEWS or id(gradient) in cache_names or id(gradient) in returned
+            copy = gradient.op in VIEWS or id(gradient) in available or id(gradient) in returned
             returned.add(id(gradient))
-            results.append(f"        _give_back({writer.value(gradient)}, _cache[{('given:' + variable.name)!r}], "
-                           f"_dtype, {copy}, _upstream),")
-        lines.append(f"    return {grads_class}(\n" + "\n".join(results) + "\n    )")
-        return (f"def backward{suffix}(cache, upstream=1.0):\n"
-                f'    """The gradients of {request.target} from forward\'s cache; upstream scales them."""\n'
-                + "\n".join(lines))
+            shape, dtype = self.given[variable.name]
+            results.append(f"        _grad_out({writer.value(gradient)}, {shape}, {dtype}, _dtype, {copy}, {upstream}),")
+        return writer.lines, f"{grads_class}(\n" + "\n".join(results) + "\n    )"
 
 
 def gradient_order(derivation: Derivation, available: set[int]) -> list[Node]:

@@ -9,6 +9,7 @@ else ~/.cache/symgrad.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -37,9 +38,21 @@ def cache_dir() -> Path:
     return Path(base) / "symgrad"
 
 
+@functools.cache
+def _compiler_fingerprint() -> bytes:
+    """A digest of symgrad's own code, so that a changed compiler (not only a
+    new version) never reuses a module the old one wrote."""
+    from . import codegen, grammar
+    digest = hashlib.sha256(__version__.encode())
+    for package in (Path(__file__).parent, Path(codegen.__file__).parent, Path(grammar.__file__).parent):
+        for path in sorted(package.glob("*.py")) + sorted(package.glob("*.lark")):
+            digest.update(path.read_bytes())
+    return digest.digest()
+
+
 def _key(source: Source) -> str:
-    digest = hashlib.sha256()
-    for part in (__version__, source.filename, source.text):
+    digest = hashlib.sha256(_compiler_fingerprint())
+    for part in (source.filename, source.text):
         digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()[:32]
 
