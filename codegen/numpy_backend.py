@@ -38,16 +38,22 @@ def _floats(value):
     return array if array.dtype.kind == "f" else array.astype(_np.float64)
 
 
+def _matrix(value):
+    """A matrix argument, and the shape it was passed with."""
+    array = _floats(value)
+    return array, array.shape
+
+
 def _column(value):
     """A vector argument: shape (n,) is taken as the column (n, 1)."""
     array = _floats(value)
-    return array[:, None] if array.ndim == 1 else array
+    return (array[:, None] if array.ndim == 1 else array), array.shape
 
 
 def _row(value):
     """A row argument: shape (n,) is taken as the row (1, n)."""
     array = _floats(value)
-    return array[None, :] if array.ndim == 1 else array
+    return (array[None, :] if array.ndim == 1 else array), array.shape
 
 
 def _scalar_in(value, name):
@@ -427,34 +433,38 @@ class ModuleWriter:
         bound: dict[str, str] = {}  # dim -> the variable that bound it
         for variable in self.program.arguments:
             name = self.spelled[variable.name]
-            rows, cols = variable.shape.dims()
+            shape, dtype = self.given[variable.name]
             if variable.shape.is_scalar:
-                given = ", ".join(self.given[variable.name]) if variable.name in wrt else "_, _"
+                given = f"{shape}, {dtype}" if variable.name in wrt else "_, _"
                 lines.append(f"    {name}, {given} = _scalar_in({name}, {variable.name!r})")
                 continue
-            taker = "_column" if cols == 1 else "_row" if rows == 1 else "_floats"
-            shape, dtype = self.given[variable.name]
-            lines.append(f"    {shape} = _np.shape({name})")
-            lines.append(f"    {name} = {taker}({name})")
+            rows, cols = variable.shape.dims()
+            taker = "_column" if cols == 1 else "_row" if rows == 1 else "_matrix"
+            lines.append(f"    {name}, {shape} = {taker}({name})")
             if variable.name in wrt:
                 lines.append(f"    {dtype} = {name}.dtype")
-            checks = [f"{name}.ndim != 2"]
-            binds = []
-            for axis, dim in enumerate((rows, cols)):
-                if isinstance(dim, str) and dim not in bound:
-                    binds.append((axis, dim))
-                else:
-                    checks.append(f"{name}.shape[{axis}] != {self.spelled[dim] if isinstance(dim, str) else dim}")
             known = ", ".join(f"{d!r}: {self.spelled[d]}" for d in bound)
             by = ", ".join(f"{d!r}: {v!r}" for d, v in bound.items())
-            lines.append(f"    if {' or '.join(checks)}:\n"
-                         f"        _bad_shape({variable.name!r}, {shape}, {(rows, cols)!r}, {{{known}}}, {{{by}}})")
+            bad = f"_bad_shape({variable.name!r}, {shape}, {(rows, cols)!r}, {{{known}}}, {{{by}}})"
+            checks, binds, later = [f"{name}.ndim != 2"], [], []
+            for axis, dim in enumerate((rows, cols)):
+                if isinstance(dim, int):
+                    checks.append(f"{name}.shape[{axis}] != {dim}")
+                elif dim in bound:
+                    checks.append(f"{name}.shape[{axis}] != {self.spelled[dim]}")
+                elif any(d == dim for _, d in binds):  # R^(n x n): the second n checks the first
+                    later.append(f"{name}.shape[{axis}] != {self.spelled[dim]}")
+                else:
+                    binds.append((axis, dim))
+            lines.append(f"    if {' or '.join(checks)}:\n        {bad}")
             if len(binds) == 2:
                 lines.append(f"    {self.spelled[rows]}, {self.spelled[cols]} = {name}.shape")
-            for axis, dim in binds[:2 if len(binds) < 2 else 0]:
+            elif binds:
+                axis, dim = binds[0]
                 lines.append(f"    {self.spelled[dim]} = {name}.shape[{axis}]")
-            for _, dim in binds:
-                bound[dim] = variable.name
+            if later:
+                lines.append(f"    if {' or '.join(later)}:\n        {bad}")
+            bound.update({dim: variable.name for _, dim in binds})
         for variable in self.program.variables.values():
             if variable.value is not None:
                 lines.append(f"    {self.spelled[variable.name]} = {number(variable.value)}")
@@ -510,7 +520,11 @@ class ModuleWriter:
             copy = gradient.op in VIEWS or id(gradient) in available or id(gradient) in returned
             returned.add(id(gradient))
             shape, dtype = self.given[variable.name]
-            results.append(f"        _grad_out({writer.value(gradient)}, {shape}, {dtype}, _dtype, {copy}, {upstream}),")
+            value = writer.value(gradient)
+            if upstream == "1.0" and not variable.shape.is_scalar:  # the hot path, inline
+                results.append(f"        {value}.reshape({shape}).astype({dtype}, copy={copy}),")
+            else:
+                results.append(f"        _grad_out({value}, {shape}, {dtype}, _dtype, {copy}, {upstream}),")
         return writer.lines, f"{grads_class}(\n" + "\n".join(results) + "\n    )"
 
 
