@@ -68,6 +68,11 @@ class Builder:
         return node
 
     def _simplify(self, name: str, args: tuple[Node, ...], data) -> Node | None:
+        if len(args) > 1 and OPS[name].elementwise and any(a.op == "fill" for a in args):
+            # An elementwise operation broadcasts by itself: g 𝟏 ∘ Y = g Y.
+            unfilled = tuple(a.args[0] if a.op == "fill" else a for a in args)
+            if OPS[name].shape(*(a.shape for a in unfilled)) == OPS[name].shape(*(a.shape for a in args)):
+                return self.op(name, *unfilled, data=data)
         fold = _FOLD.get(name)
         if fold and args and all(is_number(a) for a in args):
             value = fold(*(a.data for a in args))
