@@ -255,11 +255,19 @@ def number(value: float) -> str:
 class FunctionWriter:
     """Writes the body of one generated function: one statement per node."""
 
-    def __init__(self, module: "ModuleWriter", namer: Namer, names: dict[int, str]):
+    def __init__(self, module: "ModuleWriter", namer: Namer, names: dict[int, str],
+                 absorbed: set[int] = frozenset()):
         self.module = module
         self.namer = namer
         self.names = dict(names)  # node id -> Python expression already available
+        self.absorbed = absorbed  # matrix products computed inside a longer chain
         self.lines: list[str] = []
+
+    def factors(self, node: Node) -> list[Node]:
+        """The factors of a matrix-product chain, through the absorbed products."""
+        if node.op == "matmul" and (node is self.chain_root or id(node) in self.absorbed):
+            return [f for a in node.args for f in self.factors(a)]
+        return [node]
 
     def value(self, node: Node) -> str:
         """The expression for node: its name, or an inlined leaf."""
@@ -275,18 +283,26 @@ class FunctionWriter:
         return (node.op in ("number", "dimension") or
                 node.op == "transpose" and (id(node.args[0]) in self.names or node.args[0].op == "number"))
 
+    chain_root = None
+
     def emit(self, node: Node, name_hint: str, math_names: dict[int, tuple[str, bool]], own: bool = False):
-        if id(node) in self.names or node.op in ("number", "dimension"):
+        if id(node) in self.names or node.op in ("number", "dimension") or id(node) in self.absorbed:
             return
-        expression = self.module.printer.expression(node, [self.value(a) for a in node.args])
+        self.chain_root = node
+        factors = self.factors(node)
+        if len(factors) > 2:
+            # The cheapest order depends on the sizes, known only at call time.
+            expression = f"_np.linalg.multi_dot([{', '.join(self.value(f) for f in factors)}])"
+        else:
+            expression = self.module.printer.expression(node, [self.value(a) for a in node.args])
         if self.inline(node):
             self.names[id(node)] = expression
             return
         name = self.namer.fresh(name_hint, own)
         self.names[id(node)] = name
-        own = math_names.pop(id(node), None)
+        model_name = math_names.pop(id(node), None)
         math = Printer(math_names, self.module.arities).doc(node)
-        math_names[id(node)] = own or (name, False)
+        math_names[id(node)] = model_name or (name, False)
         where = f"  ({self.module.filename}:{node.span.line})" if node.span else ""
         self.lines.append(f"    {name} = {expression}")
         self.lines.append(f"    # {math_names[id(node)][0]} = {math} : {node.shape}{where}")
@@ -480,13 +496,29 @@ class ModuleWriter:
         lines = self.prologue({v.name for v in request.wrt} if wrt else set())
         namer = Namer(self.taken() | {n for pair in self.given.values() for n in pair})
         leaves = {id(v.node): self.spelled[v.name] for v in self.program.variables.values()}
-        writer = FunctionWriter(self, namer, leaves)
+        writer = FunctionWriter(self, namer, leaves, self.absorbed_products(derivation))
         math_names = self.math_names()
         for node in postorder([request.node]):
             own = node.name in self.program.definitions and self.program.definitions[node.name] is node
             writer.emit(node, self.spelled[node.name] if own else "t", math_names, own)
         self.forward_math = math_names
         return lines + writer.lines, dict(writer.names), writer
+
+    def absorbed_products(self, derivation: Derivation) -> set[int]:
+        """Matrix products used once, by another matrix product, and neither
+        named by the model nor needed by the gradients: they are computed
+        inside the longer chain, whose order is chosen at call time."""
+        forward = postorder([derivation.request.node])
+        gradient = gradient_order(derivation, {id(n) for n in forward})
+        uses: dict[int, list[str]] = {}
+        for node in forward + gradient:
+            for arg in node.args:
+                uses.setdefault(id(arg), []).append(node.op)
+        for root in [derivation.request.node, *derivation.gradients.values()]:
+            uses.setdefault(id(root), []).append("result")
+        return {id(node) for node in forward + gradient
+                if node.op == "matmul" and uses.get(id(node)) == ["matmul"]
+                and not (node.name in self.program.definitions and self.program.definitions[node.name] is node)}
 
     def cache_nodes(self, derivation: Derivation) -> list[Node]:
         """Forward values (and variables) the gradient graph reads."""
@@ -501,7 +533,7 @@ class ModuleWriter:
         request = derivation.request
         namer = Namer(taken | set(available.values()))
         namer.count = count
-        writer = FunctionWriter(self, namer, available)
+        writer = FunctionWriter(self, namer, available, self.absorbed_products(derivation))
         signal_names = {}
         for forward, gradient in derivation.signals:
             if id(gradient) not in signal_names and forward.name and gradient.args:

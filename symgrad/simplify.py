@@ -211,3 +211,49 @@ class Builder:
         if self._partial is None:
             raise InternalError("no derivative source for user functions")
         return self._partial(self, y, index)
+
+
+# ------------------------------------------------------------ stable forms
+# Formulas that overflow or lose all precision when written the direct way,
+# and their stable equivalents. Applied as the forward IR is built, so the
+# derivatives are taken of the stable form too (softplus' = σ, not e^x/(1+e^x)).
+
+def _is_one(node: Node) -> bool:
+    return is_number(node, 1)
+
+
+def _one_plus(node: Node, op: str) -> Node | None:
+    """x when node is 1 + op(x) or op(x) + 1."""
+    if node.op != "add":
+        return None
+    a, b = node.args
+    for one, other in ((a, b), (b, a)):
+        if _is_one(one) and other.op == op:
+            return other.args[0]
+    return None
+
+
+def stable_form(node: Node) -> Node:
+    """node, or an equal node that is stable where node would not be:
+    log(1 + eˣ) = softplus(x), log σ(x) = -softplus(-x),
+    log(1 - σ(x)) = -softplus(x), log softmax(S) = log_softmax(S),
+    1 / (1 + e⁻ˣ) = σ(x)."""
+    def new(op: str, *args: Node) -> Node:
+        return Node(op, args, node.shape, node.span)
+
+    if node.op == "log":
+        (inner,) = node.args
+        x = _one_plus(inner, "exp")
+        if x is not None and x.shape == node.shape:
+            return new("softplus", x)
+        if inner.op == "sigmoid":
+            return new("neg", new("softplus", new("neg", inner.args[0])))
+        if inner.op == "sub" and _is_one(inner.args[0]) and inner.args[1].op == "sigmoid":
+            return new("neg", new("softplus", inner.args[1].args[0]))
+        if inner.op == "softmax":
+            return new("log_softmax", inner.args[0])
+    if node.op == "div" and _is_one(node.args[0]):
+        x = _one_plus(node.args[1], "exp")
+        if x is not None and x.op == "neg" and x.shape == node.shape:
+            return new("sigmoid", x.args[0])
+    return node
