@@ -563,21 +563,7 @@ class ModuleWriter:
 def gradient_order(derivation: Derivation, available: set[int]) -> list[Node]:
     """The gradient graph's nodes, operands first, not descending below the
     nodes in `available` (forward values come from the cache, not again)."""
-    order, seen = [], set()
-    for root in derivation.gradients.values():
-        stack = [(root, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            if id(node) not in available:
-                stack.extend((a, False) for a in reversed(node.args) if id(a) not in seen)
-    return order
+    return postorder(derivation.gradients.values(), stop=available)
 
 
 def generate(program: Program, derivations: list[Derivation]) -> str:

@@ -33,9 +33,10 @@ class Node:
         return f"<{self.op} {label} {self.shape}>"
 
 
-def postorder(roots) -> list[Node]:
-    """Every node reachable from roots, each once, operands before users.
-    Iterative, so that a chain of thousands of definitions costs no recursion."""
+def postorder(roots, stop: set[int] = frozenset()) -> list[Node]:
+    """Every node reachable from roots, each once, operands before users,
+    not going below the nodes whose ids are in `stop`. Iterative, so that a
+    chain of thousands of definitions costs no recursion."""
     order: list[Node] = []
     seen: set[int] = set()
     for root in roots:
@@ -51,7 +52,8 @@ def postorder(roots) -> list[Node]:
                 continue
             seen.add(id(node))
             stack.append((node, True))
-            stack.extend((arg, False) for arg in reversed(node.args) if id(arg) not in seen)
+            if id(node) not in stop:
+                stack.extend((arg, False) for arg in reversed(node.args) if id(arg) not in seen)
     return order
 
 
