@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from itertools import chain, islice
 
 from . import syntax as ast
 from .ir import GradRequest, Node, Program, UserFunction, Variable
 from .ops import BUILTINS, OPS
+from .parsing import ParsedFile, read_statements
 from .shapes import SCALAR, Shape, ShapeError, column
 from .source import Diagnostic, ModelError, Source, Span
 
@@ -43,6 +45,12 @@ class Scope:
 
 Value = Node | Invalid
 
+# "Did you mean" compares an unknown name with at most this many of the
+# latest names of each kind it could be: more than any model written by hand
+# has, and few enough that a file with 100,000 names and as many mistakes is
+# still checked in linear time.
+SUGGESTION_POOL = 1000
+
 
 def _kind_word(kind: str) -> str:
     return {"dim": "a dimension", "variable": "a variable", "definition": "a definition",
@@ -50,10 +58,16 @@ def _kind_word(kind: str) -> str:
 
 
 class Lowering:
-    def __init__(self, source: Source, allow_undefined_functions: bool = False):
+    def __init__(self, source: Source, allow_undefined_functions: bool = False,
+                 parsed: ParsedFile | None = None):
+        parsed = parsed or ParsedFile()
         self.program = Program(source)
         self.allow_undefined_functions = allow_undefined_functions
-        self.diagnostics: list[Diagnostic] = []
+        self.diagnostics: list[Diagnostic] = list(parsed.diagnostics)
+        # Names of statements that did not parse: their uses are not errors
+        # of their own, and a `grad` that did not parse is still a `grad`.
+        self.unparsed_names = parsed.unparsed_names
+        self.unparsed_grad = parsed.unparsed_grad
         self.kinds: dict[str, tuple[str, Span]] = {}   # name -> (kind, where introduced)
         self.declared_later: dict[str, Span] = {}
 
@@ -62,8 +76,11 @@ class Lowering:
         self.diagnostics.append(Diagnostic(span, message, hint))
         return Invalid()
 
-    def close_names(self, name: str, candidates) -> list[str]:
-        candidates = list(candidates)
+    def close_names(self, name: str, *pools) -> list[str]:
+        """The name most like `name` among the latest SUGGESTION_POOL of each
+        pool (an ordered dict or a list), preferring one that differs only in
+        case."""
+        candidates = list(chain.from_iterable(islice(reversed(pool), SUGGESTION_POOL) for pool in pools))
         folded = [c for c in candidates if c.lower() == name.lower() and c != name]
         return folded[:1] or difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
 
@@ -87,11 +104,11 @@ class Lowering:
                 self.definition(statement)
         for statement in grads:
             self.grad(statement)
-        if not grads:
-            source = self.program.source
-            last = source.last_line
-            self.error(Span.point(last, 1), "no grad statement: nothing to differentiate",
-                       "add a line such as `grad s wrt W`: a scalar and the variables to differentiate it by")
+        if not grads and not self.unparsed_grad:
+            self.diagnostics.append(Diagnostic(
+                Span.point(self.program.source.last_line, 1), "no grad statement: nothing to differentiate",
+                "add a line such as `grad s wrt W`: a scalar and the variables to differentiate it by",
+                of_file=True))
         if self.diagnostics:
             raise ModelError(self.program.source, self.diagnostics)
         return self.program
@@ -142,8 +159,10 @@ class Lowering:
         self.program.variables[name.id] = Variable(name.id, kind, shape, span, node, value)
 
     def declaration(self, statement: ast.Declaration):
+        # A declaration with a wrong type still claims its name, so that its
+        # uses report nothing more.
         shape = self.type_shape(statement.type)
-        if shape is not None and self.introduce(statement.name, "variable"):
+        if self.introduce(statement.name, "variable") and shape is not None:
             self.add_variable(statement.name, statement.kind, shape, statement.span)
 
     def const_value(self, statement: ast.ConstValue):
@@ -153,15 +172,19 @@ class Lowering:
     def function(self, statement: ast.Function):
         name = statement.name
         scope = Scope(in_function=name.id)
+        body: Value = Invalid()
         for param in statement.params:
             if param.id in BUILTINS:
                 self.error(param.span, f"'{param.id}' is a built-in function and cannot name an argument")
-                return
+                break
             if param.id in scope.arguments:
                 self.error(param.span, f"argument '{param.id}' is listed twice")
-                return
+                break
             scope.arguments[param.id] = Node("argument", (), SCALAR, param.span, data=param.id, name=param.id)
-        body = self.expression(statement.body, scope)
+        else:  # the body of a function with wrong arguments is not checked
+            body = self.expression(statement.body, scope)
+        # A function with a mistake still claims its name, so that its calls
+        # report nothing more.
         if self.introduce(name, "function") and isinstance(body, Node):
             self.program.functions[name.id] = UserFunction(
                 name.id, tuple(scope.arguments), body, statement.span)
@@ -182,7 +205,7 @@ class Lowering:
         elif kind == "variable" and target.id in self.program.variables:
             node = self.program.variables[target.id].node
         elif kind is None and target.id not in self.declared_later:
-            self.unknown_name(target, self.program.definitions)
+            self.unknown_name(target, self.program.definitions, self.program.variables)
             return
         else:  # a dimension, a function, or a statement that failed to check
             if kind in ("dim", "function"):
@@ -342,7 +365,7 @@ class Lowering:
             return self.error(name.span, f"'{name.id}' is a built-in function; call it as {name.id}(...)")
         kind = self.kinds.get(name.id, (None,))[0]
         if kind is None:
-            return self.unknown_name(name, self.visible_names(scope))
+            return self.unknown_name(name, scope.arguments, self.kinds)
         if kind == "function":
             return self.error(name.span, f"'{name.id}' is a function; call it as {name.id}(...)")
         if scope.in_function:
@@ -359,17 +382,16 @@ class Lowering:
             return variable.node if variable else Invalid()
         return self.program.definitions.get(name.id) or Invalid()
 
-    def visible_names(self, scope: Scope) -> list[str]:
-        return list(scope.arguments) + list(self.kinds)
-
-    def unknown_name(self, name: ast.Name, candidates) -> Invalid:
+    def unknown_name(self, name: ast.Name, *candidates) -> Invalid:
+        if name.id in self.unparsed_names:
+            return Invalid()
         later = self.declared_later.get(name.id)
         if later is not None and later != name.span:
             self.error(name.span, f"'{name.id}' is used before its declaration at line {later.line}",
                        "declare or define a name above its first use")
             return Invalid()
         message = f"unknown name '{name.id}'"
-        close = self.close_names(name.id, candidates)
+        close = self.close_names(name.id, *candidates)
         if close:
             message += f"; did you mean '{close[0]}'?"
         diagnostic = Diagnostic(name.span, message,
@@ -387,9 +409,7 @@ class Lowering:
             if len(args) != 1:
                 return self.error(func.span, f"'{func.id}' is {_kind_word(kind or 'variable')}, not a function; "
                                              f"it cannot take {len(args)} arguments")
-            start = expr.args[0].span
-            return self.product([self.resolve(func, scope), args[0]],
-                                Span(start.line, start.column, start.line, start.column + 1), scope)
+            return self.product([self.resolve(func, scope), args[0]], expr.open_span, scope)
         if kind == "function":
             function = self.program.functions.get(func.id)
             if function is None:
@@ -400,6 +420,8 @@ class Lowering:
             return self.make("apply", args, func.span, scope, data=func.id)
         builtin = BUILTINS.get(func.id)
         if builtin is None:
+            if func.id in self.unparsed_names:
+                return Invalid()
             if func.id == scope.in_function:
                 return self.error(func.span, f"'{func.id}' cannot call itself")
             if self.allow_undefined_functions and kind is None and func.id not in self.declared_later:
@@ -425,8 +447,7 @@ class Lowering:
         if later is not None:
             return self.error(func.span, f"'{func.id}' is used before its definition at line {later.line}",
                               "define a function above its first use")
-        candidates = list(BUILTINS) + list(self.program.functions)
-        close = self.close_names(func.id, candidates)
+        close = self.close_names(func.id, BUILTINS, self.program.functions)
         message = f"unknown function '{func.id}'" + (f"; did you mean '{close[0]}'?" if close else "")
         return self.error(func.span, message, f"define it with `{func.id}(t) = ...` above this line")
 
@@ -439,6 +460,7 @@ def lower(source: Source, statements: list[ast.Statement], allow_undefined_funct
 
 
 def analyze(source: Source, allow_undefined_functions: bool = False) -> Program:
-    """Parse and check a model: text to IR, or ModelError."""
-    from .parsing import parse
-    return lower(source, parse(source), allow_undefined_functions)
+    """Parse and check a model: text to IR, or ModelError with every error,
+    those of syntax and those of meaning together."""
+    parsed = read_statements(source)
+    return Lowering(source, allow_undefined_functions, parsed).run(parsed.statements)

@@ -1,113 +1,101 @@
 """Text to syntax tree: `parse(source)` returns the statements of a file.
 
-The file is cut into logical lines (a line goes on while a bracket is open)
-and each is parsed on its own with the grammar's `statement` rule, so that a
-syntax error in one statement does not hide the errors in the others.
+The grammar (grammar/symgrad.lark) is the one definition of the syntax. Lark
+compiles it into LALR(1) tables and into the callbacks that build the tree
+(ToSyntax, below); this module runs those tables itself:
+
+- The file is cut into statements, one per line, continued while a bracket
+  is open. Each is parsed on its own, so that a syntax error in one statement
+  does not hide the errors in the others.
+- A statement is lexed and parsed in one pass. The lexer tries only the
+  terminals the parser accepts in its current state (Lark calls this a
+  contextual lexer): that is how `x` between two dimensions and `T` after `^`
+  are keywords there and names elsewhere, and how `||` opens or closes a norm.
+
+Lark's own `parse()` works the same way with much more machinery per token;
+this loop is several times faster, and a 100,000-line model must be checked
+in seconds (benchmarks/front_end.py measures it). It makes no Python
+recursion, so 5,000 nested brackets are fine.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import NamedTuple
 
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Transformer
+from lark.lexer import Lexer
+from lark.parsers.lalr_analysis import Shift
 
 from . import syntax as ast
 from .source import Diagnostic, ModelError, Source, Span
 
 OPENING = {"(": ")", "[": "]", "{": "}"}
 CLOSING = {v: k for k, v in OPENING.items()}
+BRACKET = re.compile(r"[()\[\]{}]")
 
-# Tokens after which `||` closes an open norm: those that end an operand.
-ENDS_OPERAND = {
-    "NAME", "NUMBER", "RPAR", "RSQB", "RBRACE", "NORM_CLOSE", "PRIME", "SUPER_T", "T",
-    "PARAM", "INPUT", "CONST", "GRAD", "WRT",
-}
+# The head of a statement that can only start one: on a line that continues
+# an unclosed bracket, it means the bracket was left open by mistake.
+# (`f(t,` followed by `  u) = t u` continues; `  z = a` starts anew.)
+_WORD = r"(?!ᵀ)[^\W\d](?:(?!ᵀ)\w)*"
+STATEMENT_HEAD = re.compile(
+    rf"\s*(?:(?:param|input|const)\s+{_WORD}\s*[:=]|grad\s+{_WORD}\s*(?:wrt\b|$)"
+    rf"|{_WORD}\s*(?:\(\s*{_WORD}\s*(?:,\s*{_WORD}\s*)*\))?\s*=)")
+# What a statement that did not parse would have introduced: its name, and
+# whether it is a `grad` statement.
+UNPARSED_HEAD = re.compile(rf"\s*(?:(?:param|input|const)\s+({_WORD})|(grad)\b|({_WORD})\s*[(=])")
 
 # How a terminal is named in "expected ..." messages.
 TERMINAL_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "INT": "a whole number", "NORM_OPEN": "'||'",
-    "NORM_CLOSE": "'||'", "PARAM": "'param'", "INPUT": "'input'", "CONST": "'const'",
-    "GRAD": "'grad'", "WRT": "'wrt'", "$END": "the end of the line",
+    "NORM_CLOSE": "'||'", "$END": "the end of the line",
 }
+# Terminals that may stand where a name is expected (`param` as a variable):
+# when a name is expected, "a name" says it all.
+NAME_WORDS = {"PARAM", "INPUT", "CONST", "GRAD", "WRT"}
+# Terminals that start an expression: when those are expected, "an
+# expression" says it all.
+EXPRESSION_STARTS = {"NAME", "NUMBER", "LPAR", "LSQB", "NORM_OPEN", "MINUS"} | NAME_WORDS
+NORM_BARS = {"NORM_OPEN", "NORM_CLOSE"}
 
 
-def span_of(item) -> Span:
-    if isinstance(item, Token):
-        return Span(item.line, item.column, item.end_line, item.end_column)
-    return item.span
+# A token is a plain tuple (type, text, line, column), which Python makes
+# several times faster than a class instance; a token never spans lines.
+Token = tuple[str, str, int, int]
 
 
-def span_over(first, last) -> Span:
-    return span_of(first).to(span_of(last))
-
-
-class NormBars:
-    """Lark post-lexer: tells an opening `||` from a closing one.
-
-    `||` closes when a norm is open and the token before it ends an operand;
-    otherwise it opens. So `||a|| b ||c||` is two norms; a norm written right
-    inside another needs brackets: `||2 (||x||)||`.
-    """
-
-    always_accept = ("NORM_BAR",)
-
-    def process(self, stream):
-        depth = 0
-        previous = None
-        for token in stream:
-            if token.type == "NORM_BAR":
-                if depth and previous in ENDS_OPERAND:
-                    depth -= 1
-                    token = Token.new_borrow_pos("NORM_CLOSE", token.value, token)
-                else:
-                    depth += 1
-                    token = Token.new_borrow_pos("NORM_OPEN", token.value, token)
-            previous = token.type
-            yield token
+def token_span(token: Token) -> Span:
+    _, text, line, column = token
+    return Span(line, column, line, column + len(text))
 
 
 class ToSyntax(Transformer):
-    """Builds syntax nodes while Lark reduces (LALR calls these bottom-up,
-    iteratively, so deep nesting costs no Python recursion). Lines are
-    shifted by `line_offset`, the first line of the statement in the file."""
-
-    line_offset = 0
-
-    def _shift(self, span: Span) -> Span:
-        k = self.line_offset
-        return Span(span.line + k, span.column, span.end_line + k, span.end_column)
-
-    def _tok(self, token: Token) -> Span:
-        return self._shift(span_of(token))
+    """Builds syntax nodes as the parser reduces, bottom-up (Lark calls these
+    methods by rule name, with the rule's tokens and built children)."""
 
     # --- leaves
     def name(self, children):
         (token,) = children
-        return ast.Name(str(token), self._tok(token))
-
-    def variable(self, children):
-        return children[0]
+        return ast.Name(token[1], token_span(token))
 
     def number(self, children):
         (token,) = children
-        return ast.Number(float(token), str(token), self._tok(token))
+        return ast.Number(float(token[1]), token[1], token_span(token))
 
     def signed_number(self, children):
         number = self.number(children[-1:])
         if len(children) == 1:
             return number
-        span = self._tok(children[0]).to(number.span)
-        return ast.Number(-number.value, "-" + number.text, span)
+        return ast.Number(-number.value, "-" + number.text, token_span(children[0]).to(number.span))
 
     # --- expressions
     def _binary(op):
         def build(self, children):
             left, token, right = children
-            return ast.Binary(op, left, right, left.span.to(right.span), self._tok(token))
+            return ast.Binary(op, left, right, left.span.to(right.span), token_span(token))
         return build
 
     add = _binary("add")
@@ -128,47 +116,46 @@ class ToSyntax(Transformer):
 
     def neg(self, children):
         token, operand = children
-        op = self._tok(token)
+        op = token_span(token)
         return ast.Negate(operand, op.to(operand.span), op)
 
     def transpose(self, children):
+        # `A^T` has two tokens; its operator is `^` and it ends after `T`.
         operand, token = children[0], children[1]
-        end = self._tok(children[-1])
-        return ast.Transpose(operand, operand.span.to(end), self._tok(token))
+        return ast.Transpose(operand, operand.span.to(token_span(children[-1])), token_span(token))
 
     def call(self, children):
-        func, *args = children
-        return ast.Call(func, tuple(args), func.span.to(args[-1].span))
+        func, open_, *args, close = children
+        return ast.Call(func, tuple(args), func.span.to(token_span(close)), token_span(open_))
 
     def norm(self, children):
         bar, operand, close = children
-        return ast.Norm(operand, self._tok(bar).to(self._tok(close)))
+        return ast.Norm(operand, token_span(bar).to(token_span(close)))
 
     # --- types
     def dim(self, children):
         (token,) = children
-        value = int(token) if token.type == "INT" else str(token)
-        return ast.Dim(value, self._tok(token))
+        kind, text, _, _ = token
+        return ast.Dim(int(text) if kind == "INT" else text, token_span(token))
 
     def scalar_type(self, children):
-        return ("type", ())
+        return ()
 
     def vector_type(self, children):
-        return ("type", tuple(c for c in children if isinstance(c, ast.Dim)))
+        return tuple(c for c in children if isinstance(c, ast.Dim))
 
     matrix_type = vector_type
 
     # --- statements
     def declaration(self, children):
-        keyword, name, (_, dims) = children
-        start = self._tok(keyword)
+        keyword, name, dims = children
         end = dims[-1].span if dims else name.span
         type_span = dims[0].span.to(dims[-1].span) if dims else name.span
-        return ast.Declaration(str(keyword), name, ast.TypeExpr(dims, type_span), start.to(end))
+        return ast.Declaration(keyword[1], name, ast.TypeExpr(dims, type_span), token_span(keyword).to(end))
 
     def const_value(self, children):
         keyword, name, value = children
-        return ast.ConstValue(name, value, self._tok(keyword).to(value.span))
+        return ast.ConstValue(name, value, token_span(keyword).to(value.span))
 
     def function(self, children):
         name, *params, body = children
@@ -182,7 +169,17 @@ class ToSyntax(Transformer):
         keyword, target, *rest = children
         wrt = tuple(rest[1:]) if rest else None
         end = (wrt[-1] if wrt else target).span
-        return ast.Grad(target, wrt, self._tok(keyword).to(end))
+        return ast.Grad(target, wrt, token_span(keyword).to(end))
+
+
+class _NoLexer(Lexer):
+    """Lark needs a lexer to build a parser; this module lexes itself."""
+
+    def __init__(self, conf):
+        pass
+
+    def lex(self, text):
+        raise NotImplementedError
 
 
 @cache
@@ -190,155 +187,299 @@ def grammar_text() -> str:
     return resources.files("symgrad.grammar").joinpath("symgrad.lark").read_text(encoding="utf-8")
 
 
-_lock = threading.Lock()
-_transformer = ToSyntax()
+# --------------------------------------------------------- the LALR tables
+
+class SyntaxProblem(Exception):
+    """A statement does not parse; carries its diagnostic."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        self.diagnostic = diagnostic
+
+
+class StateLexer(NamedTuple):
+    """How one parser state lexes: `regex` finds the next terminal; a name
+    that is in `keywords` is that keyword; any other name is a NAME if
+    `names` (the state accepts names), else unexpected."""
+
+    regex: re.Pattern
+    keywords: dict[str, str]
+    names: bool
+
+
+class Parser:
+    """Lark's LALR tables for `statement`, in the shape the loop below reads
+    fastest, and one compiled lexer per parser state."""
+
+    def __init__(self):
+        lark = Lark(grammar_text(), start="statement", parser="lalr", lexer=_NoLexer,
+                    transformer=ToSyntax(), maybe_placeholders=False)
+        conf = lark.parse_interactive("").parser_state.parse_conf
+        self.start_state = conf.start_state
+        self.end_state = conf.end_state
+        self.terminals = {t.name: t for t in lark.terminals}
+        # Per state: symbol -> next state (>= 0: shift or goto) or ~rule.
+        # Symbols become plain str: Lark names some with its Token class,
+        # whose Python-level __eq__ would run at every lookup.
+        self.rules: list[tuple[int, str, object]] = []
+        rule_index: dict[int, int] = {}
+        self.actions: dict[int, dict[str, int]] = {}
+        for state, row in conf.parse_table.states.items():
+            actions = self.actions[state] = {}
+            for symbol, (action, arg) in row.items():
+                if action is Shift:
+                    actions[str(symbol)] = arg
+                    continue
+                if id(arg) not in rule_index:
+                    rule_index[id(arg)] = len(self.rules)
+                    self.rules.append((len(arg.expansion), str(arg.origin.name),
+                                       self._callback(arg, conf.callbacks)))
+                actions[str(symbol)] = ~rule_index[id(arg)]
+        self.skip = re.compile("(?:%s)*" % "|".join(
+            self.terminals[name].pattern.to_regexp() for name in lark.ignore_tokens))
+        self.any_token = self._lexer(set(self.terminals) - set(lark.ignore_tokens))
+        self.lexers: dict[int, StateLexer] = {}
+
+    @staticmethod
+    def _callback(rule, callbacks):
+        """None for `?rule: child`, whose value is its child's: the loop
+        then skips the call (most reductions of an expression are these)."""
+        (symbol,) = rule.expansion if len(rule.expansion) == 1 else (None,)
+        if rule.options.expand1 and symbol is not None and not symbol.is_term \
+                and not symbol.name.startswith("_"):
+            return None
+        return callbacks[rule]
+
+    def _lexer(self, accepted: set[str]) -> StateLexer:
+        """A lexer for the terminals `accepted`: one regular expression with
+        the literals first, longest first (`.^` before `^`), then the patterns.
+        A literal that is a name (`param`, `T`) is no alternative of its own:
+        a name is matched whole, then looked up, so `Tx` stays a name."""
+        name = re.compile(self.terminals["NAME"].pattern.to_regexp())
+        literals, patterns, keywords = [], [], {}
+        for terminal in (self.terminals[t] for t in accepted):
+            pattern = terminal.pattern
+            if pattern.type == "str" and name.fullmatch(pattern.value):
+                keywords[pattern.value] = terminal.name
+            elif pattern.type == "str":
+                literals.append((-len(pattern.value), terminal.name, re.escape(pattern.value)))
+            else:
+                patterns.append((terminal.name, pattern.to_regexp()))
+        if keywords and "NAME" not in accepted:
+            patterns.append(("NAME", name.pattern))
+        groups = [(n, p) for _, n, p in sorted(literals)] + sorted(patterns)
+        regex = re.compile("|".join(f"(?P<{n}>{p})" for n, p in groups))
+        return StateLexer(regex, keywords, "NAME" in accepted)
+
+    def lexer(self, state: int) -> StateLexer:
+        lexer = self.lexers.get(state)
+        if lexer is None:
+            accepted = {s for s in self.actions[state] if s.isupper() and s != "$END"}
+            lexer = self.lexers[state] = self._lexer(accepted)
+        return lexer
+
+    # ------------------------------------------------------------ the loop
+    def parse(self, text: str, start: int, end: int, line: int) -> ast.Statement:
+        """Parse text[start:end], a statement beginning at the start of line
+        `line`, or raise SyntaxProblem. One loop lexes a token in the
+        parser's state, then makes every reduction it completes and shifts
+        it; at the end, the end token makes the rest and is accepted.
+        (The loop is written out in one function: it runs for every token
+        of the file, and Python calls are what it would spend most on.)"""
+        actions, rules, lexers, skip = self.actions, self.rules, self.lexers, self.skip
+        multiline = text.find("\n", start, end) >= 0
+        state = self.start_state
+        states = [state]
+        values: list = []
+        line_start = pos = start
+        token = None
+        norms = 0  # how many norms are open
+        while True:
+            after = skip.match(text, pos, end).end()  # blanks and comments
+            if multiline and text.count("\n", pos, after):
+                line += text.count("\n", pos, after)
+                line_start = text.rfind("\n", pos, after) + 1
+            pos = after
+            if pos < end:
+                regex, keywords, names = lexers.get(state) or self.lexer(state)
+                match = regex.match(text, pos, end)
+                kind = match and match.lastgroup
+                if kind == "NAME":
+                    kind = keywords.get(match.group()) or ("NAME" if names else None)
+                if kind is None:
+                    raise SyntaxProblem(self.unexpected_text(text, pos, end, line, pos - line_start + 1, state))
+                if kind in NORM_BARS:  # `||`: see the grammar
+                    kind = "NORM_CLOSE" if norms and "NORM_CLOSE" in actions[state] else "NORM_OPEN"
+                    norms += 1 if kind == "NORM_OPEN" else -1
+                token = (kind, match.group(), line, pos - line_start + 1)
+            else:  # the end token, just past the last one (logical_lines gives none without)
+                _, value, at_line, column = token
+                kind = "$END"
+                token = (kind, "", at_line, column + len(value))
+            while True:
+                action = actions[state].get(kind)
+                if action is None:
+                    raise SyntaxProblem(self.unexpected_token(token, state))
+                if action >= 0:
+                    state = action
+                    states.append(state)
+                    values.append(token)
+                    break
+                size, origin, callback = rules[~action]
+                if callback is None:  # `?rule: child`: the value stays, the state changes
+                    del states[-1]
+                elif size:
+                    children = values[-size:]
+                    del states[-size:], values[-size:]
+                    values.append(callback(children))
+                else:
+                    values.append(callback([]))
+                state = actions[states[-1]][origin]
+                states.append(state)
+                if state == self.end_state and kind == "$END":
+                    return values[-1]
+            pos += len(token[1])
+
+    # ------------------------------------------------------------ errors
+    def unexpected_text(self, text, pos, end, line, column, state) -> Diagnostic:
+        """No terminal this state accepts starts here."""
+        match = self.any_token.regex.match(text, pos, end)
+        if match is not None:
+            kind = self.any_token.keywords.get(match.group(), match.lastgroup)
+            return self.unexpected_token((kind, match.group(), line, column), state)
+        char = text[pos]
+        shown = repr(char) if not char.isprintable() or char.isspace() else f"'{char}'"
+        hint = None
+        if char == "|":
+            hint = "a norm is written ||A||; absolute value is abs(a)"
+        return Diagnostic(Span.point(line, column), f"unexpected character {shown}", hint)
+
+    def unexpected_token(self, token: Token, state: int) -> Diagnostic:
+        expected = self.describe_expected({s for s in self.actions[state] if s.isupper()})
+        kind, text, line, column = token
+        if kind == "$END":
+            return Diagnostic(Span.point(line, column), "unexpected end of statement" + expected)
+        hint = "a definition is written NAME = EXPR, one per line" if text == "=" else None
+        return Diagnostic(token_span(token), f"unexpected '{text}'" + expected, hint)
+
+    def describe_expected(self, expected: set[str]) -> str:
+        starts_expression = {"NAME", "NUMBER", "LPAR"} <= expected
+        if starts_expression:
+            expected = expected - EXPRESSION_STARTS
+        elif "NAME" in expected:
+            expected = expected - NAME_WORDS
+        words = set()
+        for name in expected:
+            if name in TERMINAL_WORDS:
+                words.add(TERMINAL_WORDS[name])
+            elif name in self.terminals:
+                pattern = self.terminals[name].pattern
+                words.add(f"'{pattern.value}'" if pattern.type == "str" else name.lower())
+        listed = sorted(words)
+        if starts_expression:
+            listed.insert(0, "an expression")
+        if not listed:
+            return ""
+        if len(listed) > 6:
+            listed = listed[:6] + ["..."]
+        return "; expected " + (listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1])
 
 
 @cache
-def _parser() -> Lark:
-    return Lark(
-        grammar_text(),
-        start="statement",
-        parser="lalr",
-        lexer="contextual",
-        postlex=NormBars(),
-        transformer=_transformer,
-        maybe_placeholders=False,
-        cache=True,  # Lark keeps the analysed grammar in a temporary file: faster start
-    )
+def parser() -> Parser:
+    return Parser()
 
 
 # ------------------------------------------------------------ logical lines
 
-@dataclass(frozen=True)
-class LogicalLine:
-    text: str
-    first_line: int  # 1-based line number of the first physical line
+class LogicalLine(NamedTuple):
+    start: int       # offset of its first character in the text
+    end: int         # offset just past its last character
+    first_line: int  # 1-based number of its first physical line
+    unclosed: tuple[str, int, int] | None  # a bracket left open: (bracket, line, column)
 
 
-def logical_lines(source: Source, diagnostics: list[Diagnostic]) -> list[LogicalLine]:
+def logical_lines(text: str) -> list[LogicalLine]:
     """Cut the file into statements: one per line, continued while a bracket
-    is open. A continuation line that contains `=` starts a new statement
-    instead (no expression contains `=`), so one unclosed bracket is reported
-    at the bracket and does not swallow the rest of the file."""
+    is open. A continuation line that starts like a statement (`z = ...`,
+    `param ...`) starts a new one instead, so that one unclosed bracket is
+    reported at the bracket and does not swallow the rest of the file."""
     result: list[LogicalLine] = []
-    pending: list[str] = []
-    first = 0
     open_brackets: list[tuple[str, int, int]] = []  # (bracket, line, column)
-
-    def flush():
-        if open_brackets:
-            bracket, line, column = open_brackets[0]
-            diagnostics.append(Diagnostic(
-                Span.point(line, column),
-                f"'{bracket}' is never closed",
-                hint=f"add '{OPENING[bracket]}'"))
-        elif any(part.split("#", 1)[0].strip() for part in pending):
-            result.append(LogicalLine("\n".join(pending), first))
-        pending.clear()
-        open_brackets.clear()
-
-    for number, line in enumerate(source.text.split("\n"), start=1):
-        code = line.split("#", 1)[0]
-        if pending and open_brackets and "=" in code:
-            flush()
-        if not pending:
-            first = number
-        pending.append(line)
-        for column, char in enumerate(code, start=1):
+    start = first = end = None
+    offset = 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        line_start, offset = offset, offset + len(line) + 1
+        code = line.split("#", 1)[0] if "#" in line else line
+        if start is not None and STATEMENT_HEAD.match(code):
+            result.append(LogicalLine(start, end, first, open_brackets[0]))
+            start = None
+            open_brackets.clear()
+        if start is None:
+            if not code.strip():
+                continue
+            start, first = line_start, number
+        end = line_start + len(line)
+        for match in BRACKET.finditer(code):
+            char = match.group()
             if char in OPENING:
-                open_brackets.append((char, number, column))
-            elif char in CLOSING and open_brackets:
+                open_brackets.append((char, number, match.start() + 1))
+            elif open_brackets:
                 open_brackets.pop()  # a mismatched pair is the parser's to report
         if not open_brackets:
-            flush()
-    flush()
+            result.append(LogicalLine(start, end, first, None))
+            start = None
+    if start is not None:
+        result.append(LogicalLine(start, end, first, open_brackets[0]))
     return result
 
 
 # --------------------------------------------------------------------- parse
 
-def describe_expected(expected: set[str]) -> str:
-    parser = _parser()
-    words = set()
-    starts_expression = {"NAME", "NUMBER", "LPAR"} <= expected
-    for name in expected:
-        if starts_expression and name in {"NAME", "NUMBER", "LPAR", "LSQB", "NORM_OPEN", "NORM_BAR",
-                                          "MINUS", "PARAM", "INPUT", "CONST", "GRAD", "WRT"}:
-            continue
-        if name in TERMINAL_WORDS:
-            words.add(TERMINAL_WORDS[name])
+@dataclass
+class ParsedFile:
+    """What parsing found: the statements that parse, the syntax errors, and
+    what the statements that did not parse would have introduced, so that
+    checking the rest reports no error that only follows from those."""
+
+    statements: list[ast.Statement] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    unparsed_names: set[str] = field(default_factory=set)
+    unparsed_grad: bool = False
+
+    def unparsed(self, text: str):
+        head = UNPARSED_HEAD.match(text)
+        if head is None:
+            return
+        declared, grad, defined = head.groups()
+        if grad:
+            self.unparsed_grad = True
         else:
-            try:
-                pattern = parser.get_terminal(name).pattern
-            except KeyError:
-                continue
-            words.add(f"'{pattern.value}'" if pattern.type == "str" else name.lower())
-    listed = sorted(words)
-    if starts_expression:
-        listed.insert(0, "an expression")
-    if not listed:
-        return ""
-    if len(listed) > 6:
-        listed = listed[:6] + ["..."]
-    return "; expected " + (listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1])
+            self.unparsed_names.add(declared or defined)
 
 
-def syntax_diagnostic(error: UnexpectedInput, offset: int) -> Diagnostic:
-    if isinstance(error, UnexpectedCharacters):
-        char = error.char
-        shown = repr(char) if not char.isprintable() or char.isspace() else f"'{char}'"
-        message = f"unexpected character {shown}"
-        hint = None
-        if char == "|":
-            hint = "a norm is written ||A||; absolute value is abs(a)"
-        elif char == "=":
-            hint = "a definition is written NAME = EXPR, one per line"
-        return Diagnostic(Span.point(error.line + offset, error.column), message, hint)
-    if isinstance(error, UnexpectedToken) and error.token.type != "$END":
-        token = error.token
-        message = f"unexpected '{token.value}'" + describe_expected(set(error.expected))
-        return Diagnostic(Span(token.line + offset, token.column,
-                               token.end_line + offset, token.end_column), message)
-    # The statement ended too early: point just past its last character.
-    expected = set(getattr(error, "expected", ()) or ())
-    return Diagnostic(Span.point(error.line + offset if error.line > 0 else offset + 1,
-                                 max(1, error.column)),
-                      "unexpected end of statement" + describe_expected(expected))
-
-
-def parse_statement(line: LogicalLine) -> ast.Statement:
-    parser = _parser()
-    with _lock:
-        _transformer.line_offset = line.first_line - 1
-        return parser.parse(line.text)
-
-
-def end_position(line: LogicalLine) -> tuple[int, int]:
-    """The line and column just past the last code character of a statement."""
-    physical = line.text.split("\n")
-    for index in range(len(physical) - 1, -1, -1):
-        code = physical[index].split("#", 1)[0].rstrip()
-        if code:
-            return line.first_line + index, len(code) + 1
-    return line.first_line, 1
+def read_statements(source: Source) -> ParsedFile:
+    """Every statement of the file that parses, and every syntax error."""
+    parsed = ParsedFile()
+    text = source.text
+    run = parser().parse
+    for line in logical_lines(text):
+        if line.unclosed:
+            bracket, at_line, column = line.unclosed
+            parsed.diagnostics.append(Diagnostic(Span.point(at_line, column), f"'{bracket}' is never closed",
+                                                 hint=f"add '{OPENING[bracket]}'"))
+            parsed.unparsed(text[line.start:line.end])
+            continue
+        try:
+            parsed.statements.append(run(text, line.start, line.end, line.first_line))
+        except SyntaxProblem as problem:
+            parsed.diagnostics.append(problem.diagnostic)
+            parsed.unparsed(text[line.start:line.end])
+    return parsed
 
 
 def parse(source: Source) -> list[ast.Statement]:
     """All statements of the file, or ModelError with every syntax error."""
-    diagnostics: list[Diagnostic] = []
-    statements = []
-    for line in logical_lines(source, diagnostics):
-        try:
-            statements.append(parse_statement(line))
-        except UnexpectedInput as error:
-            diagnostic = syntax_diagnostic(error, line.first_line - 1)
-            if isinstance(error, UnexpectedEOF) or (
-                    isinstance(error, UnexpectedToken) and error.token.type == "$END"):
-                diagnostic.span = Span.point(*end_position(line))
-            diagnostics.append(diagnostic)
-        except VisitError as error:  # a bug in ToSyntax, never the user's fault
-            raise error.orig_exc from None
-    if diagnostics:
-        raise ModelError(source, diagnostics)
-    return statements
+    parsed = read_statements(source)
+    if parsed.diagnostics:
+        raise ModelError(source, parsed.diagnostics)
+    return parsed.statements

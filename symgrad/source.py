@@ -13,11 +13,14 @@ LINE and COL are 1-based and COL counts characters, not bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Span:
-    """A stretch of source text, 1-based, end exclusive (as Lark reports it)."""
+class Span(NamedTuple):
+    """A stretch of source text, 1-based, end exclusive. A tuple, not a
+    frozen dataclass: a large model makes millions and a tuple is made
+    several times faster."""
 
     line: int
     column: int
@@ -40,13 +43,22 @@ class Source:
     text: str
     filename: str = "<string>"
 
+    @cached_property
+    def lines(self) -> list[str]:
+        """The physical lines, cut at "\\n" only, as the parser counts them
+        (str.splitlines would also cut at form feeds and other separators,
+        and the line shown would not be the line reported)."""
+        lines = self.text.split("\n")
+        if len(lines) > 1 and lines[-1] == "":
+            lines.pop()  # the newline that ends the last line starts none
+        return [line.removesuffix("\r") for line in lines]
+
     def line_text(self, line: int) -> str:
-        lines = self.text.splitlines()
-        return lines[line - 1] if 0 < line <= len(lines) else ""
+        return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
 
     @property
     def last_line(self) -> int:
-        return max(1, len(self.text.splitlines()))
+        return len(self.lines)
 
 
 @dataclass
@@ -59,6 +71,9 @@ class Diagnostic:
     message: str
     hint: str | None = None
     notes: list[str] = field(default_factory=list)
+    # An error of the whole file (no grad statement): reported at the last
+    # line, and listed after the errors of lines.
+    of_file: bool = False
 
     def render(self, source: Source) -> str:
         line = source.line_text(self.span.line)
@@ -84,7 +99,7 @@ class ModelError(Exception):
 
     def __init__(self, source: Source, diagnostics: list[Diagnostic]):
         self.source = source
-        self.diagnostics = sorted(diagnostics, key=lambda d: (d.span.line, d.span.column))
+        self.diagnostics = sorted(diagnostics, key=lambda d: (d.of_file, d.span.line, d.span.column))
         super().__init__(self.render())
 
     def render(self) -> str:

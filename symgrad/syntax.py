@@ -11,30 +11,35 @@ from dataclasses import dataclass
 
 from .source import Span
 
+# Plain slotted dataclasses, not frozen ones: a frozen dataclass is several
+# times slower to make, and a large model makes millions of nodes. Nothing
+# changes a node once the parser has made it.
+node = dataclass(slots=True)
+
 
 # ---------------------------------------------------------------- expressions
 
-@dataclass(frozen=True)
+@node
 class Number:
     value: float
     text: str
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Name:
     id: str
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Negate:
     operand: "Expr"
     span: Span
     op_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Binary:
     """A binary operator as written. `op` is one of: add, sub, star (`*`),
     at (`@`), juxtapose, hadamard, divide, power (`^`), elementwise_power (`.^`).
@@ -48,23 +53,25 @@ class Binary:
     op_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Transpose:
     operand: "Expr"
     span: Span
     op_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Call:
-    """`f(a, b)`: a call when f is a function, a product when f is a variable."""
+    """`f(a, b)`: a call when f is a function, a product when f is a variable.
+    `open_span` is the `(`: the position of such a product's errors."""
 
     func: Name
     args: tuple["Expr", ...]
     span: Span
+    open_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Norm:
     """`||A||`."""
 
@@ -88,7 +95,7 @@ def children(expr: Expr) -> tuple[Expr, ...]:
 
 # ----------------------------------------------------------------- statements
 
-@dataclass(frozen=True)
+@node
 class Dim:
     """A dimension as written in a type: a symbol (`n`) or a positive integer."""
 
@@ -96,7 +103,7 @@ class Dim:
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class TypeExpr:
     """`R` (no dims), `R^n` (one dim: a column vector) or `R^(n x m)` (two)."""
 
@@ -104,7 +111,7 @@ class TypeExpr:
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Declaration:
     kind: str  # "param", "input" or "const"
     name: Name
@@ -112,14 +119,14 @@ class Declaration:
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class ConstValue:
     name: Name
     value: Number
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Function:
     name: Name
     params: tuple[Name, ...]
@@ -127,14 +134,14 @@ class Function:
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Definition:
     name: Name
     expr: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Grad:
     target: Name
     wrt: tuple[Name, ...] | None  # None: `wrt` omitted
