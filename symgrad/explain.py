@@ -27,9 +27,11 @@ def _trivial(node: Node) -> bool:
     return node.op in LEAVES or (node.op == "transpose" and node.args[0].op in LEAVES)
 
 
-def _signal_names(derivation: Derivation, forward_names: dict[int, str]) -> list[tuple[Node, Node, str, bool]]:
+def _signal_names(derivation: Derivation, forward_names: dict[int, str],
+                  forward_ids: set[int]) -> list[tuple[Node, Node, str, bool]]:
     """(forward node, gradient, δ name, written as a row?) for each shared
-    error signal, from the target down."""
+    error signal, from the target down. A gradient that is itself a forward
+    value (∂/∂x of (x + y) max(y, z) is max(y, z)) is written as it is."""
     references: dict[int, int] = {}
     roots = list(derivation.gradients.values())
     for root in roots:
@@ -41,7 +43,7 @@ def _signal_names(derivation: Derivation, forward_names: dict[int, str]) -> list
     seen: set[int] = set()
     for forward, gradient in derivation.signals:  # from the target down
         if (id(gradient) in seen or references.get(id(gradient), 0) < 2 or _trivial(gradient)
-                or id(gradient) in forward_names):
+                or id(gradient) in forward_ids):
             continue
         seen.add(id(gradient))
         subscript = forward_names.get(id(forward)) or str(len(result) + 1)
@@ -74,10 +76,12 @@ class Explanation:
         builder = self.derivations[0].builder if self.derivations else Builder()
         self.partials = builder._partial
         self.forward_names = {id(node): name for name, node in program.definitions.items()}
+        forward_ids = {id(node) for node in postorder(
+            list(program.definitions.values()) + [request.node for request in program.grads])}
         self.targets: dict[str, dict[str, GradientView]] = {}
         self.signals: dict[str, list[tuple[Node, Node, str, bool]]] = {}
         for derivation in self.derivations:
-            signals = _signal_names(derivation, self.forward_names)
+            signals = _signal_names(derivation, self.forward_names, forward_ids)
             if len(signals) == 1:
                 signals = [(f, g, "", row) for f, g, _, row in signals]
             self.signals[derivation.target] = signals
@@ -107,6 +111,22 @@ class Explanation:
         arities = self.partials.arities() if self.partials else {}
         return printer_class(names, arities)
 
+    def forward_printer(self, printer_class, but: Node | None = None) -> Printer:
+        """A printer that names forward values only (never an error signal,
+        even where a forward value is also a gradient), except `but`."""
+        names = {key: (name, False) for key, name in self.forward_names.items() if key != id(but)}
+        return printer_class(names, self.partials.arities() if self.partials else {})
+
+    def label(self, node: Node, printer: Printer) -> str:
+        """How ∂target/∂(value) writes a forward value: its name, or its formula."""
+        if node.op == "variable":
+            return printer.symbol(node.data)
+        name = self.forward_names.get(id(node))
+        if name is not None:
+            return printer.symbol(name)
+        forward = self.forward_printer(type(printer))
+        return forward.group(forward.doc(node))
+
     @staticmethod
     def delta_name(printer_class, subscript: str) -> str:
         if not subscript:
@@ -116,9 +136,15 @@ class Explanation:
         return f"{printer_class.delta}_{subscript}"
 
     def d(self, printer: Printer, target: str, of: str) -> str:
+        """∂target/∂of, of two names of the model."""
+        return self.d_written(printer, printer.symbol(target), printer.symbol(of))
+
+    @staticmethod
+    def d_written(printer: Printer, target: str, of: str) -> str:
+        """∂target/∂of, of two labels already written by the printer."""
         p = printer.partial
         if isinstance(printer, PRINTERS["latex"]):
-            return f"\\frac{{{p}{printer.symbol(target)}}}{{{p}{printer.symbol(of)}}}"
+            return f"\\frac{{{p}{target}}}{{{p}{of}}}"
         return f"{p}{target}/{p}{of}"
 
     def shape_equation(self, node: Node, printer: Printer) -> str:
@@ -160,36 +186,36 @@ class Explanation:
 
         section(f"Forward ({self.program.source.filename})")
         for name, node in self.program.definitions.items():
-            printer = first_printer
-            names = dict(printer.names)
-            names.pop(id(node), None)
-            body = type(printer)(names, printer.arities).doc(node)
-            row(f"{printer.symbol(name)} = {body}", self._shape(node.shape, style))
+            body = self.forward_printer(PRINTERS[style], but=node).doc(node)
+            row(f"{first_printer.symbol(name)} = {body}", self._shape(node.shape, style))
         functions = list(self.program.functions.values())
         derived = self.partials.functions() if self.partials else []
         if functions or derived or self.program.undefined_functions:
             section("Functions")
             for function in functions + derived:
-                args = ", ".join(function.params[: self.partials.arity(function.name)] if self.partials
-                                 else function.params)
-                row(f"{function.name}({args}) = {first_printer.doc(function.body)}")
+                params = (function.params[: self.partials.arity(function.name)] if self.partials
+                          else function.params)
+                call = first_printer.call(function.name, [first_printer.symbol(p) for p in params])
+                row(f"{call} = {first_printer.doc(function.body)}")
             for name in self.program.undefined_functions:
-                row(f"{name}(t): no formula given (its derivative is written {name}')")
+                row(f"{first_printer.call(name, ['t'])}: no formula given "
+                    f"(its derivative is written {first_printer.function_symbol(name + chr(39))})")
         for derivation in self.derivations:
             target = derivation.target
             printer = self.printer(style, target)
             signals = self.signals[target]
             if signals:
-                section(f"Error signals of {target}" + (" (a column's signal is written as a row)"
-                                                         if any(r for *_, r in signals) else ""))
+                section(f"Error signals of {printer.symbol(target)}"
+                        + (" (a column's signal is written as a row)" if any(r for *_, r in signals) else ""))
                 for forward, gradient, subscript, is_row in signals:
                     shown = printer.names.pop(id(gradient))
                     body = printer.doc(gradient, transposed=is_row)
                     printer.names[id(gradient)] = shown
-                    of = self.forward_names.get(id(forward), "·")
+                    of = self.label(forward, printer)
                     shape = gradient.shape.T if is_row else gradient.shape
-                    row(f"{shown[0]} = {self.d(printer, target, of)} = {body}", self._shape(shape, style))
-            section(f"Gradients of {target}")
+                    d = self.d_written(printer, printer.symbol(target), of)
+                    row(f"{shown[0]} = {d} = {body}", self._shape(shape, style))
+            section(f"Gradients of {printer.symbol(target)}")
             for view in self.targets[target].values():
                 if latex:
                     row(self.gradient_line(view, style, shapes=False))
@@ -209,25 +235,22 @@ class Explanation:
     def steps(self, derivation: Derivation, printer: Printer) -> list[str]:
         """The chain rule written out: the chain of local Jacobians from the
         target to each variable, and the matrix form each one takes."""
-        lines = ["", f"Steps for {derivation.target}" + (" (G is the gradient arriving at each step)")]
+        lines = ["", f"Steps for {printer.symbol(derivation.target)} (G is the gradient arriving at each step)"]
         for variable in derivation.request.wrt:
             path = self._path(derivation.request.node, variable.node)
             if path is None:
                 lines.append(f"  {self.d(printer, derivation.target, variable.name)} = 0"
-                             f"   ({derivation.target} does not depend on {variable.name})")
+                             f"   ({printer.symbol(derivation.target)} does not depend on "
+                             f"{printer.symbol(variable.name)})")
                 continue
-            label = [self._label(n, printer) for n in path]
-            chain = printer.chain_dot.join(self.d(printer, label[i], label[i + 1]) for i in range(len(path) - 1))
+            label = [self.label(n, printer) for n in path]
+            chain = printer.chain_dot.join(self.d_written(printer, label[i], label[i + 1])
+                                           for i in range(len(path) - 1))
             lines.append(f"  {self.d(printer, derivation.target, variable.name)} = {chain}")
             for node, operand in zip(path, path[1:]):
-                lines.append(f"    {self.d(printer, label[path.index(node)], label[path.index(operand)])}: "
+                lines.append(f"    {self.d_written(printer, label[path.index(node)], label[path.index(operand)])}: "
                              f"{self.local_rule(node, operand, printer)}")
         return lines
-
-    def _label(self, node: Node, printer: Printer) -> str:
-        if node.op == "variable":
-            return node.data
-        return self.forward_names.get(id(node)) or f"({printer.doc(node)})"
 
     @staticmethod
     def _path(start: Node, goal: Node) -> list[Node] | None:

@@ -78,7 +78,11 @@ class Printer:
 
     def call(self, name: str, args: list[str]) -> str:
         name = self.call_names.get(name, name)
-        return f"{self.function_names.get(name, name)}({', '.join(args)})"
+        return f"{self.function_names.get(name) or self.function_symbol(name)}({', '.join(args)})"
+
+    def function_symbol(self, name: str) -> str:
+        """A user function's name, or a derived one's (f', ∂g/∂a)."""
+        return name
 
     def elementwise_call(self, name: str, node: Node, transposed: bool, args=None) -> tuple[str, int]:
         args = node.args if args is None else args
@@ -147,6 +151,8 @@ class Printer:
         (a,) = node.args
         if t:
             return self.print(a)
+        if a.op == "inv" and id(a) not in self.names:  # (A⁻¹)ᵀ is written A⁻ᵀ
+            return self.print(a, transposed=True)
         return self.postfix(self.wrap(a, ATOM), self.transpose_mark), POSTFIX
 
     def _print_inv(self, node, t):
@@ -178,6 +184,8 @@ class Printer:
         return self.gate(x, self.indicator(f"{self.doc(a, t)} {self.ge_symbol} {self.doc(b, t)}"), t)
 
     def gate(self, x: Node, indicator: str, t: bool) -> tuple[str, int]:
+        if x.op == "number" and x.data == 1 and id(x) not in self.names:  # 1 ∘ [a > b] is [a > b]
+            return indicator, ATOM
         return f"{self.wrap(x, PRODUCT, t)}{self.hadamard}{indicator}", PRODUCT
 
     def _print_sqnorm(self, node, t):
@@ -190,7 +198,10 @@ class Printer:
         return f"‖{self.doc(node.args[0])}‖", ATOM
 
     def _print_fill(self, node, t):
-        return f"{self.wrap(node.args[0], POSTFIX, t)} {self.ones()}", PRODUCT
+        (a,) = node.args
+        if a.op == "number" and a.data == 1 and id(a) not in self.names:  # 1 spread is 𝟏, not 1 𝟏
+            return self.ones(), ATOM
+        return f"{self.wrap(a, POSTFIX, t)} {self.ones()}", PRODUCT
 
     def ones(self) -> str:
         return "𝟏"
@@ -237,6 +248,9 @@ class AsciiPrinter(Printer):
     def symbol(self, name: str) -> str:
         return name if name.isascii() else name.encode("ascii", "backslashreplace").decode()
 
+    def function_symbol(self, name: str) -> str:
+        return self.symbol(name.replace("∂", "d"))
+
 
 class LatexPrinter(Printer):
     """LaTeX, for documents and Jupyter."""
@@ -266,8 +280,12 @@ class LatexPrinter(Printer):
 
     def call(self, name: str, args: list[str]) -> str:
         name = self.call_names.get(name, name)
-        shown = self.function_names.get(name, f"\\operatorname{{{name}}}".replace("_", "\\_"))
+        shown = self.function_names.get(name) or self.function_symbol(name)
         return f"{shown}\\left({', '.join(args)}\\right)"
+
+    def function_symbol(self, name: str) -> str:
+        written = self.symbol(name).replace("∂", "\\partial ")
+        return f"\\operatorname{{{written}}}"
 
     def symbol(self, name: str) -> str:
         return name.replace("_", "\\_")
