@@ -238,6 +238,7 @@ class Parser:
             self.terminals[name].pattern.to_regexp() for name in lark.ignore_tokens))
         self.any_token = self._lexer(set(self.terminals) - set(lark.ignore_tokens))
         self.lexers: dict[int, StateLexer] = {}
+        self.chains: dict[tuple[int, int, str], int] = {}  # see passes()
 
     @staticmethod
     def _callback(rule, callbacks):
@@ -267,7 +268,9 @@ class Parser:
         if keywords and "NAME" not in accepted:
             patterns.append(("NAME", name.pattern))
         groups = [(n, p) for _, n, p in sorted(literals)] + sorted(patterns)
-        regex = re.compile("|".join(f"(?P<{n}>{p})" for n, p in groups))
+        # A state that takes only the end of the statement matches nothing: `(?!)`.
+        alternatives = "|".join(f"(?P<{n}>{p})" for n, p in groups) or "(?!)"
+        regex = re.compile(alternatives)
         return StateLexer(regex, keywords, "NAME" in accepted)
 
     def lexer(self, state: int) -> StateLexer:
@@ -285,7 +288,7 @@ class Parser:
         it; at the end, the end token makes the rest and is accepted.
         (The loop is written out in one function: it runs for every token
         of the file, and Python calls are what it would spend most on.)"""
-        actions, rules, lexers, skip = self.actions, self.rules, self.lexers, self.skip
+        actions, rules, lexers, chains, skip = self.actions, self.rules, self.lexers, self.chains, self.skip.match
         multiline = text.find("\n", start, end) >= 0
         state = self.start_state
         states = [state]
@@ -294,23 +297,25 @@ class Parser:
         token = None
         norms = 0  # how many norms are open
         while True:
-            after = skip.match(text, pos, end).end()  # blanks and comments
-            if multiline and text.count("\n", pos, after):
-                line += text.count("\n", pos, after)
-                line_start = text.rfind("\n", pos, after) + 1
-            pos = after
-            if pos < end:
-                regex, keywords, names = lexers.get(state) or self.lexer(state)
-                match = regex.match(text, pos, end)
-                kind = match and match.lastgroup
+            at = skip(text, pos, end).end()  # past blanks and comments
+            if multiline and text.count("\n", pos, at):
+                line += text.count("\n", pos, at)
+                line_start = text.rfind("\n", pos, at) + 1
+            regex, keywords, names = lexers.get(state) or self.lexer(state)
+            match = regex.match(text, at, end)
+            if match is not None:
+                kind, value = match.lastgroup, match.group()
                 if kind == "NAME":
-                    kind = keywords.get(match.group()) or ("NAME" if names else None)
-                if kind is None:
-                    raise SyntaxProblem(self.unexpected_text(text, pos, end, line, pos - line_start + 1, state))
-                if kind in NORM_BARS:  # `||`: see the grammar
+                    kind = keywords.get(value) or ("NAME" if names else None)
+                elif kind in NORM_BARS:  # `||`: see the grammar
                     kind = "NORM_CLOSE" if norms and "NORM_CLOSE" in actions[state] else "NORM_OPEN"
                     norms += 1 if kind == "NORM_OPEN" else -1
-                token = (kind, match.group(), line, pos - line_start + 1)
+                if kind is None:
+                    raise SyntaxProblem(self.unexpected_text(text, at, end, line, at - line_start + 1, state))
+                token = (kind, value, line, at - line_start + 1)
+                pos = match.end()
+            elif at < end:
+                raise SyntaxProblem(self.unexpected_text(text, at, end, line, at - line_start + 1, state))
             else:  # the end token, just past the last one (logical_lines gives none without)
                 _, value, at_line, column = token
                 kind = "$END"
@@ -325,19 +330,36 @@ class Parser:
                     values.append(token)
                     break
                 size, origin, callback = rules[~action]
-                if callback is None:  # `?rule: child`: the value stays, the state changes
-                    del states[-1]
-                elif size:
-                    children = values[-size:]
-                    del states[-size:], values[-size:]
-                    values.append(callback(children))
+                if callback is None:  # `?rule: child`: see passes()
+                    key = (states[-2], state, kind)
+                    state = chains.get(key)
+                    if state is None:
+                        state = chains[key] = self.passes(*key)
+                    states[-1] = state
                 else:
-                    values.append(callback([]))
-                state = actions[states[-1]][origin]
-                states.append(state)
+                    if size:
+                        children = values[-size:]
+                        del states[-size:], values[-size:]
+                        values.append(callback(children))
+                    else:
+                        values.append(callback([]))
+                    state = actions[states[-1]][origin]
+                    states.append(state)
                 if state == self.end_state and kind == "$END":
                     return values[-1]
-            pos += len(token[1])
+
+    def passes(self, below: int, top: int, kind: str) -> int:
+        """The state after every reduction by a rule `?rule: child` that the
+        token `kind` makes in state `top`, with `below` under it. Such a
+        reduction keeps the value and swaps the top state for a goto from
+        `below`, so a chain of them (an operand climbing the precedence levels
+        from `atom` to `expr`) depends on these three alone; the loop looks
+        the result up instead of making the chain each time."""
+        while True:
+            action = self.actions[top].get(kind)
+            if action is None or action >= 0 or self.rules[~action][2] is not None:
+                return top
+            top = self.actions[below][self.rules[~action][1]]
 
     # ------------------------------------------------------------ errors
     def unexpected_text(self, text, pos, end, line, column, state) -> Diagnostic:

@@ -84,13 +84,14 @@ Expr = Number | Name | Negate | Binary | Transpose | Call | Norm
 
 def children(expr: Expr) -> tuple[Expr, ...]:
     """The sub-expressions of a node, in source order."""
-    if isinstance(expr, Binary):
+    kind = type(expr)
+    if kind is Name or kind is Number:
+        return ()
+    if kind is Binary:
         return (expr.left, expr.right)
-    if isinstance(expr, (Negate, Transpose, Norm)):
-        return (expr.operand,)
-    if isinstance(expr, Call):
+    if kind is Call:
         return expr.args
-    return ()
+    return (expr.operand,)
 
 
 # ----------------------------------------------------------------- statements
