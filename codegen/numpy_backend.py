@@ -15,6 +15,7 @@ spelling, so no model can shadow NumPy or the module's own functions.
 from __future__ import annotations
 
 import keyword
+import re
 
 from symgrad import __version__
 from symgrad.differentiation import Derivation
@@ -375,10 +376,22 @@ class ModuleWriter:
                             for v in (values[id(a)] for a in node.args)]
                 values[id(node)] = self.printer.expression(node, operands)
         math = Printer(arities=self.arities).doc(function.body)
-        return (f"def {name}({', '.join(params.values())}):\n"
+        arrays = ", ".join(params.values())
+        body, lines = values[id(function.body)], []
+        # An indicator needs the arguments' dtype; a formula that does not read
+        # every argument (a constant partial) must still have their shape and dtype.
+        read = {node.data for node in postorder([function.body]) if node.op == "argument"}
+        output = [p for p in function.params if "(" in p]  # a partial's f(t) has the full shape
+        constant_in_some = read != set(function.params) and not read & set(output)
+        if constant_in_some or re.search(r"\b_dtype\b", body):
+            lines.append(f"    _dtype = _np.result_type({arrays})")
+        if constant_in_some:
+            body = f"_np.full(_np.broadcast({arrays}).shape, {body}, _dtype)"
+        return (f"def {name}({arrays}):\n"
                 f'    """{function.name}({", ".join(function.params[:self.shown_arity(function)])}) = {math}, '
                 f'entry by entry."""\n'
-                f"    return {values[id(function.body)]}")
+                + "".join(line + "\n" for line in lines) +
+                f"    return {body}")
 
     # ---------------------------------------------------- one grad statement
     def request_code(self, derivation: Derivation, index: int) -> str:
