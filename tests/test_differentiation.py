@@ -368,6 +368,37 @@ def test_user_function_gradient_is_exact(name):
     check(FUNCTIONS[name])
 
 
+EDGES = {
+    "a scalar variable as the target": Case("param c : R\ngrad c wrt c\n"),
+    "a constant target": Case("param x : R^n\ns = 2\ngrad s wrt x\n"),
+    "a row vector variable": Case("param r : R^(1 x n)\ninput x : R^n\ns = r x + sum(r ∘ r) + ||r||^2\n"
+                                  "grad s wrt r, x\n"),
+    "softmax of a row: one entry per column": Case("param x : R^n\ninput u : R^n\n"
+                                                   "s = sum(softmax(x^T) ∘ u^T) + sum(logsumexp(x^T ∘ u^T))\n"
+                                                   "grad s wrt x, u\n"),
+    "a scalar to negative powers": Case("param a : R\ns = a^-1 + a^-2 + (a^2)^0.5\ngrad s wrt a\n",
+                                        points=3, domain=POSITIVE),
+    "inverse and determinant of a product": Case("param A : R^(n x m)\nparam B : R^(m x n)\n"
+                                                 "s = sum(inv(A B)) + det(A B) + tr(inv(A B))\n"
+                                                 "grad s wrt A, B\n", sizes={"n": 2, "m": 2}, points=3),
+    "a linear function": Case("f(t) = 3 t\ng(t) = t\nh(t) = 2\nparam u : R^n\ninput x : R^n\n"
+                              "s = u^T (f(x) + g(x) + h(x))\ngrad s wrt u, x\n"),
+    "a function with a variable exponent": Case("f(a, b) = a^b + b^b\nparam X : R^(n x m)\ninput Y : R^(n x m)\n"
+                                                "s = sum(f(X, Y) + X .^ Y)\ngrad s wrt X, Y\n",
+                                                points=3, domain=POSITIVE),
+    "a function of a scalar and a matrix": Case("g(a, b) = a exp(a b)\nparam c : R\ninput X : R^(n x m)\n"
+                                                "s = sum(g(c, X)) + sum(g(n, X))\ngrad s wrt c, X\n"),
+    "a function with the built-in kinks": at_points("f(t) = hardtanh(t) + leaky_relu(t, 0.2) + elu(t, 2) "
+                                                    "+ sign(t) t + softplus(t)\nparam u : R^n\ninput x : R^n\n"
+                                                    "s = u^T f(x)\ngrad s wrt u, x\n", domain=(-3, 3)),
+}
+
+
+@pytest.mark.parametrize("name", EDGES)
+def test_edge_case_gradient_is_exact(name):
+    check(EDGES[name])
+
+
 def test_a_function_with_several_arguments_gets_a_partial_for_each():
     model = FUNCTIONS["several arguments"].model()
     derived = model.derivations[0].builder._partial.derived
