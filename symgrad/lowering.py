@@ -10,11 +10,9 @@ expression only the first, since what follows from it would only repeat it.
 
 from __future__ import annotations
 
-import difflib
 import gc
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain, islice
 
 from . import syntax as ast
 from .ir import GradRequest, Node, Program, UserFunction, Variable
@@ -47,11 +45,42 @@ class Scope:
 
 Value = Node | Invalid
 
-# "Did you mean" compares an unknown name with at most this many of the
-# latest names of each kind it could be: more than any model written by hand
-# has, and few enough that a file with 100,000 names and as many mistakes is
-# still checked in linear time.
-SUGGESTION_POOL = 1000
+
+
+def near_keys(name: str) -> set[str]:
+    """`name` case-folded, whole and with each one of its letters deleted.
+    Two names an edit or two apart (a letter wrong, missing, extra or two
+    swapped; any case) share one of these keys."""
+    folded = name.casefold()
+    return {folded, *(folded[:i] + folded[i + 1:] for i in range(len(folded)))}
+
+
+def likeness(a: str, b: str) -> float:
+    """How alike two names that share a near_key are, as difflib's ratio
+    counts it (2 × the letters in common / the letters of both), with case
+    ignored. Sharing a key, they differ in case only (nothing to edit), by
+    one extra letter (one edit) or by one letter in the same length (two)."""
+    edits = 0 if a.casefold() == b.casefold() else 1 if len(a) != len(b) else 2
+    return 1 - edits / (len(a) + len(b))
+
+
+class NameIndex:
+    """Names under their near_keys, so that "did you mean" compares a
+    mistake with the few names near it, not with every name of the file
+    (a file of 100,000 names and as many mistakes stays linear)."""
+
+    def __init__(self, names=()):
+        self.by_key: dict[str, list[str]] = {}
+        for name in names:
+            self.add(name)
+
+    def add(self, name: str):
+        for key in near_keys(name):
+            self.by_key.setdefault(key, []).append(name)
+
+    def near(self, keys: set[str]) -> set[str]:
+        """The names that share one of `keys` (a name's near_keys)."""
+        return {near for key in keys for near in self.by_key.get(key, ())}
 
 
 def _kind_word(kind: str) -> str:
@@ -71,6 +100,7 @@ class Lowering:
         self.unparsed_names = parsed.unparsed_names
         self.unparsed_grad = parsed.unparsed_grad
         self.kinds: dict[str, tuple[str, Span]] = {}   # name -> (kind, where introduced)
+        self.index: NameIndex | None = None  # self.kinds' names, for "did you mean"
         self.declared_later: dict[str, Span] = {}
 
     # ------------------------------------------------------------- errors
@@ -78,13 +108,17 @@ class Lowering:
         self.diagnostics.append(Diagnostic(span, message, hint))
         return Invalid()
 
-    def close_names(self, name: str, *pools) -> list[str]:
-        """The name most like `name` among the latest SUGGESTION_POOL of each
-        pool (an ordered dict or a list), preferring one that differs only in
-        case."""
-        candidates = list(chain.from_iterable(islice(reversed(pool), SUGGESTION_POOL) for pool in pools))
-        folded = [c for c in candidates if c.lower() == name.lower() and c != name]
-        return folded[:1] or difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    def close_name(self, name: str, kinds: set[str] | None, extra=()) -> str | None:
+        """The name most like `name` among the names of `kinds` (None: of
+        any kind) and `extra`, if one is alike enough to suggest."""
+        if self.index is None:  # made at the first mistake: a correct file needs none
+            self.index = NameIndex(self.kinds)
+        keys = near_keys(name)
+        candidates = ({c for c in self.index.near(keys) if kinds is None or self.kinds[c][0] in kinds}
+                      | {c for c in extra if near_keys(c) & keys})
+        scored = [(-likeness(name, c), c) for c in candidates if c != name]
+        best = min(scored, default=None)
+        return best[1] if best and -best[0] >= 0.6 else None
 
     # -------------------------------------------------------- statements
     def run(self, statements: list[ast.Statement]) -> Program:
@@ -131,8 +165,13 @@ class Lowering:
                                       f"(line {where.line}, column {where.column})",
                            "each name is one thing in a file: choose another name")
             return False
-        self.kinds[name.id] = (kind, name.span)
+        self.claim(name.id, kind, name.span)
         return True
+
+    def claim(self, name: str, kind: str, span: Span):
+        self.kinds[name] = (kind, span)
+        if self.index is not None:
+            self.index.add(name)
 
     def type_shape(self, type_: ast.TypeExpr) -> Shape | None:
         dims = []
@@ -147,7 +186,7 @@ class Lowering:
                            "each name is one thing in a file: choose another name for the dimension")
                 return None
             elif dim.value not in self.kinds:
-                self.kinds[dim.value] = ("dim", dim.span)
+                self.claim(dim.value, "dim", dim.span)
                 self.program.dims[dim.value] = dim.span
             dims.append(dim.value)
         if len(dims) == 0:
@@ -207,7 +246,7 @@ class Lowering:
         elif kind == "variable" and target.id in self.program.variables:
             node = self.program.variables[target.id].node
         elif kind is None and target.id not in self.declared_later:
-            self.unknown_name(target, self.program.definitions, self.program.variables)
+            self.unknown_name(target, {"definition", "variable"})
             return
         else:  # a dimension, a function, or a statement that failed to check
             if kind in ("dim", "function"):
@@ -239,7 +278,7 @@ class Lowering:
         for name in statement.wrt:
             kind = self.kinds.get(name.id, (None,))[0]
             if kind is None:
-                self.unknown_name(name, variables)
+                self.unknown_name(name, {"variable"})
                 ok = False
             elif kind != "variable":
                 self.error(name.span, f"'{name.id}' is {_kind_word(kind)}; gradients are taken with "
@@ -373,7 +412,7 @@ class Lowering:
             return self.error(name.span, f"'{name.id}' is a built-in function; call it as {name.id}(...)")
         kind = self.kinds.get(name.id, (None,))[0]
         if kind is None:
-            return self.unknown_name(name, scope.arguments, self.kinds)
+            return self.unknown_name(name, None, scope.arguments)
         if kind == "function":
             return self.error(name.span, f"'{name.id}' is a function; call it as {name.id}(...)")
         if scope.in_function:
@@ -390,7 +429,7 @@ class Lowering:
             return variable.node if variable else Invalid()
         return self.program.definitions.get(name.id) or Invalid()
 
-    def unknown_name(self, name: ast.Name, *candidates) -> Invalid:
+    def unknown_name(self, name: ast.Name, kinds: set[str] | None, extra=()) -> Invalid:
         if name.id in self.unparsed_names:
             return Invalid()
         later = self.declared_later.get(name.id)
@@ -399,9 +438,9 @@ class Lowering:
                        "declare or define a name above its first use")
             return Invalid()
         message = f"unknown name '{name.id}'"
-        close = self.close_names(name.id, *candidates)
+        close = self.close_name(name.id, kinds, extra)
         if close:
-            message += f"; did you mean '{close[0]}'?"
+            message += f"; did you mean '{close}'?"
         diagnostic = Diagnostic(name.span, message,
                                 "declare it with `param NAME : TYPE` or `input NAME : TYPE`, "
                                 "or define it with `NAME = ...` above this line")
@@ -455,8 +494,8 @@ class Lowering:
         if later is not None:
             return self.error(func.span, f"'{func.id}' is used before its definition at line {later.line}",
                               "define a function above its first use")
-        close = self.close_names(func.id, BUILTINS, self.program.functions)
-        message = f"unknown function '{func.id}'" + (f"; did you mean '{close[0]}'?" if close else "")
+        close = self.close_name(func.id, {"function"}, BUILTINS)
+        message = f"unknown function '{func.id}'" + (f"; did you mean '{close}'?" if close else "")
         return self.error(func.span, message, f"define it with `{func.id}(t) = ...` above this line")
 
 
