@@ -111,7 +111,42 @@ class Printer:
     # -------------------------------------------------------- arithmetic
     def _print_add(self, node, t):
         a, b = node.args
+        factored = self.common_right_factor(a, b, t)
+        if factored:
+            return factored, PRODUCT
         return f"{self.wrap(a, SUM, t)} + {self.wrap(b, SUM, t)}", SUM
+
+    def common_right_factor(self, a: Node, b: Node, t: bool) -> str | None:
+        """P x + Q x written (P + Q) x: the closed forms of matrix calculus,
+        d/dx xᵀ A x = (A + Aᵀ) x. Plain terms go before transposed ones."""
+        split_a, split_b = self.product_split(a, t), self.product_split(b, t)
+        if not (split_a and split_b) or split_a[1][0] is not split_b[1][0] or split_a[1][1] != split_b[1][1]:
+            return None
+        (rest_a, last), (rest_b, _) = split_a, split_b
+        if rest_a[1] and not rest_b[1]:
+            rest_a, rest_b = rest_b, rest_a
+        terms = f"{self.wrap(rest_a[0], SUM, rest_a[1])} + {self.wrap(rest_b[0], SUM, rest_b[1])}"
+        return f"{self.group(terms)} {self.wrap(last[0], PRODUCT + 1, last[1])}"
+
+    def product_split(self, node: Node, t: bool):
+        """node (transposed if t) as rest · last, each (node, transposed);
+        None when it is no matrix product."""
+        if id(node) in self.names:
+            return None
+        if node.op == "transpose":
+            return self.product_split(node.args[0], not t)
+        if node.op != "matmul":
+            return None
+        a, b = node.args
+        rest, last = ((b, True), (a, True)) if t else ((a, False), (b, False))
+        return self.untransposed(rest), self.untransposed(last)
+
+    def untransposed(self, factor):
+        """(Xᵀ, t) as (X, not t), so that equal factors compare equal."""
+        node, t = factor
+        while node.op == "transpose" and id(node) not in self.names:
+            node, t = node.args[0], not t
+        return node, t
 
     def _print_sub(self, node, t):
         a, b = node.args
@@ -148,12 +183,8 @@ class Printer:
         return str(k).translate(SUPERSCRIPTS)
 
     def _print_transpose(self, node, t):
-        (a,) = node.args
-        if t:
-            return self.print(a)
-        if a.op == "inv" and id(a) not in self.names:  # (A⁻¹)ᵀ is written A⁻ᵀ
-            return self.print(a, transposed=True)
-        return self.postfix(self.wrap(a, ATOM), self.transpose_mark), POSTFIX
+        # Pushed inside: (A B)ᵀ = Bᵀ Aᵀ, (A⁻¹)ᵀ = A⁻ᵀ, (c X)ᵀ = c Xᵀ.
+        return self.print(node.args[0], transposed=not t)
 
     def _print_inv(self, node, t):
         mark = self.inverse_mark if not t else self.inverse_transpose_mark()

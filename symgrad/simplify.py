@@ -100,6 +100,9 @@ class Builder:
                 return self.zeros(broadcast(a.shape, b.shape, ""))
         elif name in ("where_gt", "where_ge") and (is_number(args[2], 0) or args[2].op == "zeros"):
             return self.zeros(broadcast(broadcast(args[0].shape, args[1].shape, ""), args[2].shape, ""))
+        elif name == "matmul" and any(a.op == "identity" for a in args):
+            a, b = args
+            return b if a.op == "identity" else a  # I B = B, B I = B
         elif name == "div":
             if is_number(args[1], 1):
                 return args[0]
