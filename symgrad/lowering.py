@@ -19,6 +19,7 @@ from .ir import GradRequest, Node, Program, UserFunction, Variable
 from .ops import BUILTINS, OPS
 from .parsing import ParsedFile, read_statements
 from .shapes import SCALAR, Shape, ShapeError, column
+from .simplify import forward_form
 from .source import Diagnostic, ModelError, Source, Span
 
 
@@ -386,7 +387,7 @@ class Lowering:
             shape = OPS[op].shape(*[a.shape for a in args])
         except ShapeError as error:
             return self.error(span, error.message, error.hint)
-        return Node(op, tuple(args), shape, span, data=data)
+        return forward_form(Node(op, tuple(args), shape, span, data=data))
 
     def suggest_declarations(self, op: str, args: list[Value]):
         """Complete an undeclared name's error with the shape its use implies."""

@@ -92,6 +92,9 @@ class Builder:
                 return self.neg(b)
         elif name == "mul":
             a, b = args
+            if a.op == "neg" or b.op == "neg":  # (-a) ∘ b = -(a ∘ b), so that signs cancel
+                product = self.mul(a.args[0] if a.op == "neg" else a, b.args[0] if b.op == "neg" else b)
+                return product if a.op == b.op == "neg" else self.neg(product)
             if is_number(b, 1):
                 return a
             if is_number(a, 1):
@@ -234,6 +237,17 @@ def _one_plus(node: Node, op: str) -> Node | None:
         if _is_one(one) and other.op == op:
             return other.args[0]
     return None
+
+
+def forward_form(node: Node) -> Node:
+    """A node of the forward IR as built by lowering: operations on numbers
+    alone folded to a number, unstable formulas in their stable form."""
+    fold = _FOLD.get(node.op)
+    if fold and node.args and all(is_number(a) for a in node.args):
+        value = fold(*(a.data for a in node.args))
+        if value is not None and math.isfinite(value):
+            return Node("number", (), node.shape, node.span, data=float(value))
+    return stable_form(node)
 
 
 def stable_form(node: Node) -> Node:
