@@ -145,6 +145,7 @@ def _gelu(x):
 ''',
 }
 NEEDS = {"log_softmax": ["logsumexp"], "gelu": ["erf"]}
+ENTRY_POINTS = ("Grads", "forward", "backward", "value_and_grad", "evaluate")
 
 
 class Namer:
@@ -321,7 +322,16 @@ class ModuleWriter:
         partials = derivations[0].builder._partial if derivations else None
         self.partials = partials
         self.arities = partials.arities() if partials else {}
-        self.functions: dict[str, str] = {name: self.spelled[name] for name in program.functions}
+        # A user function keeps its spelling unless the module needs that name
+        # (an entry point, `cache`, `upstream`): then it gets one more `_`.
+        suffixes = [""] + [f"_{self.spelled.get(d.request.target, d.request.target)}" for d in derivations]
+        reserved = {"cache", "upstream"} | {kind + suffix for kind in ENTRY_POINTS for suffix in suffixes}
+        self.functions: dict[str, str] = {}
+        for name in program.functions:
+            spelling = self.spelled[name]
+            while spelling in reserved or spelling != self.spelled[name] and spelling in self.spelled.values():
+                spelling += "_"
+            self.functions[name] = spelling
         self.derived: list[UserFunction] = []
         for (original, index), function in (partials.derived.items() if partials else ()):
             if function is not None:
@@ -337,7 +347,7 @@ class ModuleWriter:
         return self.arities.get(function.name, len(function.params))
 
     def taken(self) -> set[str]:
-        return set(self.spelled.values()) | {"cache", "upstream"}
+        return set(self.spelled.values()) | set(self.functions.values()) | {"cache", "upstream"}
 
     # ------------------------------------------------------------ module
     def write(self) -> str:
@@ -409,14 +419,14 @@ class ModuleWriter:
         cache = [f"{forward_writer.value(node)!r}: {forward_writer.value(node)}" for node in cache_names]
         cache += [f"{('given:' + v.name)!r}: ({', '.join(self.given[v.name])})" for v in request.wrt]
         cache += [f"{('dim:' + d)!r}: {self.spelled[d]}" for d in self.program.dims]
-        cache.append("'dtype': _dtype")
+        cache.append("'_dtype': _dtype")
         result = forward_writer.value(request.node)
 
         unpack = ["    _cache, _upstream = cache, upstream"]
         unpack += [f"    {forward_writer.value(n)} = _cache[{forward_writer.value(n)!r}]" for n in cache_names]
         unpack += [f"    {self.spelled[d]} = _cache['dim:{d}']" for d in self.program.dims]
         unpack += [f"    {', '.join(self.given[v.name])} = _cache[{('given:' + v.name)!r}]" for v in request.wrt]
-        unpack.append("    _dtype = _cache['dtype']")
+        unpack.append("    _dtype = _cache['_dtype']")
         cached = {id(n): forward_writer.value(n) for n in cache_names}
         taken, count = forward_writer.namer.taken, forward_writer.namer.count
         backward_lines, backward_result = self.backward_body(derivation, cached, taken, count,
@@ -429,8 +439,8 @@ class ModuleWriter:
             f"def forward{suffix}({signature}):\n"
             f'    """({target}, cache for backward). Arguments: {doc_args}."""\n'
             + "\n".join(forward_body) + "\n"
-            f"    cache = {{{', '.join(cache)}}}\n"
-            f"    return _value_out({result}, _dtype), cache",
+            f"    _cache = {{{', '.join(cache)}}}\n"
+            f"    return _value_out({result}, _dtype), _cache",
             f"def backward{suffix}(cache, upstream=1.0):\n"
             f'    """The gradients of {target} from forward\'s cache, times upstream."""\n'
             + "\n".join(unpack + backward_lines) + f"\n    return {backward_result}",
@@ -446,8 +456,7 @@ class ModuleWriter:
             f"_{grads} = {grads}",
         ]
         if suffix and index == 0:
-            parts.append("\n".join(f"{name} = {name}{suffix}" for name in
-                                    ("Grads", "forward", "backward", "value_and_grad", "evaluate")))
+            parts.append("\n".join(f"{name} = {name}{suffix}" for name in ENTRY_POINTS))
         return "\n\n\n".join(parts)
 
     def math_names(self) -> dict[int, tuple[str, bool]]:

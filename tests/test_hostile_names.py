@@ -1,0 +1,212 @@
+"""Models whose names are Python keywords, builtins, the generated module's own
+names or its temporaries compile, import and compute the right gradients
+(compared with finite differences); keyword arguments and gradient fields use
+the spelling rule of symgrad/naming.py; and nothing from the model text but
+identifiers and numbers reaches the generated source.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+
+import numpy as np
+import pytest
+from gradcheck import check_grads
+
+import symgrad
+from symgrad.compiler import generate_module
+from symgrad.source import Source
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "symgrad-cache"))
+
+
+LONG = "x" * 10_000
+
+HOSTILE = [
+    # Python keywords, builtins, and NumPy's usual name
+    "lambda", "def", "import", "None", "True", "match", "np", "print", "float", "ValueError", "self",
+    "__import__", "type", "object", "isinstance",
+    # the generated module's names: its entry points, parameters and runtime
+    "cache", "grads", "value", "upstream", "forward", "backward", "evaluate", "value_and_grad", "Grads",
+    "_np", "_dtype", "dtype", "_cache", "_upstream", "_Grads", "_floats", "_value_out", "_grad_out",
+    "_sigmoid", "_NamedTuple", "_ndarray", "_erf", "given", "dim", "copy", "shape",
+    # the generated module's temporaries
+    "t", "t1", "t2", "t3", "delta_z", "grad_W", "grad_x", "W_shape", "W_dtype", "x_shape", "_d1_f", "d1_f",
+    "Grads_y", "forward_y",
+    # Greek and other Unicode letters, and a very long name
+    "α", "λ", "θ", "Δ", "ϕ", "ℌ", LONG,
+]
+
+# Each template uses NAME in one role, beside W : R^(n x m), x : R^m and the
+# definitions h and y, so it holds for every name but those.
+ROLES = {
+    "matrix_param": "param NAME : R^(n x m)\ninput x : R^m\nh = NAME x\ny = sum(sigmoid(h) ∘ h)\ngrad y wrt NAME, x\n",
+    "vector_input": "param W : R^(n x m)\ninput NAME : R^m\nh = W NAME\ny = sum(sigmoid(h) ∘ h) + NAME^T NAME\n"
+                    "grad y wrt W, NAME\n",
+    "scalar_param": "param W : R^(n x m)\nparam NAME : R\ninput x : R^m\ny = sum(sigmoid(NAME W x)) + NAME^2\ngrad y\n",
+    "definition": "param W : R^(n x m)\ninput x : R^m\nNAME = sigmoid(W x)\ny = sum(NAME ∘ NAME)\ngrad y wrt W, x\n",
+    "target": "param W : R^(n x m)\ninput x : R^m\nh = sigmoid(W x)\nNAME = sum(h ∘ h)\ngrad NAME wrt W, x\n",
+    "dimension": "param W : R^(NAME x m)\ninput x : R^m\ny = 1/NAME sum(sigmoid(W x)) + NAME\ngrad y wrt W, x\n",
+    "function": "param W : R^(n x m)\ninput x : R^m\nNAME(t) = sigmoid(t) + t^2\ny = sum(NAME(W x))\ngrad y wrt W, x\n",
+    "function_parameter": "param W : R^(n x m)\ninput x : R^m\nf(NAME, q) = sigmoid(NAME) q + NAME^2 max(NAME, q)\n"
+                          "y = sum(f(W x, 0.3))\ngrad y wrt W, x\n",
+    "const": "param W : R^(n x m)\nconst NAME : R^n\ninput x : R^m\ny = NAME^T tanh(W x)\ngrad y\n",
+    "const_value": "param W : R^(n x m)\nconst NAME = 0.5\ninput x : R^m\ny = NAME sum(tanh(W x))\ngrad y\n",
+}
+CLASHES = {("W", "matrix_param"), ("x", "vector_input")}
+
+
+def name_id(name: str) -> str:
+    return "x*10000" if name == LONG else name
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", HOSTILE, ids=name_id)
+def test_hostile_name_compiles_and_matches_finite_differences(name, role):
+    text = ROLES[role].replace("NAME", name)
+    dims = {"n": 3, "m": 2, name: 3}
+    check_grads(text, dims)
+    check_grads(text, dims, vector_1d=False, seed=1)
+
+
+@pytest.mark.parametrize("name, spelling", [
+    ("lambda", "lambda_"), ("def", "def_"), ("import", "import_"), ("None", "None_"), ("match", "match_"),
+    ("__import__", "v__import__"), ("_np", "v_np"), ("_", "v_"), ("print", "print"), ("np", "np"),
+    ("cache", "cache"), ("upstream", "upstream"), ("ϕ", "u03d5"), ("φ", "φ"), ("ℌ", "u210c"),
+])
+def test_keyword_arguments_and_gradient_fields_use_the_spelling_rule(name, spelling):
+    module = symgrad.compile_source(f"param {name} : R^n\ninput x : R^n\ny = {name}^T x\ngrad y wrt {name}, x\n")
+    assert module.Grads._fields == (spelling, "x")
+    value, grads = module.value_and_grad(**{spelling: np.array([1.0, 2.0]), "x": np.array([3.0, 4.0])})
+    assert value == 11.0
+    np.testing.assert_array_equal(getattr(grads, spelling), [3.0, 4.0])
+    assert module.evaluate(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 11.0  # positional works too
+
+
+def test_names_that_python_folds_together_stay_apart():
+    """Python reads ϕ and φ (and ℌ and H) as one identifier; the model has four variables."""
+    text = ("param ϕ : R^n\nparam φ : R^n\nparam ℌ : R\nparam H : R\n"
+            "y = sum(ϕ) + 2 sum(φ ∘ φ) + 3 ℌ + H^2\ngrad y\n")
+    module = check_grads(text, {"n": 2})
+    assert module.Grads._fields == ("u03d5", "φ", "u210c", "H")
+    value, grads = module.value_and_grad(np.ones(2), np.full(2, 2.0), 5.0, 7.0)
+    assert value == 2 + 16 + 15 + 49
+    np.testing.assert_array_equal(grads.u03d5, [1.0, 1.0])
+    np.testing.assert_array_equal(grads.φ, [8.0, 8.0])
+    assert grads.u210c == 3.0 and grads.H == 14.0
+
+
+def test_a_spelling_taken_by_an_earlier_name_gets_another_underscore():
+    module = check_grads("param lambda_ : R\nparam lambda : R\ny = lambda_ + 2 lambda\ngrad y\n")
+    assert module.Grads._fields == ("lambda_", "lambda__")
+    assert module.value_and_grad(lambda_=1.0, lambda__=10.0)[0] == 21.0
+
+
+def test_several_targets_with_keyword_names_get_spelled_entry_points():
+    text = ("param W : R^(n x m)\ninput x : R^m\nlambda = sum(tanh(W x))\ndef = ||W||^2\n"
+            "grad lambda wrt W, x\ngrad def\n")
+    module = check_grads(text, {"n": 2, "m": 3}, target="lambda")
+    check_grads(text, {"n": 2, "m": 3}, target="def")
+    assert module.forward is module.forward_lambda_
+    assert module.Grads_def_._fields == ("W",)
+
+
+def test_user_functions_named_like_entry_points_of_several_targets():
+    text = ("param W : R^(n x m)\ninput x : R^m\nforward_a(t) = t^2\nevaluate_b(t) = sin(t)\n"
+            "a = sum(forward_a(W x))\nb = sum(evaluate_b(W x))\ngrad a\ngrad b\n")
+    check_grads(text, {"n": 2, "m": 3}, target="a")
+    check_grads(text, {"n": 2, "m": 3}, target="b")
+
+
+# ------------------------------------------- what reaches the generated code
+
+PAYLOAD = "\"\"\" '; __import__('os').system('echo pwned') # \\ ! $ % & ? @ ~ | < \"\"\""
+WITH_COMMENTS = f"""\
+# {PAYLOAD}
+param W : R^(n x m)        # {PAYLOAD}
+param lambda : R           # {PAYLOAD}
+input x : R^m              # {PAYLOAD}
+f(t) = sigmoid(t)          # {PAYLOAD}
+z = W x                    # {PAYLOAD}
+s = sum(f(z)) + lambda^2   # {PAYLOAD}
+grad s wrt W, lambda, x    # {PAYLOAD}
+"""
+
+
+def without_comments(text: str) -> str:
+    return "\n".join(line.split("#")[0].rstrip() for line in text.splitlines()) + "\n"
+
+
+def test_comments_of_the_model_never_reach_the_generated_code():
+    with_comments = generate_module(Source(WITH_COMMENTS, "model.sg"))
+    assert with_comments == generate_module(Source(without_comments(WITH_COMMENTS), "model.sg"))
+    assert "pwned" not in with_comments and "system" not in with_comments
+
+
+# Characters the generated text itself uses in strings and comments, beside
+# identifiers, numbers and spaces: its punctuation and the math notation.
+SYMBOLS = "#'()+,-./:;=>[]^`{}*×‖⁻¹²³ᵀ∂∘⊙≥≤√σδΦ𝟏"
+TOKEN = re.compile(rf"[^\W\d]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\s+|[{re.escape(SYMBOLS)}]")
+
+
+def text_of_strings_and_comments(code: str) -> list[str]:
+    """The content of every string literal (f-string text included) and comment."""
+    texts = []
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        if token.type == tokenize.COMMENT:
+            texts.append(token.string[1:])
+        elif token.type == tokenize.STRING:
+            node = ast.parse(token.string, mode="eval").body
+            if isinstance(node, ast.JoinedStr):  # an f-string, before Python 3.12
+                texts += [part.value for part in node.values if isinstance(part, ast.Constant)]
+            else:
+                texts.append(node.value)
+        elif token.type == getattr(tokenize, "FSTRING_MIDDLE", None):
+            texts.append(token.string)
+    return texts
+
+
+def unexpected_text(text: str, filename: str) -> str:
+    """What is left of text after the file name and every allowed token."""
+    return TOKEN.sub("", text.replace(filename, ""))
+
+
+MODELS = {
+    "comments": WITH_COMMENTS,
+    "hostile_names": ("param lambda : R^(n x m)\ninput __import__ : R^m\nconst print : R\n"
+                      "None(t) = tanh(t) + t^2\nnp(p, q) = max(p, q) + gelu(p)\ncache = lambda __import__\n"
+                      "ϕ = np(None(cache), print)\nφ = sum(softmax(ϕ)) + logsumexp(ϕ) + ||lambda||^2\n"
+                      "grad φ wrt lambda, __import__\n"),
+    "every_structure": ("param X : R^(n x n)\nparam v : R^n\nupstream = logdet(X) + det(X) + tr(inv(X)) "
+                        "+ v^T diag(X) + sum(diag(v)) + norm1(X) + ||v|| + mean(X .^ 2) + sum(log_softmax(X))"
+                        "\ngrad upstream\n"),
+}
+
+
+@pytest.mark.parametrize("filename", ["model.sg", 'we"ird\\ \'na\nme """.sg'], ids=["plain", "quotes"])
+@pytest.mark.parametrize("model", MODELS)
+def test_strings_and_comments_of_the_generated_code_hold_only_names_numbers_and_math(model, filename):
+    code = generate_module(Source(MODELS[model], filename))
+    shown = repr(filename)[1:-1]
+    leftovers = {text: unexpected_text(text, shown) for text in text_of_strings_and_comments(code)}
+    assert {text: rest for text, rest in leftovers.items() if rest} == {}
+    compile(code, "generated.py", "exec")
+
+
+def test_the_check_of_strings_and_comments_finds_a_stray_character():
+    code = generate_module(Source(MODELS["comments"], "model.sg")).replace("# z = W x", "# z = W! x", 1)
+    assert any(unexpected_text(text, "model.sg") == "!" for text in text_of_strings_and_comments(code))
+
+
+def test_a_file_name_with_a_newline_cannot_start_a_line_of_code():
+    code = generate_module(Source(MODELS["hostile_names"], "x.sg\nimport os\n"))
+    assert "\nimport os" not in code
+    namespace = {}
+    exec(compile(code, "generated.py", "exec"), namespace)
+    assert "os" not in namespace
