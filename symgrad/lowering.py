@@ -117,9 +117,11 @@ class Lowering:
         keys = near_keys(name)
         candidates = ({c for c in self.index.near(keys) if kinds is None or self.kinds[c][0] in kinds}
                       | {c for c in extra if near_keys(c) & keys})
-        scored = [(-likeness(name, c), c) for c in candidates if c != name]
+        # The likest; of equally like ones, the one with more of the mistake's
+        # letters in their case (`aa`: `a` before `A`); then the first name.
+        scored = [(-likeness(name, c), -sum(letter in name for letter in c), c) for c in candidates if c != name]
         best = min(scored, default=None)
-        return best[1] if best and -best[0] >= 0.6 else None
+        return best[2] if best and -best[0] >= 0.6 else None
 
     # -------------------------------------------------------- statements
     def run(self, statements: list[ast.Statement]) -> Program:
