@@ -37,6 +37,9 @@ def hint(body: str) -> str:
     return only.hint
 
 
+# The message of `W v`, W : R^(n x m) and v : R^n.
+W_V = "matrix product of R^(n×m) [n×m] and R^n [n×1]: the left has m columns, the right has n rows"
+
 CASES = {
     # --- syntax
     "statement ends too early": ("y = a +", 7, 8, "unexpected end of statement; expected an expression"),
@@ -59,14 +62,10 @@ CASES = {
     "a function as a value": ("f(t) = t\ny = f", 8, 5, "'f' is a function; call it as f(...)"),
     "a built-in as a value": ("y = exp", 7, 5, "'exp' is a built-in function; call it as exp(...)"),
     # --- shapes, at the operator
-    "juxtaposed product": ("y = W v", 7, 7, "matrix product of R^(n×m) [n×m] and R^n [n×1]: "
-                                            "the left has m columns, the right has n rows"),
-    "* product": ("y = W * v", 7, 7, "matrix product of R^(n×m) [n×m] and R^n [n×1]: "
-                                     "the left has m columns, the right has n rows"),
-    "@ product": ("y = W @ v", 7, 7, "matrix product of R^(n×m) [n×m] and R^n [n×1]: "
-                                     "the left has m columns, the right has n rows"),
-    "product with a bracket": ("y = W (v + v)", 7, 7, "matrix product of R^(n×m) [n×m] and R^n [n×1]: "
-                                                      "the left has m columns, the right has n rows"),
+    "juxtaposed product": ("y = W v", 7, 7, W_V),
+    "* product": ("y = W * v", 7, 7, W_V),
+    "@ product": ("y = W @ v", 7, 7, W_V),
+    "product with a bracket": ("y = W (v + v)", 7, 7, W_V),
     "elementwise sum": ("y = v + w", 7, 7, "elementwise sum (+) of R^n and R^m: rows n and m differ"),
     "elementwise product": ("y = W ∘ A", 7, 7, "elementwise product (∘) of R^(n×m) and R^(n×n): "
                                                "columns m and n differ"),
@@ -170,7 +169,7 @@ def test_independent_errors_in_separate_statements_are_all_reported():
     assert located("y = a +\nz = q\nu = W v\nparam exp : R") == [
         (7, 8, "unexpected end of statement; expected an expression"),
         (8, 5, "unknown name 'q'"),
-        (9, 7, "matrix product of R^(n×m) [n×m] and R^n [n×1]: the left has m columns, the right has n rows"),
+        (9, 7, W_V),
         (10, 7, "'exp' is a built-in function and cannot be redefined"),
     ]
 
@@ -205,8 +204,7 @@ def rendered(text: str) -> str:
 
 def test_the_rendered_form():
     assert rendered(f"{HEADER}y = W v\ngrad a\n") == (
-        "model.sg:7:7: error: matrix product of R^(n×m) [n×m] and R^n [n×1]: "
-        "the left has m columns, the right has n rows\n"
+        f"model.sg:7:7: error: {W_V}\n"
         "    y = W v\n"
         "          ^\n"
         "  hint: transpose the left factor (A^T B) to make the inner dimensions agree")
