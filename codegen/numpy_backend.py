@@ -251,6 +251,8 @@ for _op in ("exp", "log", "sqrt", "abs", "sign", "sin", "cos", "tan", "tanh"):
 
 def number(value: float) -> str:
     text = repr(float(value))
+    if text in ("inf", "-inf", "nan"):  # 1e999 reads as inf, which is no Python literal (but may be a name)
+        text = f"{text[:-3]}_np.{text[-3:]}"
     return f"({text})" if text.startswith("-") else text
 
 

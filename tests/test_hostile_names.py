@@ -124,6 +124,14 @@ def test_user_functions_named_like_entry_points_of_several_targets():
     check_grads(text, {"n": 2, "m": 3}, target="b")
 
 
+def test_an_infinite_number_is_written_as_infinity_not_as_a_name():
+    text = "param inf : R\nparam x : R^n\nconst big = -1e999\ny = sum(min(x, 1e999) + max(x, big)) + inf^2\ngrad y\n"
+    module = check_grads(text, {"n": 2})
+    value, grads = module.value_and_grad(3.0, np.array([1.0, 5.0]))
+    assert value == 2 * (1.0 + 5.0) + 9.0
+    np.testing.assert_array_equal(grads.x, [2.0, 2.0])
+
+
 # ------------------------------------------- what reaches the generated code
 
 PAYLOAD = "\"\"\" '; __import__('os').system('echo pwned') # \\ ! $ % & ? @ ~ | < \"\"\""
