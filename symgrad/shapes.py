@@ -96,7 +96,7 @@ def broadcast(a: Shape, b: Shape, what: str) -> Shape:
             "or a row R^(1×N) with R^(n×N)")
     if a.T == b or (a.is_column and b.is_row) or (a.is_row and b.is_column):
         hint = "transpose one side (B^T) to make the shapes agree; " + hint
-    raise ShapeError(f"{what} of {a} and {b}: {' and '.join(differ)} differ", hint)
+    raise ShapeError(f"{what} of {a} and {b}: {', '.join(differ)} differ", hint)
 
 
 def matmul(a: Shape, b: Shape, what: str) -> Shape:

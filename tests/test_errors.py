@@ -10,7 +10,7 @@ operand for juxtaposition); an error of the whole file at its last line.
 from __future__ import annotations
 
 import pytest
-from frontend import check, errors
+from checking import check, errors
 
 from symgrad.cli import main
 from symgrad.source import ModelError, read_source

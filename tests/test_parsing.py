@@ -7,7 +7,7 @@ Meanings and shapes are test_shapes.py's; mistakes are test_errors.py's.
 from __future__ import annotations
 
 import pytest
-from frontend import statements, tree
+from checking import statements, tree
 
 from symgrad import syntax as ast
 from symgrad.source import Span

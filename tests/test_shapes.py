@@ -7,7 +7,7 @@ The errors these rules raise are test_errors.py's.
 from __future__ import annotations
 
 import pytest
-from frontend import check, errors, shapes
+from checking import check, errors, shapes
 
 # The variables the expressions below are made of.
 DECLARATIONS = """\
