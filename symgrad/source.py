@@ -12,6 +12,7 @@ LINE and COL are 1-based and COL counts characters, not bytes.
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -107,9 +108,11 @@ class ModelError(Exception):
 
 
 def read_source(path: str) -> Source:
-    """Read a model file as UTF-8; a file that is not UTF-8 is a located error."""
+    """Read a model file as UTF-8; a file that is not UTF-8 is a located error.
+    The byte-order mark some editors write first is dropped: it is no part
+    of the model, nor a column of its first line to the user."""
     with open(path, "rb") as stream:
-        data = stream.read()
+        data = stream.read().removeprefix(codecs.BOM_UTF8)
     try:
         return Source(data.decode("utf-8"), path)
     except UnicodeDecodeError as error:

@@ -9,6 +9,8 @@ operand for juxtaposition); an error of the whole file at its last line.
 
 from __future__ import annotations
 
+import codecs
+
 import pytest
 from checking import check, errors
 
@@ -153,6 +155,7 @@ def test_grad_without_wrt_needs_a_param():
 
 
 @pytest.mark.parametrize("text, line", [
+    ("", 1),
     ("param a : R\ny = a", 2),
     ("param a : R\ny = a\n", 2),
     ("param a : R\ny = a\n# the end\n", 3),
@@ -227,6 +230,18 @@ def test_a_file_that_is_not_utf8_is_a_located_error(tmp_path):
     assert (error.span.line, error.span.column) == (2, 7)
     assert error.message == "the file is not valid UTF-8 (byte 0xff)"
     assert error.hint == "save the model as UTF-8"
+
+
+def test_a_byte_order_mark_is_no_column(tmp_path):
+    path = tmp_path / "model.sg"
+    path.write_bytes(codecs.BOM_UTF8 + b"y = qq\n")
+    first = errors(read_source(str(path)).text)[0]
+    assert (first.span.line, first.span.column, first.message) == (1, 5, "unknown name 'qq'")
+
+
+def test_windows_line_ends_are_shown_without_their_carriage_return():
+    assert rendered("param a : R\r\ny = qq\r\ngrad a\r\n").split("\n")[:3] == [
+        "model.sg:2:5: error: unknown name 'qq'", "    y = qq", "        ^~"]
 
 
 def test_the_command_line_reports_every_error_and_exits_2(tmp_path, capsys):
