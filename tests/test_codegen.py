@@ -119,6 +119,21 @@ def test_reduction_and_structure_gradients_match_finite_differences(name):
                      "param r : R^(1 x n)\n", STRUCTURE[name][0], {"n": 3}, STRUCTURE[name][1])
 
 
+SCALAR_STRUCTURE = ["tr(a)", "det(a)", "logdet(a)", "inv(a)", "a^-1", "a' b", "(a b)ᵀ", "inv(a b)", "logdet(a b)",
+                    "det(u^T u) + tr(u^T u) + logdet(u^T u) + sum(inv(u^T u))", "sum(softmax(a) + log_softmax(a))",
+                    "logsumexp(a)"]
+
+
+@pytest.mark.parametrize("expression", SCALAR_STRUCTURE)
+@pytest.mark.parametrize("zero_d", [False, True], ids=["float", "0d"])
+def test_structure_of_a_scalar_treats_it_as_1x1(expression, zero_d):
+    """A scalar is a 1×1 matrix: tr, det, inv and the transpose apply, also
+    to a scalar passed as a Python float or a 0-d array."""
+    text = f"param a : R\nparam b : R\nparam u : R^n\ny = {expression}\ngrad y\n"
+    args = [np.array(0.7), np.array(1.3), np.array([0.5, -1.2])]
+    check_grads(text, {"n": 2}, args=args if zero_d else None, domains={"a": "positive", "b": "positive"})
+
+
 def test_softmax_of_a_rectangular_batch_is_per_column():
     text = "param S : R^(k x N)\ninput Y : R^(k x N)\nJ = -1/N sum(Y ∘ log_softmax(S))\ngrad J\n"
     module = check_grads(text, {"k": 3, "N": 5})
