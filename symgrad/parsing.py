@@ -373,6 +373,8 @@ class Parser:
         hint = None
         if char == "|":
             hint = "a norm is written ||A||; absolute value is abs(a)"
+        elif char.isspace():  # a no-break space pasted from a document, say
+            hint = "an unusual blank: write a plain space"
         return Diagnostic(Span.point(line, column), f"unexpected character {shown}", hint)
 
     def unexpected_token(self, token: Token, state: int) -> Diagnostic:

@@ -13,6 +13,8 @@ import codecs
 
 import pytest
 from checking import check, errors
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from symgrad.cli import main
 from symgrad.source import ModelError, read_source
@@ -47,6 +49,7 @@ CASES = {
     "statement ends too early": ("y = a +", 7, 8, "unexpected end of statement; expected an expression"),
     "operator without an operand": ("y = a ++ a", 7, 8, "unexpected '+'; expected an expression"),
     "unknown character": ("y = a $ a", 7, 7, "unexpected character '$'"),
+    "no-break space": ("y = a\u00a0+ a", 7, 6, "unexpected character '\\xa0'"),
     "unclosed bracket": ("y = (a + 1", 7, 5, "'(' is never closed"),
     "mismatched bracket": ("y = [a)", 7, 7, "unexpected ')'; expected ']'"),
     "stray closing bracket": ("y = a)", 7, 6, "unexpected ')'; expected the end of the line"),
@@ -121,6 +124,7 @@ def test_each_mistake_is_reported_at_its_place(body, line, column, message):
 @pytest.mark.parametrize("body, expected", [
     ("y = (a + 1", "add ')'"),
     ("y = |a|", "a norm is written ||A||; absolute value is abs(a)"),
+    ("y = a\u00a0+ a", "an unusual blank: write a plain space"),
     ("y == a", "a definition is written NAME = EXPR, one per line"),
     ("y = qqq", "declare it with `param NAME : TYPE` or `input NAME : TYPE`, "
                 "or define it with `NAME = ...` above this line"),
@@ -257,3 +261,23 @@ def test_the_command_line_reports_every_error_and_exits_2(tmp_path, capsys):
         f"{path}:3:1: error: no grad statement: nothing to differentiate",
     ]
     assert "Traceback" not in err
+
+
+# Pieces of models, good and bad: statement words, types, operators,
+# functions, brackets, line ends, comments, and characters of no token.
+PIECES = ["param", "input", "const", "grad", "wrt", "R", "^", "(", ")", "[", "]", "{", "}", "x", "×", ",",
+          "n", "3", "0", ":", "=", "a", "W", "v", "f", "t", "T", "'", "ᵀ", "-", "+", "*", "@", "∘", ".*",
+          "/", "./", ".^", "||", "2", ".5", "1e-3", "exp", "sum", "diag", "max", "leaky_relu", "softmax",
+          "logsumexp", "tr", "σ", "θ", "\n", "# c", "$", "|", "y ="]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(PIECES), max_size=14))
+def test_any_text_is_a_program_or_located_errors(pieces):
+    text = f"{HEADER}f(t) = t\n{' '.join(pieces)}\ngrad a\n"
+    lines = text.count("\n")
+    try:
+        check(text)
+    except ModelError as error:
+        assert all(1 <= d.span.line <= lines and d.span.column >= 1 for d in error.diagnostics)
+        assert error.render().count(": error: ") == len(error.diagnostics)
