@@ -47,7 +47,6 @@ class Scope:
 Value = Node | Invalid
 
 
-
 def near_keys(name: str) -> set[str]:
     """`name` case-folded, whole and with each one of its letters deleted.
     Two names an edit or two apart (a letter wrong, missing, extra or two
