@@ -137,7 +137,12 @@ try:
     from scipy.special import erf as _erf
 except ImportError:  # NumPy alone has no erf: fall back to math.erf, entry by entry
     import math as _math
-    _erf = _np.vectorize(_math.erf, otypes=[float])
+    _erf_entries = _np.vectorize(_math.erf, otypes=[float])
+
+    def _erf(x):
+        """erf of each entry, in x's dtype (math.erf computes in float64)."""
+        x = _np.asarray(x)
+        return _erf_entries(x).astype(x.dtype, copy=False)
 ''',
     "gelu": '''
 def _gelu(x):

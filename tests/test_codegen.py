@@ -603,26 +603,48 @@ def write_module(tmp_path: Path, text: str, name: str = "model") -> Path:
     return path
 
 
-def test_generated_file_runs_with_only_numpy(tmp_path):
-    path = write_module(tmp_path, WINDOW)
+def run_alone(directory: Path, script: str) -> str:
+    """Run script in a fresh interpreter that sees only the standard library,
+    the directory and NumPy; its standard output."""
     numpy_home = str(Path(np.__file__).resolve().parent.parent)
-    script = (
-        "import sys\n"
-        f"sys.path[:0] = [{str(tmp_path)!r}, {numpy_home!r}]\n"
+    # -I: no PYTHONPATH, no user site, no current directory; -S: no site-packages
+    # (so no editable symgrad either).
+    setup = f"import sys\nsys.path[:0] = [{str(directory)!r}, {numpy_home!r}]\n"
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", setup + script], capture_output=True, text=True,
+                            cwd=directory, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_generated_file_runs_with_only_numpy(tmp_path):
+    write_module(tmp_path, WINDOW)
+    out = run_alone(tmp_path, (
         "import model\n"
         "import numpy as np\n"
         "assert 'symgrad' not in sys.modules, 'symgrad was imported'\n"
         "value, grads = model.value_and_grad(np.ones((3, 4)), np.zeros(3), np.ones(3), np.ones(4))\n"
-        "print(repr(float(value)), grads.W.shape)\n")
-    # -I: no PYTHONPATH, no user site, no current directory; -S: no site-packages (so no
-    # editable symgrad either); the path is the standard library, the file's directory and NumPy.
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=60)
-    assert result.returncode == 0, result.stderr
-    expected = 3 / (1 + np.exp(-4.0))
-    assert result.stdout.split()[0] == repr(float(np.float64(expected))) or \
-        float(result.stdout.split()[0]) == pytest.approx(expected, rel=1e-15)
-    assert "(3, 4)" in result.stdout
+        "print(repr(float(value)), grads.W.shape)\n"))
+    assert float(out.split()[0]) == pytest.approx(3 / (1 + np.exp(-4.0)), rel=1e-15)
+    assert "(3, 4)" in out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gelu_without_scipy_keeps_the_dtype_and_agrees(tmp_path, dtype):
+    text = "param x : R^n\nparam u : R^n\ny = u^T gelu(x)\ngrad y\n"
+    write_module(tmp_path, text)
+    out = run_alone(tmp_path, (
+        "sys.modules['scipy'] = sys.modules['scipy.special'] = None  # as if SciPy were not installed\n"
+        "import numpy as np, model\n"
+        f"x, u = np.linspace(-2, 2, 5, dtype=np.{dtype}), np.linspace(1, 3, 5, dtype=np.{dtype})\n"
+        "value, grads = model.value_and_grad(x, u)\n"
+        "print(type(value).__name__, grads.x.dtype, grads.u.dtype, repr(float(value)), *map(float, grads.x))\n"))
+    words = out.split()
+    assert words[:3] == [dtype] * 3
+    x, u = np.linspace(-2, 2, 5), np.linspace(1, 3, 5)
+    value, grads = compiled(text).value_and_grad(x, u)
+    rtol = 1e-6 if dtype == "float32" else 1e-14
+    assert float(words[3]) == pytest.approx(value, rel=rtol)
+    np.testing.assert_allclose([float(w) for w in words[4:]], grads.x, rtol=rtol)
 
 
 def test_symgrad_compile_writes_the_module(tmp_path):
