@@ -86,10 +86,11 @@ def _bad_shape(name, given, expected, dims, bound_by):
 
 
 def _value_out(value, dtype):
-    """A 1x1 result as a NumPy scalar of the computation's dtype."""
+    """A 1x1 result as a NumPy scalar of the computation's dtype (also when
+    the value was computed from arguments of a narrower one only)."""
     if type(value) is _ndarray:
-        return value.reshape(())[()]
-    return dtype.type(value)
+        value = value.reshape(())[()]
+    return value if type(value) is dtype.type else dtype.type(value)
 
 
 def _grad_out(gradient, shape, dtype, default_dtype, copy, upstream):

@@ -478,6 +478,15 @@ def test_mixed_float32_and_float64_follow_numpy_promotion():
     assert type(module.evaluate(W.astype(np.float32), b, u, x)) is np.float64
 
 
+@pytest.mark.parametrize("target", ["u^T v", "sum(u ∘ v)"])
+def test_value_takes_the_dtype_of_every_argument_also_one_it_does_not_read(target):
+    module = compiled(f"param u : R^n\nparam v : R^n\nparam W : R^(n x n)\ny = {target}\ngrad y\n")
+    u, W = np.ones(2, np.float32), np.ones((2, 2))
+    for value in (module.value_and_grad(u, u, W)[0], module.forward(u, u, W)[0], module.evaluate(u, u, W)):
+        assert type(value) is np.float64
+    assert type(module.evaluate(u, u, W.astype(np.float32))) is np.float32
+
+
 @pytest.mark.parametrize("name, args, expected, given", [
     ("b", lambda W, b, u, x: (W, b[:2], u, x), "(n=3,) or (n=3, 1)", "(2,)"),
     ("x", lambda W, b, u, x: (W, b, u, np.ones((4, 2))), "(m=4,) or (m=4, 1)", "(4, 2)"),
