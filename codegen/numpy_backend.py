@@ -525,9 +525,9 @@ def _check_summary(target, name, x, analytic, found, checked, directions, rtol, 
     return {
         "target": target, "variable": name, "shape": list(x.shape), "entries": int(x.size),
         "entries_checked": checked, "directions": directions if x.size > 1 else 0,
-        "max_abs_error": max_abs, "max_rel_error": max(max_rel, 0.0), "worst": entry and entry[1],
+        "max_abs_error": float(max_abs), "max_rel_error": float(max(max_rel, 0.0)), "worst": entry and entry[1],
         "skipped_at_kinks": skipped, "all_zero": all_zero and bool(rows),
-        "passed": max_rel <= rtol and error is None, "error": error,
+        "passed": bool(max_rel <= rtol and error is None), "error": error,
     }
 
 
