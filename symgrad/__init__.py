@@ -39,3 +39,14 @@ def compile_source(text: str, filename: str = "<string>"):
     """Like load, for a model's text."""
     from .compiler import compile_source as _compile_source
     return _compile_source(text, filename)
+
+
+def check(model, dims=None, seed=0, inputs=None, **options):
+    """Check every gradient of a model against central finite differences.
+    model: a path, the model's text, or a compiled module (from load,
+    compile_source, or a file `symgrad compile` wrote); dims: sizes of the
+    dimensions ({"n": 8}); inputs: arrays by argument name, or a .npz path.
+    Options: max_entries, directions, rtol, progress. Returns a Report with
+    `.passed`, `.results` and `.to_json()`; it shows as a table in Jupyter."""
+    from .checking import check as _check
+    return _check(model, dims=dims, seed=seed, inputs=inputs, **options)

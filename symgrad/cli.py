@@ -70,11 +70,9 @@ def cmd_compile(args) -> int:
     return 0
 
 
-def not_built(name: str):
-    def run(args) -> int:
-        print(f"symgrad: '{name}' is not built yet", file=sys.stderr)
-        return BAD_INPUT
-    return run
+def cmd_check(args) -> int:
+    from .checking import run
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,8 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
     style.add_argument("--ascii", action="store_true", help="print ASCII only (no Unicode)")
     derive.add_argument("--steps", action="store_true",
                         help="also print the chain of local Jacobians and the matrix form each takes")
-    command("check", "compare every gradient with finite differences and print a report",
-            not_built("check"))
+    check = command("check", "compare every gradient with finite differences and print a report", cmd_check)
+    check.add_argument("--dims", metavar="n=8,m=20",
+                       help="sizes of the dimensions (default 3, 4, 5, ... in declaration order)")
+    check.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    check.add_argument("--inputs", metavar="FILE.npz",
+                       help="arrays to check at, by argument name (the others are drawn at random)")
+    check.add_argument("--max-entries", type=int, default=10_000, metavar="N",
+                       help="compare at most N entries one by one, in all (default 10000); every "
+                            "gradient is also compared along random directions")
+    check.add_argument("--directions", type=int, default=4, metavar="K",
+                       help="random directions per gradient (default 4)")
+    check.add_argument("--rtol", type=float, default=1e-5,
+                       help="relative tolerance (default 1e-5); see docs/checking.md")
+    check.add_argument("--json", metavar="FILE", help="also write the report as JSON (- for standard output)")
+    check.add_argument("--markdown", metavar="FILE",
+                       help="also write the report as Markdown (- for standard output)")
     command("shapes", "print every variable and definition with its shape", cmd_shapes)
     return parser
 
