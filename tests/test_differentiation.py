@@ -432,12 +432,14 @@ EXAMPLE_SIZES = {
     "trace_axb.sg": {"p": 2, "n": 3, "m": 2},
     "logdet.sg": {"n": 2},
     "logistic_regression.sg": {"N": 3, "d": 2},
+    "mlp.sg": {"H": 3, "D": 2, "C": 2, "N": 2},
 }
 EXAMPLE_CASES = {
     "max_branch.sg": dict(points=3),
     "svm_loss.sg": dict(points=3),
     "window_ner.sg": dict(points=3, domain=(-1, 1)),
     "two_layer.sg": dict(points=3),
+    "mlp.sg": dict(points=3),
     "logdet.sg": dict(points=3, accept=lambda model: positive_det("X", model)),
 }
 
