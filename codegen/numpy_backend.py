@@ -752,17 +752,9 @@ class ModuleWriter:
         partials = derivations[0].builder._partial if derivations else None
         self.partials = partials
         self.arities = partials.arities() if partials else {}
-        # A user function keeps its spelling unless the module needs that name
-        # (an entry point, `cache`, `upstream`): then it gets one more `_`.
-        suffixes = [""] + [f"_{self.spelled.get(d.request.target, d.request.target)}" for d in derivations]
-        reserved = {"cache", "upstream", "check_gradients"} | {kind + suffix for kind in ENTRY_POINTS
-                                                                for suffix in suffixes}
-        self.functions: dict[str, str] = {}
-        for name in program.functions:
-            spelling = self.spelled[name]
-            while spelling in reserved or spelling != self.spelled[name] and spelling in self.spelled.values():
-                spelling += "_"
-            self.functions[name] = spelling
+        # A user function lives at module level as _fn_NAME: no model name
+        # starts with `_`, and no Python builtin the runtime uses is shadowed.
+        self.functions: dict[str, str] = {name: f"_fn_{self.spelled[name]}" for name in program.functions}
         self.derived: list[UserFunction] = []
         for (original, index), function in (partials.derived.items() if partials else ()):
             if function is not None:
@@ -1008,7 +1000,9 @@ class ModuleWriter:
             shape, dtype = self.given[variable.name]
             value = writer.value(gradient)
             if upstream == "1.0" and not variable.shape.is_scalar:  # the hot path, inline
-                results.append(f"        {value}.reshape({shape}).astype({dtype}, copy={copy}),")
+                # A vector may have been passed as (n,); a matrix has its shape already.
+                reshape = f".reshape({shape})" if variable.shape.is_column or variable.shape.is_row else ""
+                results.append(f"        {value}{reshape}.astype({dtype}, copy={copy}),")
             else:
                 results.append(f"        _grad_out({value}, {shape}, {dtype}, _dtype, {copy}, {upstream}),")
         return writer.lines, f"{grads_class}(\n" + "\n".join(results) + "\n    )"
