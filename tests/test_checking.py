@@ -343,6 +343,21 @@ def test_check_command_reads_inputs_and_writes_json_and_markdown(tmp_path, capsy
     assert markdown_path.read_text(encoding="utf-8").count("| pass |") == 4
 
 
+def test_the_readme_shows_what_symgrad_check_prints(monkeypatch, capsys):
+    """The same lines, variables, shapes, entries and results; the errors and
+    the worst entry are rounding noise, which differs from machine to machine."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (shown,) = re.findall(r"^\$ symgrad check examples/window.sg\n(.*?)^```", readme, re.MULTILINE | re.DOTALL)
+    monkeypatch.chdir(REPO)
+    assert main(["check", "examples/window.sg"]) == 0
+    printed = capsys.readouterr().out
+
+    def stable(text):
+        return [line.split()[:5] + line.split()[-1:] if line.startswith("    ") or line.startswith("  ")
+                else line for line in text.splitlines()]
+    assert stable(shown) == stable(printed)
+
+
 # ---------------------------------------- the generated module checks itself
 
 def run_with_only_numpy(directory: Path, script: str) -> subprocess.CompletedProcess:
