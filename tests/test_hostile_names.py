@@ -73,7 +73,8 @@ def test_hostile_name_compiles_and_matches_finite_differences(name, role):
     text = ROLES[role].replace("NAME", name)
     dims = {"n": 3, "m": 2, name: 3}
     check_grads(text, dims)
-    check_grads(text, dims, vector_1d=False, seed=1)
+    if role == "vector_input":  # passed as (m, 1) too
+        check_grads(text, dims, vector_1d=False, seed=1)
 
 
 @pytest.mark.parametrize("name, spelling", [
