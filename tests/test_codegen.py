@@ -218,6 +218,15 @@ def test_rectangular_chain_gradients_match_finite_differences():
     check_grads(text, {"p": 2, "q": 5, "r": 3, "s": 4})
 
 
+@pytest.mark.xfail(strict=True, reason="the parser applies a power after `NAME (...)` to the whole product")
+@pytest.mark.parametrize("expression, expected", [("a (b + 1)^2", 32.0), ("a (b + 1) .^ 2", 32.0),
+                                                  ("a (b + 1)^-1", 0.5)])
+def test_a_power_binds_to_the_bracket_after_a_name(expression, expected):
+    """Level 1 binds tighter than juxtaposition: a (b + 1)^2 is a ((b + 1)^2)."""
+    module = compiled(f"param a : R\nparam b : R\ny = {expression}\ngrad y\n")
+    assert module.evaluate(2.0, 3.0) == expected
+
+
 POWERS = {
     "square": ("a^2 + a^3", {}),
     "fractional": ("a^0.5 + a^-1 + a^-2.5", {"a": "positive"}),
