@@ -790,3 +790,14 @@ def test_load_without_a_writable_cache_compiles_in_memory(tmp_path, monkeypatch)
     monkeypatch.setattr(symgrad.compiler, "_loaded", {})
     module = symgrad.compile_source("param x : R^n\ny = sum(x)\ngrad y\n")
     assert module.evaluate(np.ones(2)) == 2.0
+
+
+def test_cache_directory_is_the_users(tmp_path, monkeypatch):
+    monkeypatch.delenv("SYMGRAD_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert symgrad.compiler.cache_dir() == tmp_path / "xdg" / "symgrad"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert symgrad.compiler.cache_dir() == tmp_path / "home" / ".cache" / "symgrad"
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "mine"))
+    assert symgrad.compiler.cache_dir() == tmp_path / "mine"
