@@ -567,6 +567,32 @@ def test_gradients_never_alias_the_arguments():
         np.testing.assert_array_equal(v, 2.0)
 
 
+INPLACE_MODELS = {
+    "sum": "param X : R^(n x m)\ny = 3 sum(X)\ngrad y\n",
+    "inner_product": "param u : R^n\nparam v : R^n\ny = u^T v\ngrad y\n",
+    "shared_gradient": "param u : R^n\nparam v : R^n\ny = sum(u + v)\ngrad y\n",
+    "trace": "param A : R^(n x n)\ny = tr(A) + sum(A^T)\ngrad y\n",
+    "bias": "param X : R^(n x m)\nparam b : R^n\nparam r : R^(1 x m)\ny = sum(X + b + r)\ngrad y\n",
+    "window": WINDOW,
+}
+
+
+@pytest.mark.parametrize("name", INPLACE_MODELS)
+def test_gradients_are_writable_and_updating_them_changes_nothing_else(name):
+    """An optimizer may update gradients in place (g *= lr)."""
+    text = INPLACE_MODELS[name]
+    module = compiled(text)
+    args = draw_inputs(text, {"n": 3, "m": 4})
+    _, cache = module.forward(*args)
+    expected = [np.array(g, copy=True) for g in module.backward(cache)]
+    for grads in (module.value_and_grad(*args)[1], module.backward(cache), module.backward(cache, 2.0)):
+        for grad in grads:
+            grad *= 0.0
+    for grad, again in zip(expected, module.backward(cache)):
+        np.testing.assert_array_equal(grad, again)
+    np.testing.assert_array_equal(module.value_and_grad(*args)[1][0], expected[0])
+
+
 def test_arguments_are_not_modified():
     module = compiled(WINDOW)
     args = window_args()
