@@ -7,6 +7,7 @@ the module as a file: standalone, and cached by content.
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -555,6 +556,12 @@ def test_evaluate_equals_forward_value():
     module = compiled(WINDOW)
     args = window_args()
     assert module.evaluate(*args) == module.forward(*args)[0] == module.value_and_grad(*args)[0]
+
+
+def test_evaluate_does_no_backward_work():
+    source = inspect.getsource(compiled(WINDOW).evaluate)
+    assert "_d1_" not in source and "delta_" not in source and "grad_" not in source
+    assert "cache" not in source.split('"""')[-1]  # past the docstring
 
 
 def test_gradients_never_alias_the_arguments():
