@@ -426,7 +426,7 @@ def _check_gradient(spec, entries, probe, args, request, plan, directions, rtol,
         _, cache = entries["forward" + suffix](*args)
         cached = entries["backward" + suffix](cache)
     except Exception as error:  # the module's gradient code is broken: every gradient fails
-        return [_check_summary(target, name, args[names.index(name)], None, ([], 0), 0, 0, rtol,
+        return [_check_summary(target, name, args[names.index(name)], [], 0, rtol,
                                f"the gradient code raised {type(error).__name__}: {error}") for name in wrt]
     pairs = [[_np.array(g, dtype=_np.float64) for g in pair] for pair in zip(grads, cached)]
     scale = max(abs(value), sum(float(_np.sum(_np.abs(g[0] * args[names.index(name)])))
@@ -436,14 +436,13 @@ def _check_gradient(spec, entries, probe, args, request, plan, directions, rtol,
         index = names.index(name)
         shapes = [g.shape for g in pair if g.shape != args[index].shape]
         if shapes:
-            results.append(_check_summary(target, name, args[index], None, ([], 0), 0, 0, rtol,
+            results.append(_check_summary(target, name, args[index], [], 0, rtol,
                                           f"a gradient of shape {shapes[0]} for an argument of shape "
                                           f"{args[index].shape}"))
             continue
-        found = _check_compare(spec, probe, evaluate, args, index, pair, plan[target, name], directions,
-                               scale, rng, rtol, skip, count)
-        results.append(_check_summary(target, name, args[index], pair, found, len(plan[target, name]),
-                                      directions, rtol))
+        rows, skipped = _check_compare(spec, probe, evaluate, args, index, pair, plan[target, name], directions,
+                                       scale, rng, rtol, skip, count)
+        results.append(_check_summary(target, name, args[index], rows, skipped, rtol))
     return results
 
 
@@ -513,11 +512,10 @@ def _check_compare(spec, probe, evaluate, args, index, analytic, chosen, directi
     return rows, skipped
 
 
-def _check_summary(target, name, x, analytic, found, checked, directions, rtol, error=None):
-    """One gradient's line of the report: its largest errors, and its worst
-    comparison: the entry with the largest relative error, or a direction
-    when no entry was compared or only a direction fails."""
-    rows, skipped = found
+def _check_summary(target, name, x, rows, skipped, rtol, error=None):
+    """One gradient's line of the report: what was compared, the largest
+    errors, and the worst comparison: the entry with the largest relative
+    error, or a direction when no entry was compared or only a direction fails."""
     worst, max_abs, max_rel, all_zero = {}, 0.0, -1.0, True
     for where, numeric, values, floor in rows:
         kind = "entry" if isinstance(where, tuple) else "direction"
@@ -535,7 +533,8 @@ def _check_summary(target, name, x, analytic, found, checked, directions, rtol, 
         entry = direction
     return {
         "target": target, "variable": name, "shape": list(x.shape), "entries": int(x.size),
-        "entries_checked": checked, "directions": directions if x.size > 1 else 0,
+        "entries_checked": sum(isinstance(row[0], tuple) for row in rows),
+        "directions": sum(isinstance(row[0], str) for row in rows),
         "max_abs_error": float(max_abs), "max_rel_error": float(max(max_rel, 0.0)), "worst": entry and entry[1],
         "skipped_at_kinks": skipped, "all_zero": all_zero and bool(rows),
         "passed": bool(max_rel <= rtol and error is None), "error": error,

@@ -32,12 +32,14 @@ The check (see CHECK_RUNTIME for the formulas):
   function, its place and the inputs it depends on.
 - Kinks: a comparison whose two finite-difference points put a kink's
   argument on different sides compares the derivative on one side with an
-  average of both. Such inputs are drawn again (the report counts it); with
-  the user's arrays, or after 10 draws, that comparison is skipped and the
-  report says how many were.
+  average of both. When such a comparison fails, the inputs are drawn again
+  (the report counts it); with the user's arrays, or after 10 draws, it is
+  skipped and the report says how many were.
 - Per entry for up to `max_entries` entries in all (default 10,000), and
   along `directions` random unit directions for every gradient, both in
   float64, against value_and_grad and backward(forward(...)) alike.
+
+docs/checking.md is the user's account of all this.
 """
 
 from __future__ import annotations
