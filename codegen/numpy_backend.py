@@ -21,7 +21,7 @@ from symgrad import __version__
 from symgrad.checking import module_section
 from symgrad.differentiation import Derivation
 from symgrad.ir import GradRequest, Node, Program, UserFunction, postorder
-from symgrad.naming import python_names
+from symgrad.naming import base_spelling, python_names
 from symgrad.notation import Printer
 
 # Operations whose NumPy result may be a view of an operand (or an operand
@@ -804,9 +804,13 @@ class ModuleWriter:
     def user_function(self, function: UserFunction, name: str) -> str:
         """A scalar formula as a Python function of arrays, one expression."""
         # A derived function's last parameter may be the original's output,
-        # written `f(t)` in the math and `f` in Python.
-        spelled = python_names([p.split("(")[0] for p in function.params])
-        params = dict(zip(function.params, spelled.values()))
+        # written `f(t)` in the math and `f` in Python (`f_` if a parameter is `f`).
+        params: dict[str, str] = {}
+        for param in function.params:
+            spelling = base_spelling(param.split("(")[0])
+            while spelling in params.values():
+                spelling += "_"
+            params[param] = spelling
         values: dict[int, str] = {}
         for node in postorder([function.body]):
             if node.op == "argument":

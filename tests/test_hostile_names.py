@@ -126,6 +126,18 @@ def test_user_functions_named_like_entry_points_of_several_targets():
     check_grads(text, {"n": 2, "m": 3}, target="b")
 
 
+@pytest.mark.parametrize("function, call", [
+    ("f(f) = sigmoid(f)", "f(x)"),
+    ("f(f) = tanh(f) + f^2", "f(x)"),
+    ("f(t, f) = sigmoid(t) f + exp(f)", "f(x, z)"),
+    ("f(f_, f) = sigmoid(f_ + f)", "f(x, z)"),
+])
+def test_a_function_parameter_named_like_its_function(function, call):
+    """A partial may take the function's output, spelled like the function:
+    it must not collide with a parameter of that name."""
+    check_grads(f"param x : R^n\nparam z : R^n\n{function}\ny = sum({call}) + sum(z)\ngrad y\n", {"n": 3})
+
+
 def test_an_infinite_number_is_written_as_infinity_not_as_a_name():
     text = "param inf : R\nparam x : R^n\nconst big = -1e999\ny = sum(min(x, 1e999) + max(x, big)) + inf^2\ngrad y\n"
     module = check_grads(text, {"n": 2})
