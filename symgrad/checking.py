@@ -220,9 +220,10 @@ class ProbeWriter:
             head.append(f"    {self.spelled[dim]} = {self.spelled[variable.name]}.shape[{axis}]")
         if "_dtype" in body:
             head.append("    _dtype = _np.dtype(_np.float64)")
-        kinks = "".join(f"        {margin},  # {op} at {where}\n"
+        # A place in a comment is escaped, so that no file name can end the comment.
+        kinks = "".join(f"        {margin},  # {op} at {repr(where)[1:-1]}\n"
                         for (op, where, _), margins in self.kinks for margin in margins)
-        domains = "".join(f"        {value},  # {site[0]} at {site[2]}\n" for site, value in self.domains)
+        domains = "".join(f"        {value},  # {site[0]} at {repr(site[2])[1:-1]}\n" for site, value in self.domains)
         return ("\n".join(head + self.lines) +
                 f"\n    kinks = [\n{kinks}    ]\n    domains = [\n{domains}    ]\n    return kinks, domains")
 

@@ -243,7 +243,6 @@ def test_the_check_of_strings_and_comments_finds_a_stray_character():
     assert any(unexpected_text(text, "model.sg") == "!" for text in text_of_strings_and_comments(code))
 
 
-@pytest.mark.xfail(strict=True, reason="symgrad/checking.py writes the raw file name in _check_probe's comments")
 def test_a_file_name_with_a_newline_cannot_start_a_line_of_code():
     code = generate_module(Source(MODELS["hostile_names"], "x.sg\nimport os\n"))
     assert "\nimport os" not in code
