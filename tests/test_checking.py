@@ -326,6 +326,13 @@ def test_check_command_exits_2_for_bad_input(argv, message, tmp_path, capsys):
     assert out == "" and err.startswith(message.format(tmp=tmp_path))
 
 
+def test_check_command_reports_a_bad_model_at_its_place_with_status_2(tmp_path, capsys):
+    path = tmp_path / "model.sg"
+    path.write_text("param x : R^n\ny = sum(x) + z\ngrad y\n", encoding="utf-8")
+    assert main(["check", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"{path}:2:14: error: unknown name 'z'")
+
+
 def test_check_command_exits_2_for_a_model_outside_its_domain(tmp_path, capsys):
     path = tmp_path / "model.sg"
     path.write_text("param x : R^n\ny = sum(sqrt(x - 5))\ngrad y\n", encoding="utf-8")
