@@ -122,16 +122,46 @@ def _softmax(s):
     return e / _np.sum(e, axis=0, keepdims=True)
 ''',
     "logsumexp": '''
+def _logsumexp_parts(s):
+    """(m, l) of each column (rows), logsumexp = m + l: m the column's largest
+    entry, l = log1p(sum of exp(s - m) over its other entries). log1p keeps
+    the digits of a sum just above 1 that log(1 + r) would round away."""
+    s = _np.asarray(s)
+    if s.ndim < 2:  # a scalar is its own logsumexp
+        return s, _np.zeros_like(s)
+    top = _np.argmax(s, axis=0)[None, :]
+    m = _np.take_along_axis(s, top, axis=0)
+    finite = _np.isfinite(m)
+    e = _np.exp(s - _np.where(finite, m, 0))
+    _np.put_along_axis(e, top, 0, axis=0)
+    return m, _np.where(finite, _np.log1p(_np.sum(e, axis=0, keepdims=True)), 0)
+
+
 def _logsumexp(s):
-    """log sum exp of each column (a row), shifted by the column's max."""
-    m = _np.max(s, axis=0, keepdims=True)
-    m = _np.where(_np.isfinite(m), m, 0)
-    return m + _np.log(_np.sum(_np.exp(s - m), axis=0, keepdims=True))
+    """log sum exp of each column (a row)."""
+    m, l = _logsumexp_parts(s)
+    return m + l
 ''',
     "log_softmax": '''
 def _log_softmax(s):
-    """log softmax of each column: s - logsumexp(s)."""
-    return s - _logsumexp(s)
+    """log softmax of each column: (s - m) - l, logsumexp = m + l."""
+    m, l = _logsumexp_parts(s)
+    return (s - m) - l
+''',
+    "log_softmax_grad": '''
+def _log_softmax_grad(y, g):
+    """g - softmax ∘ colsum(g), y = log_softmax(s), softmax = exp(y): as
+    g ∘ (1 - softmax) - softmax ∘ (colsum(g) - g), with 1 - softmax taken as
+    -expm1(y), so that no digit is lost where one class has nearly all the mass."""
+    return g * -_np.expm1(y) - _np.exp(y) * (_np.sum(g, axis=0, keepdims=True) - g)
+''',
+    "softmax_grad": '''
+def _softmax_grad(p, s, g):
+    """p ∘ (g - colsum(p ∘ g)), p = softmax(s): as
+    p ∘ (g ∘ (1 - p) - (colsum(p ∘ g) - p ∘ g)), with 1 - p taken as
+    -expm1(log_softmax(s)) (see _log_softmax_grad)."""
+    pg = p * g
+    return p * (g * -_np.expm1(_log_softmax(s)) - (_np.sum(pg, axis=0, keepdims=True) - pg))
 ''',
     "erf": '''
 try:
@@ -151,7 +181,7 @@ def _gelu(x):
     return x * (0.5 * (1 + _erf(x * 0.7071067811865476)))
 ''',
 }
-NEEDS = {"log_softmax": ["logsumexp"], "gelu": ["erf"]}
+NEEDS = {"log_softmax": ["logsumexp"], "softmax_grad": ["log_softmax"], "gelu": ["erf"]}
 ENTRY_POINTS = ("Grads", "forward", "backward", "value_and_grad", "evaluate")
 
 # Every module can check its own gradients (symgrad.checking writes the part
@@ -649,6 +679,8 @@ class NumpyPrinter:
     def _print_softplus(self, node, a): return f"_np.logaddexp(0, {a})"
     def _print_hardtanh(self, node, a): return f"_np.clip({a}, -1, 1)"
     def _print_sigmoid(self, node, a): return f"{self.helper('sigmoid')}({a})"
+    # 1 - σ(z) is σ(-z): no digit lost where σ(z) rounds to 1
+    def _print_sigmoid_slope(self, node, y, z): return f"{y} * {self.helper('sigmoid')}(-{z})"
     def _print_gelu(self, node, a): return f"{self.helper('gelu')}({a})"
     def _print_erf(self, node, a): return f"{self.helper('erf')}({a})"
     def _print_leaky_relu(self, node, z, a): return f"_np.where({z} > 0, {z}, {a} * {z})"
@@ -675,6 +707,8 @@ class NumpyPrinter:
     def _print_softmax(self, node, a): return f"{self.helper('softmax')}({a})"
     def _print_log_softmax(self, node, a): return f"{self.helper('log_softmax')}({a})"
     def _print_logsumexp(self, node, a): return f"{self.helper('logsumexp')}({a})"
+    def _print_softmax_grad(self, node, p, s, g): return f"{self.helper('softmax_grad')}({p}, {s}, {g})"
+    def _print_log_softmax_grad(self, node, y, g): return f"{self.helper('log_softmax_grad')}({y}, {g})"
     def _print_fill(self, node, a): return f"_np.broadcast_to({a}, {self.dims_tuple(node.data)})"
     def _print_identity(self, node): return f"_np.eye({self.dim(node.data)}, dtype={self.dtype})"
     def _print_zeros(self, node): return f"_np.zeros({self.dims_tuple(node.data)}, dtype={self.dtype})"
@@ -853,7 +887,7 @@ class ModuleWriter:
         target = request.target
 
         forward_body, forward_names, forward_writer = self.forward_body(derivation)
-        cache_names = self.cache_nodes(derivation)
+        cache_names = self.cache_nodes(derivation, forward_writer)
         cache = [f"{forward_writer.value(node)!r}: {forward_writer.value(node)}" for node in cache_names]
         cache += [f"{('given:' + v.name)!r}: ({', '.join(self.given[v.name])})" for v in request.wrt]
         cache += [f"{('dim:' + d)!r}: {self.spelled[d]}" for d in self.program.dims]
@@ -980,11 +1014,12 @@ class ModuleWriter:
                 if node.op == "matmul" and uses.get(id(node)) == ["matmul"]
                 and not (node.name in self.program.definitions and self.program.definitions[node.name] is node)}
 
-    def cache_nodes(self, derivation: Derivation) -> list[Node]:
-        """Forward values (and variables) the gradient graph reads."""
-        forward = {id(n) for n in postorder([derivation.request.node])}
-        return [n for n in gradient_order(derivation, forward) if id(n) in forward
-                and n.op not in ("number", "dimension")]
+    def cache_nodes(self, derivation: Derivation, writer: FunctionWriter) -> list[Node]:
+        """Forward values (and variables) the gradient graph reads. A value
+        written inline (Bᵀ as `B.T`) is not kept: backward writes it again
+        from what it is made of."""
+        kept = {id(n) for n in postorder([derivation.request.node]) if writer.names.get(id(n), "").isidentifier()}
+        return [n for n in gradient_order(derivation, kept) if id(n) in kept]
 
     def backward_body(self, derivation: Derivation, available: dict[int, str], taken: set[str], count: int,
                       upstream: str, grads_class: str) -> tuple[list[str], str]:

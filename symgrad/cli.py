@@ -129,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as error:
         print(error.render(), file=sys.stderr)
         return BAD_INPUT
+    except BrokenPipeError:  # `symgrad ... | head` closed the pipe: nothing more to say
+        sys.stderr.close()
+        return 0
     except OSError as error:
         print(f"symgrad: error: cannot read '{error.filename}': {error.strerror}", file=sys.stderr)
         return BAD_INPUT

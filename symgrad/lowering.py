@@ -310,6 +310,7 @@ class Lowering:
         while stack:
             expr, kids = stack.pop()
             if kids is None:
+                expr = self.regroup(expr, scope)
                 kids = children(expr)
                 if kids:
                     stack.append((expr, kids))
@@ -321,6 +322,31 @@ class Lowering:
                 del values[-len(kids):]
                 values.append(lower(expr, args, scope))
         return values[0]
+
+    def is_value(self, name: ast.Name, scope: Scope) -> bool:
+        """name is a value (so `name (...)` is a product), not a function."""
+        return (name.id in scope.arguments
+                or self.kinds.get(name.id, (None,))[0] in ("variable", "definition", "dim"))
+
+    def regroup(self, expr: ast.Expr, scope: Scope) -> ast.Expr:
+        """`a (b + 1)^2` is a (b + 1)², not (a (b + 1))²: the parser reads
+        `a (b + 1)` as a call, so a power or transpose after it binds to the
+        call; when `a` is a value, it belongs to the bracket instead."""
+        chain = []
+        node = expr
+        while isinstance(node, ast.Transpose) or (
+                isinstance(node, ast.Binary) and node.op in ("power", "elementwise_power")):
+            chain.append(node)
+            node = node.operand if isinstance(node, ast.Transpose) else node.left
+        if not (chain and isinstance(node, ast.Call) and len(node.args) == 1 and self.is_value(node.func, scope)):
+            return expr
+        inner = node.args[0]
+        for postfix in reversed(chain):
+            if isinstance(postfix, ast.Transpose):
+                inner = ast.Transpose(inner, inner.span.to(postfix.span), postfix.op_span)
+            else:
+                inner = ast.Binary(postfix.op, inner, postfix.right, inner.span.to(postfix.span), postfix.op_span)
+        return ast.Binary("juxtapose", node.func, inner, expr.span, node.open_span)
 
     def lower(self, expr: ast.Expr, args: list[Value], scope: Scope) -> Value:
         kind = type(expr)
@@ -453,7 +479,7 @@ class Lowering:
     def call(self, expr: ast.Call, args: list[Value], scope: Scope) -> Value:
         func = expr.func
         kind = self.kinds.get(func.id, (None,))[0]
-        if func.id in scope.arguments or kind in ("variable", "definition", "dim"):
+        if self.is_value(func, scope):
             # `W (x + b)`: a product, not a call.
             if len(args) != 1:
                 return self.error(func.span, f"'{func.id}' is {_kind_word(kind or 'variable')}, not a function; "
@@ -488,6 +514,8 @@ class Lowering:
         op = builtin.op
         if op == "diag":
             operand = args[0]
+            if isinstance(operand, Node) and operand.shape.is_scalar:
+                return operand  # a 1×1 matrix is its own diagonal, and its own diagonal matrix
             op = "diag_matrix" if isinstance(operand, Node) and operand.shape.is_column else "diag_vector"
         return self.make(op, args, func.span, scope)
 

@@ -33,6 +33,10 @@ class Op:
     vjp: tuple[Callable | None, ...] | Callable | None = None
     elementwise: bool = False          # acts entry by entry (allowed in a function body)
     symbol: str = ""                   # how the operation is written in the language
+    # A fused operation of gradient graphs, which the backend computes in one
+    # stable step, is this expression of plain operations (expansion(*args)
+    # builds it): derive prints it so, and the tests evaluate it so.
+    expansion: Callable | None = None
 
 
 OPS: dict[str, Op] = {}
@@ -96,6 +100,15 @@ def _indicator(b, y, g):
     return None
 
 
+def plain(op: str, *args):
+    """The node op(*args) as written (no simplification), for the expansions
+    of fused operations; plain("number") is the number 1."""
+    from .ir import Node
+    if op == "number":
+        return Node("number", (), SCALAR, None, data=1.0)
+    return Node(op, args, OPS[op].shape(*(a.shape for a in args)), None)
+
+
 # Operands, by position, in the rules below.
 def _a(y):
     return y.args[0]
@@ -149,7 +162,7 @@ _elementwise_rules = {
     "cos": lambda b, y, g: b.neg(b.mul(g, b.op("sin", _a(y)))),
     "tan": lambda b, y, g: b.mul(g, b.add(b.num(1), b.mul(y, y))),
     "tanh": lambda b, y, g: b.mul(g, b.sub(b.num(1), b.mul(y, y))),   # 1 - y ∘ y
-    "sigmoid": lambda b, y, g: b.mul(g, b.mul(y, b.sub(b.num(1), y))),  # y ∘ (1 - y)
+    "sigmoid": lambda b, y, g: b.mul(g, b.op("sigmoid_slope", y, _a(y))),  # y ∘ (1 - y)
     "relu": lambda b, y, g: b.op("where_gt", _a(y), b.num(0), g),      # G ∘ [z > 0]: relu'(0) = 0
     "softplus": lambda b, y, g: b.mul(g, b.op("sigmoid", _a(y))),
     # gelu(x) = x Φ(x): gelu' = Φ(x) + x φ(x)
@@ -235,11 +248,22 @@ define("zeros", 0, _same, symbol="0")
 
 # ------------------------------------------ classification, per column
 define("softmax", 1, _same, symbol="softmax", vjp=(
-    lambda b, y, g: b.mul(y, b.sub(g, b.op("colsum", b.mul(y, g)))),))    # P ∘ (G - 1ᵀ(P ∘ G))
+    lambda b, y, g: b.op("softmax_grad", y, _a(y), g),))                  # P ∘ (G - 1ᵀ(P ∘ G))
 define("log_softmax", 1, _same, symbol="log_softmax", vjp=(
-    lambda b, y, g: b.sub(g, b.mul(b.op("exp", y), b.op("colsum", g))),))  # G - softmax ∘ 1ᵀG
+    lambda b, y, g: b.op("log_softmax_grad", y, g),))                     # G - softmax ∘ 1ᵀG
 define("logsumexp", 1, _row_of_columns, symbol="logsumexp", vjp=(
     lambda b, y, g: b.mul(b.op("exp", b.sub(_a(y), y)), g),))             # softmax(S) ∘ g
+
+# Fused operations of gradient graphs. Where one class (or one side of a
+# sigmoid) has nearly all the mass, 1 - p cancels: 1 - σ(40) is 0 as written,
+# not 4.2e-18, and the gradient loses every digit. The backend computes 1 - p
+# from the input instead: σ(-z), or -expm1(log_softmax(S)).
+define("sigmoid_slope", 2, _broadcast("σ'"), elementwise=True, symbol="σ'",   # (y = σ(z), z)
+       expansion=lambda y, z: plain("mul", y, plain("sub", plain("number"), y)))  # y ∘ (1 - y)
+define("softmax_grad", 3, lambda p, s, g: p, symbol="softmax'",   # (P = softmax(S), S, G)
+       expansion=lambda p, s, g: plain("mul", p, plain("sub", g, plain("colsum", plain("mul", p, g)))))
+define("log_softmax_grad", 2, lambda y, g: y, symbol="log_softmax'",   # (log_softmax(S), G)
+       expansion=lambda y, g: plain("sub", g, plain("mul", plain("exp", y), plain("colsum", g))))
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,6 @@ def test_rectangular_chain_gradients_match_finite_differences():
     check_grads(text, {"p": 2, "q": 5, "r": 3, "s": 4})
 
 
-@pytest.mark.xfail(strict=True, reason="the parser applies a power after `NAME (...)` to the whole product")
 @pytest.mark.parametrize("expression, expected", [("a (b + 1)^2", 32.0), ("a (b + 1) .^ 2", 32.0),
                                                   ("a (b + 1)^-1", 0.5)])
 def test_a_power_binds_to_the_bracket_after_a_name(expression, expected):
