@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from .differentiation import Derivation, differentiate_program
 from .ir import Node, Program, postorder
 from .notation import PRINTERS, Printer
+from .ops import OPS
 from .simplify import Builder
 
 LEAVES = {"variable", "number", "argument", "dimension", "identity", "zeros"}
@@ -25,6 +26,17 @@ LEAVES = {"variable", "number", "argument", "dimension", "identity", "zeros"}
 
 def _trivial(node: Node) -> bool:
     return node.op in LEAVES or (node.op == "transpose" and node.args[0].op in LEAVES)
+
+
+def _uses(node: Node) -> list[Node]:
+    """The operands of node, once for each node that uses them as printed: a
+    fused operation is printed as its expansion, which may use one twice."""
+    expansion = OPS[node.op].expansion
+    if expansion is None:
+        return list({id(a): a for a in node.args}.values())
+    operands = {id(a) for a in node.args}
+    return [a for inner in postorder([expansion(*node.args)], stop=operands) if id(inner) not in operands
+            for a in {id(a): a for a in inner.args}.values() if id(a) in operands]
 
 
 def _signal_names(derivation: Derivation, forward_names: dict[int, str],
@@ -37,7 +49,7 @@ def _signal_names(derivation: Derivation, forward_names: dict[int, str],
     for root in roots:
         references[id(root)] = references.get(id(root), 0) + 1
     for node in postorder(roots):
-        for arg in {id(a): a for a in node.args}.values():
+        for arg in _uses(node):
             references[id(arg)] = references.get(id(arg), 0) + 1
     result = []
     seen: set[int] = set()

@@ -12,6 +12,7 @@ error signal reads as the lecture's row: δ = uᵀ ∘ f'(z)ᵀ.
 from __future__ import annotations
 
 from .ir import Node
+from .ops import OPS
 
 # Binding strength, loosest first.
 SUM, PRODUCT, UNARY, POSTFIX, ATOM = range(5)
@@ -54,6 +55,8 @@ class Printer:
             name, flipped = entry
             return self.transposed_atom(name, transposed != flipped)
         method = getattr(self, f"_print_{node.op}", None)
+        if method is None and OPS[node.op].expansion is not None:  # a fused operation: as its math
+            return self.print(OPS[node.op].expansion(*node.args), transposed)
         if method is None:
             raise TypeError(f"{type(self).__name__} has no method for operation '{node.op}'")
         return method(node, transposed)

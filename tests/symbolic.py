@@ -78,6 +78,7 @@ ELEMENTWISE: dict[str, Callable[..., sympy.Expr]] = {
     "tanh": sympy.tanh,
     "erf": sympy.erf,
     "sigmoid": lambda x: 1 / (1 + sympy.exp(-x)),
+    "sigmoid_slope": lambda y, z: sympy.exp(-z) / (1 + sympy.exp(-z)) ** 2,
     "relu": lambda x: Piecewise((x, x > 0), (0, True)),
     "softplus": lambda x: sympy.log(1 + sympy.exp(x)),
     "gelu": lambda x: x * _erf_cdf(x),
@@ -128,6 +129,29 @@ STRUCTURAL: dict[str, Callable[[Matrix], Matrix]] = {
     "softmax": lambda a: _per_column(a, _softmax_column),
     "log_softmax": lambda a: _per_column(a, lambda c: c - Matrix.ones(c.rows, 1) * _logsumexp_column(c)),
     "logsumexp": lambda a: Matrix([[_logsumexp_column(c) for c in _columns(a)]]),
+}
+
+
+def _softmax_grad_column(s: Matrix, g: Matrix) -> Matrix:
+    """∂(softmax(s))ᵀ g: P ∘ (g - Pᵀ g), P = softmax(s)."""
+    p = _softmax_column(s)
+    return p.multiply_elementwise(g - Matrix.ones(g.rows, 1) * (p.T * g)[0, 0])
+
+
+def _log_softmax_grad_column(s: Matrix, g: Matrix) -> Matrix:
+    """∂(log_softmax(s))ᵀ g: g - softmax(s) sum(g)."""
+    return g - _softmax_column(s) * sum(g)
+
+
+# The fused operations of gradient graphs, from the function they
+# differentiate: softmax_grad(P, S, G) and log_softmax_grad(log_softmax(S), G)
+# (whose S is read back as the log_softmax itself: softmax(y) = exp(y) when y
+# is a log_softmax), and sigmoid_slope(σ(z), z) = σ'(z).
+FUSED: dict[str, Callable[..., Matrix]] = {
+    "softmax_grad": lambda p, s, g: Matrix.hstack(
+        *(_softmax_grad_column(s[:, j], g[:, j]) for j in range(s.cols))),
+    "log_softmax_grad": lambda y, g: Matrix.hstack(
+        *(_log_softmax_grad_column(y[:, j], g[:, j]) for j in range(y.cols))),
 }
 
 
@@ -227,6 +251,8 @@ class Evaluator:
             return args[0] * args[1]
         if op in STRUCTURAL:
             return STRUCTURAL[op](args[0])
+        if op in FUSED:
+            return FUSED[op](*args)
         if op == "apply":
             return self._apply(node.data, [broadcast(a, rows, cols) for a in args], rows, cols)
         if op in ELEMENTWISE:
@@ -303,7 +329,7 @@ SPECIAL_OPS = {"variable", "number", "dimension", "argument", "identity", "zeros
 
 def has_meaning(op: str) -> bool:
     """Whether this evaluator gives the operation a meaning of its own."""
-    return op in SPECIAL_OPS or op in ELEMENTWISE or op in STRUCTURAL
+    return op in SPECIAL_OPS or op in ELEMENTWISE or op in STRUCTURAL or op in FUSED
 
 
 class Model:
