@@ -1,0 +1,317 @@
+"""Fuzzing the front end: whatever a model file holds, `symgrad` answers
+with status 0, or with status 2 and errors located as
+`FILE:LINE:COL: error: MESSAGE` (the source line and a caret below it).
+Never a traceback, never status 3 (an internal error of symgrad), never a
+Python exception leaking out of the command line, never a hang.
+
+The inputs, drawn by Hypothesis:
+- random bytes, written to the model file as they are (a file that is not
+  UTF-8 is a located error too), or decoded leniently first;
+- random sequences of the grammar's own tokens: every terminal of
+  grammar/symgrad.lark (names, numbers and comments drawn from its patterns),
+  the built-in function names, blanks and line ends;
+- the examples (examples/*.sg) with tokens deleted, duplicated, swapped or
+  inserted: these mostly still parse, and go on through differentiation
+  and code generation (`symgrad compile`, whose module must be valid Python,
+  and `symgrad derive`).
+
+Each input runs in process, through symgrad.cli.main, under a per-input
+alarm (a hang guard of HANG_SECONDS, far above the milliseconds an input
+takes; no time is asserted); a few run through a subprocess as a user runs
+`symgrad`. A run makes some 2,000 inputs, the same each time; with
+SYMGRAD_FUZZ_EXAMPLES=N each test draws N new ones.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symgrad.cli import main
+from symgrad.ops import BUILTINS
+from symgrad.parsing import parser
+from symgrad.source import Source
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((REPO / "examples").glob("*.sg"))
+HANG_SECONDS = 30
+
+
+def fuzz_settings(examples: int):
+    """`examples` inputs per run, the same each time; SYMGRAD_FUZZ_EXAMPLES=N:
+    N new ones."""
+    wanted = os.environ.get("SYMGRAD_FUZZ_EXAMPLES")
+    return settings(max_examples=int(wanted) if wanted else examples, derandomize=not wanted, deadline=None,
+                    database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A folder for the model files (one fixture for the whole module:
+    Hypothesis runs every example of a test in one call)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("SYMGRAD_DEBUG", raising=False)  # internal errors are reported, not raised
+        patch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield tmp_path_factory.mktemp("fuzz")
+
+
+# ------------------------------------------------------------- the invariant
+
+class Hang(BaseException):
+    """An input ran past HANG_SECONDS (a BaseException: the command line
+    turns every Exception into status 3, and this must get through)."""
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: float = HANG_SECONDS):
+    if not hasattr(signal, "setitimer"):  # no alarms here (Windows): no guard
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise Hang(f"an input ran past {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_in_process(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with hang_guard(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+def source_lines(data: bytes) -> list[str]:
+    """The model's lines as symgrad reads and shows them."""
+    text = data.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="replace")
+    return Source(text).lines
+
+
+HEADER = re.compile(r"(?P<path>.*):(?P<line>\d+):(?P<column>\d+): error: (?P<message>.+)")
+
+
+def located_errors(stderr: str, path: str, lines: list[str]) -> list[tuple[int, int, str]]:
+    """(line, column, message) of every error in stderr, which must be
+    nothing but located errors: each a header inside the file, the line
+    it names, a caret under the column, then notes and hints."""
+    rows = stderr.split("\n")
+    assert rows[-1] == "", repr(stderr[-200:])
+    rows.pop()
+    found = []
+    index = 0
+    while index < len(rows):
+        header = HEADER.fullmatch(rows[index])
+        assert header and header["path"] == path, f"not a located error: {rows[index]!r}\n{stderr}"
+        line, column = int(header["line"]), int(header["column"])
+        assert 1 <= line <= len(lines), (line, len(lines), rows[index])
+        shown = lines[line - 1]
+        assert 1 <= column <= len(shown) + 1, (column, shown, rows[index])
+        assert rows[index + 1] == f"    {shown}", (rows[index + 1], shown)
+        pad = "".join(c if c == "\t" else " " for c in shown[:column - 1])
+        assert re.fullmatch(re.escape(f"    {pad}^") + "~*", rows[index + 2]), rows[index + 2]
+        found.append((line, column, header["message"]))
+        index += 3
+        while index < len(rows) and rows[index].startswith(("  note: ", "  hint: ")):
+            index += 1
+    assert found
+    return found
+
+
+def assert_answered(status: int, stdout: str, stderr: str, path: str, data: bytes):
+    """Status 0 with nothing on stderr, or status 2 with located errors only."""
+    assert "Traceback" not in stderr
+    assert status in (0, 2), f"status {status}: {stderr}"
+    if status == 0:
+        assert stderr == ""
+    else:
+        located_errors(stderr, path, source_lines(data))
+
+
+def check_file(directory: Path, data: bytes, commands=("shapes",)):
+    """Write data as a model file and run each command on it in process."""
+    path = directory / "model.sg"
+    path.write_bytes(data)
+    for command in commands:
+        argv = [command, str(path)]
+        if command == "compile":
+            out = directory / "model_out.py"
+            out.unlink(missing_ok=True)
+            argv += ["-o", str(out)]
+        status, stdout, stderr = run_in_process(argv)
+        assert_answered(status, stdout, stderr, str(path), data)
+        if command == "compile" and status == 0:
+            compile(out.read_text(encoding="utf-8"), str(out), "exec")  # a module Python reads
+
+
+# ------------------------------------------------------------------ the inputs
+
+# Bytes that make UTF-8 and the lexer work: a byte-order mark, broken and
+# overlong sequences, NUL, CR, form feed, no-break space, the language's
+# non-ASCII characters, and characters Python reads specially.
+BYTE_PIECES = [codecs.BOM_UTF8, b"\xff", b"\xc3", b"\xe2\x88", b"\xed\xa0\x80", b"\xc0\xaf", b"\x00", b"\r",
+               b"\r\n", b"\n", b"\x0c", b"\t", b"\xc2\xa0", b"\xe2\x80\xa8", *(c.encode() for c in "∘⊙×ᵀσ²θ'\"\\|$")]
+
+
+def raw_bytes():
+    return st.one_of(st.binary(max_size=200),
+                     st.lists(st.one_of(st.sampled_from(BYTE_PIECES), st.binary(max_size=6)), max_size=40)
+                     .map(b"".join))
+
+
+def grammar_words():
+    """Every terminal of the grammar (a literal as written, a pattern as
+    strings it matches), the built-in function names, and characters of no
+    token at all."""
+    words = []
+    for terminal in parser().terminals.values():
+        pattern = terminal.pattern
+        if pattern.type == "str":
+            words.append(st.just(pattern.value))
+        else:
+            words.append(st.from_regex(pattern.to_regexp(), fullmatch=True).filter(lambda w: len(w) < 30))
+    words.append(st.sampled_from(sorted(BUILTINS)))
+    words.append(st.sampled_from(["x", "n", "m", "W", "b", "f", "t", "2.", "1e999", "R^(nxm)", "x²", "|", "$",
+                                  "\u00a0", "\ufeff", "# z = W x +", "a^-b", "||x||^2"]))
+    return st.one_of(words)
+
+
+def token_lines():
+    """Lines of grammar words, joined by blanks or nothing."""
+    line = st.lists(st.tuples(st.sampled_from(["", " ", " ", "\t"]), grammar_words()), max_size=12).map(
+        lambda pairs: "".join(blank + word for blank, word in pairs))
+    return st.lists(line, max_size=6).map("\n".join)
+
+
+def tokens_of(text: str) -> list[str]:
+    """The text cut at the grammar's tokens: each piece is a token with the
+    blanks and comments before it (the last piece may be blanks only);
+    a character of no token is a piece of its own."""
+    grammar = parser()
+    pieces, start, position = [], 0, 0
+    while True:
+        position = grammar.skip.match(text, position).end()
+        if position >= len(text):
+            break
+        match = grammar.any_token.regex.match(text, position)
+        position = match.end() if match and match.end() > position else position + 1
+        pieces.append(text[start:position])
+        start = position
+    pieces.append(text[start:])
+    return pieces
+
+
+EXAMPLE_TOKENS = {path.name: tokens_of(path.read_text(encoding="utf-8")) for path in EXAMPLES}
+
+
+@st.composite
+def mutated_example(draw):
+    """An example with 1 to 4 edits: a token deleted, duplicated, swapped
+    with another, or a grammar word inserted."""
+    pieces = list(EXAMPLE_TOKENS[draw(st.sampled_from(sorted(EXAMPLE_TOKENS)))])
+    for _ in range(draw(st.integers(1, 4))):
+        edit = draw(st.sampled_from(["delete", "duplicate", "swap", "insert"]))
+        at = draw(st.integers(0, len(pieces) - 1))
+        if edit == "delete" and len(pieces) > 1:
+            del pieces[at]
+        elif edit == "duplicate":
+            pieces.insert(at, pieces[at])
+        elif edit == "swap":
+            other = draw(st.integers(0, len(pieces) - 1))
+            pieces[at], pieces[other] = pieces[other], pieces[at]
+        else:
+            pieces.insert(at, draw(st.sampled_from([" ", "\n", ""])) + draw(grammar_words()))
+    return "".join(pieces)
+
+
+# ------------------------------------------------------------------- the tests
+
+@fuzz_settings(700)
+@given(data=raw_bytes())
+def test_random_bytes_are_a_model_or_located_errors(workdir, data):
+    check_file(workdir, data)
+
+
+@fuzz_settings(300)
+@given(data=raw_bytes(), encoding=st.sampled_from(["utf-8", "latin-1"]))
+def test_random_bytes_decoded_leniently_are_a_model_or_located_errors(workdir, data, encoding):
+    text = data.decode(encoding, errors="replace")
+    check_file(workdir, text.encode("utf-8"))
+
+
+@fuzz_settings(600)
+@given(text=token_lines())
+def test_random_token_sequences_are_a_model_or_located_errors(workdir, text):
+    check_file(workdir, text.encode("utf-8"))
+
+
+@fuzz_settings(400)
+@given(text=mutated_example())
+def test_mutated_examples_compile_or_give_located_errors(workdir, text):
+    check_file(workdir, text.encode("utf-8"), ("compile", "derive"))
+
+
+@fuzz_settings(6)
+@given(data=st.one_of(raw_bytes(), token_lines().map(str.encode), mutated_example().map(str.encode)))
+def test_the_symgrad_command_answers_any_input_without_a_traceback(workdir, data):
+    path = workdir / "command.sg"
+    path.write_bytes(data)
+    run = subprocess.run([sys.executable, "-m", "symgrad", "shapes", str(path)], capture_output=True,
+                         timeout=120, env=dict(os.environ, PYTHONIOENCODING="utf-8"))
+    stderr = run.stderr.decode("utf-8")
+    assert_answered(run.returncode, run.stdout.decode("utf-8"), stderr, str(path), data)
+
+
+# ----------------------------------------- the checks themselves can fail
+
+def test_a_traceback_or_an_internal_error_fails_the_invariant():
+    with pytest.raises(AssertionError):
+        assert_answered(3, "", "symgrad: internal error: KeyError: 'x'\n", "m.sg", b"y = x\n")
+    with pytest.raises(AssertionError):
+        assert_answered(2, "", "Traceback (most recent call last):\n", "m.sg", b"y = x\n")
+
+
+@pytest.mark.parametrize("stderr", [
+    "m.sg:3:1: error: unknown name 'x'\n    y = x\n    ^\n",       # line 3 of a 1-line file
+    "m.sg:1:9: error: unknown name 'x'\n    y = x\n        ^\n",   # past the end of the line
+    "m.sg:1:5: error: unknown name 'x'\n    y = x\n   ^\n",        # the caret elsewhere
+    "m.sg:1:5: error: unknown name 'x'\n    y = z\n        ^\n",   # another line shown
+    "error: unknown name 'x'\n",                                    # no place
+    "other.sg:1:5: error: unknown name 'x'\n    y = x\n        ^\n",  # another file
+])
+def test_an_error_outside_the_file_or_without_its_place_fails_the_invariant(stderr):
+    with pytest.raises(AssertionError):
+        assert_answered(2, "", stderr, "m.sg", b"y = x\n")
+
+
+def test_a_located_error_passes_the_invariant():
+    assert located_errors("m.sg:1:5: error: unknown name 'x'\n    y = x\n        ^\n  hint: declare it\n",
+                          "m.sg", ["y = x"]) == [(1, 5, "unknown name 'x'")]
+
+
+def test_the_hang_guard_stops_a_hang():
+    with pytest.raises(Hang):
+        with hang_guard(0.05):
+            while True:
+                pass
+
+
+def test_mutation_works_on_the_grammars_tokens():
+    assert tokens_of("z = W x  # note\ngrad z") == ["z", " =", " W", " x", "  # note\ngrad", " z", ""]
+    assert "".join(tokens_of(EXAMPLES[0].read_text(encoding="utf-8"))) == EXAMPLES[0].read_text(encoding="utf-8")
