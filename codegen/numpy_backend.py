@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from dataclasses import dataclass
 
 from symgrad import __version__
 from symgrad.checking import module_section
@@ -83,6 +84,12 @@ def _bad_shape(name, given, expected, dims, bound_by):
     sources = sorted(f"{d} from {bound_by[d]}" for d in (rows, cols) if d in bound_by)
     note = f" ({', '.join(sources)})" if sources else ""
     raise ValueError(f"{name}: expected shape {text}{note}, got shape {given}")
+
+
+def _same_dtype(dtype, *values):
+    """Every array argument has the computation's dtype: results can be
+    written into temporaries without changing any value's precision."""
+    return all(getattr(value, "dtype", dtype) == dtype for value in values)
 
 
 def _value_out(value, dtype):
@@ -646,6 +653,21 @@ class NumpyPrinter:
         self.dtype = dtype
         self.helpers: set[str] = set()
 
+    UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "neg": "negative",
+              "exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "absolute", "sign": "sign", "sin": "sin",
+              "cos": "cos", "tan": "tan", "tanh": "tanh"}
+
+    def inplace(self, node: Node, operands: list[str], position: int, out: str) -> str | None:
+        """node's expression writing into operand `position`, or None."""
+        if node.op in self.UFUNCS:
+            return f"_np.{self.UFUNCS[node.op]}({', '.join(operands)}, out={out})"
+        if node.op == "relu":
+            return f"_np.maximum({operands[0]}, 0, out={out})"
+        if node.op in ("where_gt", "where_ge") and position == 2:
+            a, b, x = operands
+            return f"_np.multiply({x}, {a} {'>' if node.op == 'where_gt' else '>='} {b}, out={out})"
+        return None
+
     def expression(self, node: Node, operands: list[str]) -> str:
         method = getattr(self, f"_print_{node.op}", None)
         if method is None:
@@ -736,6 +758,65 @@ def number(value: float) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
+@dataclass
+class Step:
+    """One generated statement, `name = expression  # comment`, kept as a
+    record until the function is complete, when `render` may turn it into an
+    in-place form that writes into a dead operand's buffer."""
+
+    name: str
+    node: Node
+    operands: list[str]
+    expression: str
+    comment: str
+
+    @property
+    def fresh(self) -> bool:
+        """Its value is a new array of its own (no view, no argument)."""
+        return self.node.op not in VIEWS | {"apply"} and not self.node.shape.is_scalar
+
+    def lines(self) -> list[str]:
+        return [f"    {self.name} = {self.expression}", f"    # {self.comment}"]
+
+
+IDENTIFIER = re.compile(r"[^\W\d]\w*")
+
+
+def render(lines: list, live_out: str, printer: "NumpyPrinter", inplace: bool) -> list[str]:
+    """The function body's lines. With `inplace`, a step whose operand is a
+    temporary array of the result's shape, never used again, writes into
+    that operand's buffer (out=), when the arguments share one dtype
+    (`_inplace`, computed once per call): fewer fresh allocations, less
+    memory traffic. Names in `live_out` (returned, cached) are never reused."""
+    live = set(IDENTIFIER.findall(live_out))
+    last_use: dict[str, int] = {}
+    for index, line in enumerate(lines):
+        if isinstance(line, Step):
+            for operand in line.operands:
+                last_use[operand] = index
+    produced = {line.name: line for line in lines if isinstance(line, Step) and line.fresh}
+    reused = False
+    for index, step in enumerate(lines):
+        if not (inplace and isinstance(step, Step)):
+            continue
+        for position, operand in enumerate(step.operands):
+            donor = produced.get(operand)
+            if (donor is None or operand in live or last_use.get(operand) != index
+                    or donor.node.shape != step.node.shape):
+                continue
+            form = printer.inplace(step.node, step.operands, position, f"{operand} if _inplace else None")
+            if form:
+                step.expression = form
+                reused = True
+                break
+    out: list[str] = []
+    for line in lines:
+        out += line.lines() if isinstance(line, Step) else [line]
+        if reused and isinstance(line, str) and line.startswith("    _dtype = "):
+            out.append(f"    _inplace = _same_dtype(_dtype, {', '.join(printer.arguments)})")
+    return out
+
+
 class FunctionWriter:
     """Writes the body of one generated function: one statement per node."""
 
@@ -788,8 +869,9 @@ class FunctionWriter:
         math = Printer(math_names, self.module.arities).doc(node)
         math_names[id(node)] = model_name or (name, False)
         where = f"  ({self.module.filename}:{node.span.line})" if node.span else ""
-        self.lines.append(f"    {name} = {expression}")
-        self.lines.append(f"    # {math_names[id(node)][0]} = {math} : {node.shape}{where}")
+        operands = [self.value(a) for a in node.args] if len(factors) <= 2 else []
+        self.lines.append(Step(name, node, operands, expression,
+                               f"{math_names[id(node)][0]} = {math} : {node.shape}{where}"))
 
 
 class ModuleWriter:
@@ -813,6 +895,7 @@ class ModuleWriter:
                 self.derived.append(function)
                 self.functions[function.name] = f"_d{index + 1}_{self.spelled[original]}"
         self.printer = NumpyPrinter({d: self.spelled[d] for d in program.dims}, self.functions, "_dtype")
+        self.printer.arguments = [self.spelled[v.name] for v in program.arguments]
         # Locals for the shape and dtype each argument was passed with.
         namer = Namer(self.taken())
         self.given = {v.name: (namer.fresh(f"{self.spelled[v.name]}_shape"),
@@ -918,19 +1001,22 @@ class ModuleWriter:
             f'    """The gradients of {target}, in `wrt` order."""\n{fields}',
             f"def forward{suffix}({signature}):\n"
             f'    """({target}, cache for backward). Arguments: {doc_args}."""\n'
-            + "\n".join(forward_body) + "\n"
+            + "\n".join(render(forward_body, f"{result} {' '.join(cache)}", self.printer, True)) + "\n"
             f"    _cache = {{{', '.join(cache)}}}\n"
             f"    return _value_out({result}, _dtype), _cache",
             f"def backward{suffix}(cache, upstream=1.0):\n"
             f'    """The gradients of {target} from forward\'s cache, times upstream."""\n'
-            + "\n".join(unpack + backward_lines) + f"\n    return {backward_result}",
+            + "\n".join(unpack + render(backward_lines, backward_result, self.printer, False))
+            + f"\n    return {backward_result}",
             f"def value_and_grad{suffix}({signature}):\n"
             f'    """({target}, its gradients) in one call. Arguments: {doc_args}."""\n'
-            + "\n".join(forward_body + fused_lines) + "\n"
+            + "\n".join(render(forward_body + fused_lines, f"{result} {fused_result}", self.printer, True))
+            + "\n"
             f"    return _value_out({result}, _dtype), {fused_result}",
             f"def evaluate{suffix}({signature}):\n"
             f'    """{target} alone: no cache, no backward work. Arguments: {doc_args}."""\n'
-            + "\n".join(self.forward_body(derivation, wrt=False)[0]) + "\n"
+            + "\n".join(render(self.forward_body(derivation, wrt=False)[0], result, self.printer, True))
+            + "\n"
             f"    return _value_out({result}, _dtype)",
             # Internal references go through names no model spelling can shadow.
             f"_{grads} = {grads}",
