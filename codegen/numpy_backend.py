@@ -792,8 +792,9 @@ def render(lines: list, live_out: str, printer: "NumpyPrinter", inplace: bool) -
     last_use: dict[str, int] = {}
     for index, line in enumerate(lines):
         if isinstance(line, Step):
-            for operand in line.operands:
-                last_use[operand] = index
+            for operand in line.operands:  # an operand may be an expression: `t5.T` uses t5
+                for name in IDENTIFIER.findall(operand):
+                    last_use[name] = index
     produced = {line.name: line for line in lines if isinstance(line, Step) and line.fresh}
     reused = False
     for index, step in enumerate(lines):
@@ -869,7 +870,7 @@ class FunctionWriter:
         math = Printer(math_names, self.module.arities).doc(node)
         math_names[id(node)] = model_name or (name, False)
         where = f"  ({self.module.filename}:{node.span.line})" if node.span else ""
-        operands = [self.value(a) for a in node.args] if len(factors) <= 2 else []
+        operands = [self.value(a) for a in (node.args if len(factors) <= 2 else factors)]
         self.lines.append(Step(name, node, operands, expression,
                                f"{math_names[id(node)][0]} = {math} : {node.shape}{where}"))
 

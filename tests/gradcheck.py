@@ -69,7 +69,7 @@ def draw(shape, dims: dict, rng: np.random.Generator, domain="real", vector_1d=T
         raise ValueError(f"unknown domain {domain!r}")
     if shape.is_scalar:
         return float(magnitude[0, 0])
-    if cols == 1 and vector_1d:
+    if shape.cols == 1 and vector_1d:  # a vector type (a matrix of n x m with m = 1 stays 2-D)
         return magnitude[:, 0]
     return magnitude
 
