@@ -15,6 +15,7 @@ import tokenize
 import numpy as np
 import pytest
 from gradcheck import check_grads
+from random_models import RandomChooser, generate
 
 import symgrad
 from symgrad.codegen import numpy_backend
@@ -32,16 +33,21 @@ LONG = "x" * 10_000
 HOSTILE = [
     # Python keywords, builtins, and NumPy's usual name
     "lambda", "def", "import", "None", "True", "match", "np", "print", "float", "ValueError", "self",
-    "__import__", "type", "object", "isinstance",
+    "__import__", "type", "object", "isinstance", "len", "range", "exec", "globals",
+    # dunder names Python gives a meaning of its own
+    "__builtins__", "__name__", "__class__", "__init__", "__file__", "__dict__",
     # the generated module's names: its entry points, parameters and runtime
     "cache", "grads", "value", "upstream", "forward", "backward", "evaluate", "value_and_grad", "Grads",
     "_np", "_dtype", "dtype", "_cache", "_upstream", "_Grads", "_floats", "_value_out", "_grad_out",
-    "_sigmoid", "_NamedTuple", "_ndarray", "_erf", "given", "dim", "copy", "shape",
+    "_sigmoid", "_NamedTuple", "_ndarray", "_erf", "given", "dim", "copy", "shape", "_inplace", "_same_dtype",
+    "_logsumexp_parts", "_softmax_grad", "check_gradients", "_CHECK_SPEC", "_check_probe",
     # the generated module's temporaries
     "t", "t1", "t2", "t3", "delta_z", "grad_W", "grad_x", "W_shape", "W_dtype", "x_shape", "_d1_f", "d1_f",
-    "Grads_y", "forward_y",
-    # Greek and other Unicode letters, and a very long name
-    "α", "λ", "θ", "Δ", "ϕ", "ℌ", LONG,
+    "Grads_y", "forward_y", "_fn_f", "fn_f", "_p1", "t11", "delta_h",
+    # Greek and other Unicode letters, lookalikes of the template's W and x
+    # (fullwidth Ｗ and bold 𝐱, which Python reads as W and x; Cyrillic х),
+    # and a very long name
+    "α", "λ", "θ", "Δ", "ϕ", "ℌ", "Ｗ", "𝐱", "х", LONG,
 ]
 
 # Each template uses NAME in one role, beside W : R^(n x m), x : R^m and the
@@ -102,6 +108,24 @@ def test_names_that_python_folds_together_stay_apart():
     np.testing.assert_array_equal(grads.u03d5, [1.0, 1.0])
     np.testing.assert_array_equal(grads.φ, [8.0, 8.0])
     assert grads.u210c == 3.0 and grads.H == 14.0
+
+
+# Lookalikes: Python folds the second of each pair into the first (NFKC),
+# except the Cyrillic а, which only looks like a Latin a.
+LOOKALIKES = [("W", "Ｗ"), ("x", "𝐱"), ("fi", "ﬁ"), ("K", "\u212a"), ("μ", "µ"), ("a", "а")]
+
+
+@pytest.mark.parametrize("plain, lookalike", LOOKALIKES, ids=[repr(pair[1]) for pair in LOOKALIKES])
+def test_a_name_and_its_lookalike_are_two_variables(plain, lookalike):
+    text = f"param {plain} : R^n\nparam {lookalike} : R^n\ny = sum({plain}) + 3 sum({lookalike} ∘ {lookalike})\ngrad y\n"
+    module = check_grads(text, {"n": 2})
+    first, second = module.Grads._fields
+    assert first != second
+    value, grads = module.value_and_grad(np.ones(2), np.full(2, 2.0))
+    assert value == 2 + 24
+    np.testing.assert_array_equal(grads[0], [1.0, 1.0])
+    np.testing.assert_array_equal(grads[1], [12.0, 12.0])
+    assert module.value_and_grad(**{first: np.ones(2), second: np.full(2, 2.0)})[0] == 26
 
 
 def test_a_spelling_taken_by_an_earlier_name_gets_another_underscore():
@@ -236,6 +260,21 @@ def test_strings_and_comments_of_the_generated_code_hold_only_names_numbers_and_
                  if text not in fixed}
     assert {text: rest for text, rest in leftovers.items() if rest} == {}
     compile(code, "generated.py", "exec")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_models_with_code_in_their_comments_give_only_names_numbers_and_math(seed):
+    """The models of the property test (every operation, user functions,
+    hostile Unicode names), each line with a comment of code: the module is
+    the one of the model without comments, and its strings and comments
+    hold nothing but names, numbers and math."""
+    text = generate(RandomChooser(seed)).text
+    commented = "".join(f"{line}  # {PAYLOAD}\n" for line in text.splitlines())
+    code = generate_module(Source(commented, "model.sg"))
+    assert code == generate_module(Source(text, "model.sg"))
+    fixed = fixed_texts()
+    leftovers = {t: unexpected_text(t, "model.sg") for t in text_of_strings_and_comments(code) if t not in fixed}
+    assert {t: rest for t, rest in leftovers.items() if rest} == {}
 
 
 def test_the_check_of_strings_and_comments_finds_a_stray_character():
