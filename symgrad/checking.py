@@ -144,7 +144,7 @@ class ProbeWriter:
         the lines that compute it and what it needs first."""
         from .codegen.numpy_backend import number
         from .ir import postorder
-        for step in postorder([node], stop=set(self.names)):
+        for step in postorder([node], stop=self.names.keys()):
             if id(step) in self.names:
                 continue
             if step.op == "variable":
