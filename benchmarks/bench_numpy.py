@@ -180,15 +180,11 @@ def bench(repeats: int, quick: bool):
 
 
 def compile_times():
+    """Compile times of MLPs (benchmarks/compile_scaling.py has the table by phase)."""
+    from compile_scaling import mlp_model
     results = []
     for layers in (10, 50, 200):
-        lines = ["input X : R^(w x N)", "input Y : R^(w x N)"]
-        previous = "X"
-        for i in range(layers):
-            lines += [f"param W{i} : R^(w x w)", f"param b{i} : R^w", f"H{i} = relu(W{i} {previous} + b{i})"]
-            previous = f"H{i}"
-        lines += [f"E = 1/2 ||{previous} - Y||^2", "grad E"]
-        text = "\n".join(lines) + "\n"
+        text = mlp_model(layers)
         start = time.perf_counter()
         generate_module(Source(text, f"mlp{layers}.sg"))
         results.append((layers, time.perf_counter() - start))
