@@ -10,7 +10,7 @@ import pytest
 from checking import statements, tree
 
 from symgrad import syntax as ast
-from symgrad.source import Span
+from symgrad.source import ModelError, Span
 
 
 def statement(text: str) -> ast.Statement:
@@ -100,6 +100,8 @@ def test_a_function_may_list_its_arguments_over_several_lines():
     ("R^(n, m)", ["n", "m"]),
     ("R^{n x 3}", ["n", 3]),
     ("R^(x x y)", ["x", "y"]),   # `x` between two dimensions only is the word "by"
+    ("R^(nxm)", ["nxm"]),        # ... and a word of its own: one dimension named nxm
+    ("R^(n×m)", ["n", "m"]),
 ])
 def test_every_type_spelling(spelling, dims):
     assert [dim.value for dim in statement(f"param A : {spelling}").type.dims] == dims
@@ -118,6 +120,7 @@ def test_every_type_spelling(spelling, dims):
     ("A^(-1)", "(power A (neg 1))"),
     ("a^k", "(power a k)"),
     ("a^-k", "(power a (neg k))"),
+    ("a^-b c", "(juxtapose (power a (neg b)) c)"),
     ("a^{k + 1}", "(power a (add k 1))"),
     ("a^2^3", "(power (power a 2) 3)"),
     ("A .^ 2", "(elementwise_power A 2)"),
@@ -161,6 +164,7 @@ def test_every_type_spelling(spelling, dims):
     ("||a|| ||b||", "(juxtapose (norm a) (norm b))"),
     ("||a - ||b|| ||", "(norm (sub a (norm b)))"),
     ("||2 (||x||)||", "(norm (juxtapose 2 (norm x)))"),
+    ("||x + ||y|| x||", "(norm (add x (juxtapose (norm y) x)))"),   # after an operator `||` opens
 ])
 def test_operator_precedence_and_grouping(text, grouped):
     assert expression(text) == grouped
@@ -194,6 +198,24 @@ def test_a_name_can_be_declared_defined_and_used(name):
 ])
 def test_a_statement_word_can_name_a_definition_where_unambiguous(text, name):
     assert statement(text).name.id == name
+
+
+def test_a_superscript_belongs_to_the_name():
+    assert expression("x² + x") == "(add x² x)"
+
+
+def test_a_number_needs_digits_after_its_point():
+    with pytest.raises(ModelError) as caught:
+        statements("y = 2.")
+    (error,) = caught.value.diagnostics
+    assert (error.span.column, error.message) == (6, "unexpected character '.'")
+
+
+def test_a_norm_bar_after_an_operand_inside_a_norm_closes_it():
+    """`||2 ||x||||` reads as ||2|| x, then a norm left open."""
+    with pytest.raises(ModelError) as caught:
+        statements("y = ||2 ||x||||")
+    assert caught.value.diagnostics[0].message == "unexpected end of statement; expected an expression"
 
 
 def test_names_are_case_sensitive():
