@@ -162,6 +162,12 @@ def _log_softmax_grad(y, g):
     -expm1(y), so that no digit is lost where one class has nearly all the mass."""
     return g * -_np.expm1(y) - _np.exp(y) * (_np.sum(g, axis=0, keepdims=True) - g)
 ''',
+    "norm_grad": '''
+def _norm_grad(a, norm, g):
+    """g a / ||a||; 0 where ||a|| = 0, which has no derivative there (as
+    abs'(0) = 0), rather than 0/0."""
+    return a * (g / norm) if norm != 0 else a * 0.0
+''',
     "softmax_grad": '''
 def _softmax_grad(p, s, g):
     """p ∘ (g - colsum(p ∘ g)), p = softmax(s): as
@@ -731,6 +737,7 @@ class NumpyPrinter:
     def _print_diag_matrix(self, node, a): return f"_np.diagflat({a})"
     def _print_diag_vector(self, node, a): return f"_np.diagonal({a})[:, None]"
     def _print_norm(self, node, a): return f"_np.sqrt(_np.sum({a} * {a}))"
+    def _print_norm_grad(self, node, a, y, g): return f"{self.helper('norm_grad')}({a}, {y}, {g})"
     def _print_norm1(self, node, a): return f"_np.sum(_np.abs({a}))"
     def _print_rowsum(self, node, a): return f"_np.sum({a}, axis=1, keepdims=True)"
     def _print_colsum(self, node, a): return f"_np.sum({a}, axis=0, keepdims=True)"

@@ -231,7 +231,7 @@ define("diag_matrix", 1, _vector("diag"), symbol="diag", vjp=(
 define("diag_vector", 1, _diagonal, symbol="diag", vjp=(
     lambda b, y, g: b.op("diag_matrix", g),))
 define("norm", 1, _to_scalar, symbol="||·||", vjp=(
-    lambda b, y, g: b.mul(b.div(g, y), _a(y)),))                      # ∂A = g A / ||A||
+    lambda b, y, g: b.op("norm_grad", _a(y), y, g),))                  # ∂A = g A / ||A||, 0 at A = 0
 define("sqnorm", 1, _to_scalar, symbol="||·||²", vjp=(                 # ||A||², written ||A||^2
     lambda b, y, g: b.mul(b.mul(b.num(2), g), _a(y)),))                 # ∂A = 2 g A
 define("norm1", 1, _to_scalar, symbol="norm1", vjp=(
@@ -264,6 +264,10 @@ define("softmax_grad", 3, lambda p, s, g: p, symbol="softmax'",   # (P = softmax
        expansion=lambda p, s, g: plain("mul", p, plain("sub", g, plain("colsum", plain("mul", p, g)))))
 define("log_softmax_grad", 2, lambda y, g: y, symbol="log_softmax'",   # (log_softmax(S), G)
        expansion=lambda y, g: plain("sub", g, plain("mul", plain("exp", y), plain("colsum", g))))
+# At A = 0, where ||A|| has no derivative, its gradient is 0 (as abs'(0) = 0),
+# not 0/0.
+define("norm_grad", 3, lambda a, y, g: a, symbol="||·||'",   # (A, ||A||, g)
+       expansion=lambda a, y, g: plain("mul", plain("div", g, y), a))
 
 
 @dataclass(frozen=True)

@@ -146,10 +146,11 @@ def _log_softmax_grad_column(s: Matrix, g: Matrix) -> Matrix:
 # The fused operations of gradient graphs, from the function they
 # differentiate: softmax_grad(P, S, G) and log_softmax_grad(log_softmax(S), G)
 # (whose S is read back as the log_softmax itself: softmax(y) = exp(y) when y
-# is a log_softmax), and sigmoid_slope(σ(z), z) = σ'(z).
+# is a log_softmax), norm_grad(A, ||A||, g) and sigmoid_slope(σ(z), z) = σ'(z).
 FUSED: dict[str, Callable[..., Matrix]] = {
     "softmax_grad": lambda p, s, g: Matrix.hstack(
         *(_softmax_grad_column(s[:, j], g[:, j]) for j in range(s.cols))),
+    "norm_grad": lambda a, norm, g: a * g[0, 0] / norm[0, 0],    # g A / ||A||
     "log_softmax_grad": lambda y, g: Matrix.hstack(
         *(_log_softmax_grad_column(y[:, j], g[:, j]) for j in range(y.cols))),
 }

@@ -319,3 +319,20 @@ def test_logsumexp_just_above_0_is_not_rounded_to_0():
     """logsumexp([0, -50, -50]) = log(1 + 2 e^-50) = 3.86e-22."""
     module = compiled("param s : R^n\ny = logsumexp(s)\ngrad y\n")
     assert float(module.evaluate(np.array([0.0, -50.0, -50.0]))) == pytest.approx(3.8574996959278356e-22, rel=1e-14)
+
+
+# ------------------------------------------------------------ a norm at 0
+
+@pytest.mark.parametrize("text, zero", [
+    ("param x : R^n\ny = ||x||\ngrad y\n", np.zeros(3)),
+    ("param x : R\ny = ||x||\ngrad y\n", 0.0),
+    ("param W : R^(n x m)\ny = 3 ||W|| + sum(W)\ngrad y\n", np.zeros((2, 3))),
+])
+def test_the_gradient_of_a_norm_at_0_is_0_like_abs_at_0(text, zero):
+    """||A|| has no derivative at A = 0; its gradient there is 0, as
+    abs'(0) = 0 (a weight initialized to zeros under a norm penalty), not
+    the 0/0 = nan of g A / ||A||."""
+    value, grads = compiled(text).value_and_grad(zero)
+    expected = 0.0 if "sum(W)" not in text else 1.0
+    assert float(value) == 0.0
+    np.testing.assert_array_equal(grads[0], np.full(np.shape(zero), expected))
