@@ -1,4 +1,5 @@
-"""Numerics of the classification functions, against a high-precision reference.
+"""Numerics of the classification functions, against a high-precision
+reference; and the generated code at kinks.
 
 softmax, log_softmax, logsumexp, sigmoid, softplus, log(sigmoid), the
 stable forms lowering rewrites (log(1 + exp(x)), 1 / (1 + exp(-x)),
@@ -321,7 +322,33 @@ def test_logsumexp_just_above_0_is_not_rounded_to_0():
     assert float(module.evaluate(np.array([0.0, -50.0, -50.0]))) == pytest.approx(3.8574996959278356e-22, rel=1e-14)
 
 
-# ------------------------------------------------------------ a norm at 0
+# ------------------------------------------- kinks, in the generated code
+
+# At the exact kink, the conventions of language.md ("Derivatives at kinks"),
+# here through the NumPy code (tests/test_differentiation.py checks the same
+# points on symgrad's gradient graphs).
+KINKS = {
+    "relu'(0) = 0": ("input x : R^3\ns = sum(relu(x))\ngrad s wrt x\n", [[0.0, 2, -1]], [[0, 1, 0]]),
+    "abs'(0) = 0": ("input x : R^3\ns = sum(abs(x)) + norm1(2 x)\ngrad s wrt x\n", [[0.0, 2, -1]], [[0, 3, -3]]),
+    "max routes to a at a tie": ("input a : R^3\ninput b : R^3\ns = sum(max(a, b))\ngrad s wrt a, b\n",
+                                 [[1.0, 1, 0], [1.0, 0, 1]], [[1, 1, 0], [0, 0, 1]]),
+    "min routes to a at a tie": ("input a : R^3\ninput b : R^3\ns = sum(min(a, b))\ngrad s wrt a, b\n",
+                                 [[1.0, 1, 0], [1.0, 0, 1]], [[1, 0, 1], [0, 1, 0]]),
+    "in a user function": ("f(a, b) = max(a, b) + min(a, b) + relu(a) + abs(b)\ninput a : R^2\ninput b : R^2\n"
+                           "s = sum(f(a, b))\ngrad s wrt a, b\n", [[0.0, 0], [0.0, 1]], [[2, 1], [0, 2]]),
+    "hardtanh inside only, leaky_relu and elu at 0 as below": (
+        "input x : R^3\ns = sum(hardtanh(x) + leaky_relu(x, 0.3) + elu(x, 2))\ngrad s wrt x\n",
+        [[-1.0, 0, 1]], [[0.3 + 2 * np.exp(-1), 1 + 0.3 + 2, 2]]),
+}
+
+
+@pytest.mark.parametrize("name", KINKS)
+def test_the_generated_code_follows_the_conventions_at_kinks(name):
+    text, args, expected = KINKS[name]
+    grads = compiled(text).value_and_grad(*(np.array(a) for a in args))[1]
+    for got, want in zip(grads, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+
 
 @pytest.mark.parametrize("text, zero", [
     ("param x : R^n\ny = ||x||\ngrad y\n", np.zeros(3)),
