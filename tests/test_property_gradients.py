@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
-from gradcheck import check_grads, program_of
+from gradcheck import check_grads, draw_inputs, entry_point, program_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from random_models import RandomChooser, generate
@@ -62,9 +63,17 @@ def models(draw):
 
 
 def check_model(model):
+    """Every gradient against finite differences (and value_and_grad against
+    backward(forward(...))); backward with an upstream value scales them."""
+    program = program_of(model.text)
+    args = draw_inputs(model.text, model.sizes, model.seed, model.domains, model.vector_1d)
     for target in model.targets:
-        check_grads(model.text, model.sizes, domains=model.domains, seed=model.seed,
-                    target=target if len(model.targets) > 1 else None, vector_1d=model.vector_1d)
+        target = target if len(model.targets) > 1 else None
+        module = check_grads(model.text, model.sizes, args=args, target=target)
+        grads = entry_point(module, "value_and_grad", program, target)(*args)[1]
+        cache = entry_point(module, "forward", program, target)(*args)[1]
+        for scaled, grad in zip(entry_point(module, "backward", program, target)(cache, 2.5), grads):
+            np.testing.assert_allclose(scaled, 2.5 * np.asarray(grad), rtol=1e-12, atol=1e-300)
 
 
 WANTED = os.environ.get("SYMGRAD_PROPERTY_EXAMPLES")
