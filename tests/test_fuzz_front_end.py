@@ -10,6 +10,10 @@ The inputs, drawn by Hypothesis:
 - random sequences of the grammar's own tokens: every terminal of
   grammar/symgrad.lark (names, numbers and comments drawn from its patterns),
   the built-in function names, blanks and line ends;
+- random sentences of the grammar: statements derived from its rules, after
+  declarations they may use, each definition summed into a `grad`
+  statement: they parse, and most go on to be checked, differentiated and
+  compiled, or fail on their names and shapes;
 - the examples (examples/*.sg) with tokens deleted, duplicated, swapped or
   inserted: these mostly still parse, and go on through differentiation
   and code generation (`symgrad compile`, whose module must be valid Python,
@@ -18,7 +22,7 @@ The inputs, drawn by Hypothesis:
 Each input runs in process, through symgrad.cli.main, under a per-input
 alarm (a hang guard of HANG_SECONDS, far above the milliseconds an input
 takes; no time is asserted); a few run through a subprocess as a user runs
-`symgrad`. A run makes some 2,000 inputs, the same each time; with
+`symgrad`. A run makes some 2,300 inputs, the same each time; with
 SYMGRAD_FUZZ_EXAMPLES=N each test draws N new ones.
 """
 
@@ -38,9 +42,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lark import Lark
+from test_errors import HEADER as DECLARATIONS
+
 from symgrad.cli import main
 from symgrad.ops import BUILTINS
-from symgrad.parsing import parser
+from symgrad.parsing import grammar_text, parser
 from symgrad.source import Source
 
 REPO = Path(__file__).resolve().parent.parent
@@ -217,6 +224,70 @@ def tokens_of(text: str) -> list[str]:
     return pieces
 
 
+# The grammar's rules, by the symbol they expand, and how deep each symbol's
+# shallowest derivation goes (a derivation out of depth takes the shallowest).
+GRAMMAR = Lark(grammar_text(), start="statement", parser="lalr")
+RULES: dict[str, list[tuple[str, ...]]] = {}
+for _rule in GRAMMAR.rules:
+    RULES.setdefault(_rule.origin.name, []).append(tuple(symbol.name for symbol in _rule.expansion))
+SHALLOWEST: dict[str, int] = {terminal.name: 0 for terminal in GRAMMAR.terminals}
+while RULES.keys() - SHALLOWEST.keys():
+    for _symbol, _expansions in RULES.items():
+        _depths = [max(SHALLOWEST.get(s, 10 ** 9) for s in e) for e in _expansions]
+        if min(_depths) < 10 ** 9:
+            SHALLOWEST[_symbol] = 1 + min(_depths)
+# A name is mostly a NAME (not a statement word), a statement mostly a
+# definition, and an operand mostly a plain one (a level of the operator
+# table passes to the next), so that expressions stay of a readable size.
+WEIGHTS = {("name", ("NAME",)): 12, ("statement", ("definition",)): 4, ("statement", ("function",)): 2,
+           ("sum", ("product",)): 3, ("product", ("unary",)): 6, ("unary", ("postfix",)): 4,
+           ("postfix", ("atom",)): 8, ("atom", ("number",)): 3, ("atom", ("name",)): 4,
+           ("atom", ("name", "LPAR", "expr", "__atom_star_1", "RPAR")): 3, ("__atom_star_1", ("COMMA", "expr")): 3}
+
+# The declarations of test_errors (W, A, v, w, a, c), and two functions.
+SENTENCE_HEADER = DECLARATIONS + "f(t) = t^2\ng(p, q) = max(p, q) + p q\n"
+# What the NAME and number terminals are drawn from: the header's names, the
+# built-in functions, and words the grammar uses in one place only.
+SENTENCE_WORDS = {
+    "NAME": ["W", "A", "v", "w", "a", "a", "c", "f", "g", "n", "m", "t", "q", "x", "T", "y", "θ", "exp", "max", "sum",
+             "softmax", "leaky_relu", "diag", "inv", "tr", "logsumexp", "norm1"],
+    "NUMBER": ["2", "0.5", ".5", "1e-3", "3", "1", "0", "1e999"],
+    "INT": ["1", "2", "3", "0"],
+}
+
+
+def terminal_text(name: str):
+    pattern = next(t.pattern for t in GRAMMAR.terminals if t.name == name)
+    if name in SENTENCE_WORDS:
+        return st.sampled_from(SENTENCE_WORDS[name])
+    if pattern.type == "str":
+        return st.just(pattern.value)
+    return st.from_regex(pattern.to_regexp(), fullmatch=True)
+
+
+@st.composite
+def sentence(draw, symbol: str = "statement", depth: int = 7):
+    """A random derivation of `symbol` from the grammar's rules."""
+    if symbol not in RULES:
+        return draw(terminal_text(symbol))
+    options = RULES[symbol]
+    if depth <= 0:
+        shallowest = min(max(SHALLOWEST[s] for s in e) for e in options)
+        options = [e for e in options if max(SHALLOWEST[s] for s in e) == shallowest]
+    expansion = draw(st.sampled_from([e for e in options for _ in range(WEIGHTS.get((symbol, e), 1))]))
+    return " ".join(draw(sentence(s, depth - 1)) for s in expansion)
+
+
+@st.composite
+def grammar_sentences(draw):
+    """A model: the header, random statements, and each definition's sum
+    differentiated."""
+    statements = draw(st.lists(sentence(), min_size=1, max_size=5))
+    defined = [s.split("=")[0].strip() for s in statements if re.fullmatch(r"[^\W\d]\w* = .*", s)]
+    sums = [f"s{k} = sum({name})\ngrad s{k} wrt W, A, v, w, a" for k, name in enumerate(defined)]
+    return SENTENCE_HEADER + "\n".join(statements + sums + ["grad a"]) + "\n"
+
+
 EXAMPLE_TOKENS = {path.name: tokens_of(path.read_text(encoding="utf-8")) for path in EXAMPLES}
 
 
@@ -259,6 +330,12 @@ def test_random_bytes_decoded_leniently_are_a_model_or_located_errors(workdir, d
 @given(text=token_lines())
 def test_random_token_sequences_are_a_model_or_located_errors(workdir, text):
     check_file(workdir, text.encode("utf-8"))
+
+
+@fuzz_settings(300)
+@given(text=grammar_sentences())
+def test_random_sentences_of_the_grammar_compile_or_give_located_errors(workdir, text):
+    check_file(workdir, text.encode("utf-8"), ("compile", "derive"))
 
 
 @fuzz_settings(400)
