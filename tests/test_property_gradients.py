@@ -136,3 +136,9 @@ def test_a_factor_of_a_matrix_chain_keeps_its_buffer():
     overwritten before the chain that reads it."""
     check_grads("param C : R^(n x n)\nparam A : R^(n x n)\nparam B : R^(n x n)\nL = sum(A B elu(C) A)\ngrad L\n",
                 {"n": 3})
+
+
+def test_a_matrix_whose_dimensions_are_1_is_passed_as_a_matrix():
+    """gradcheck passed R^(m x m) with m = 1 as a 1-D array, as if it were a
+    vector (symgrad rightly refused it): a vector is a type, not a size."""
+    check_grads("param W : R^(m x m)\ninput x : R^m\ny = sum(W W x)\ngrad y wrt W, x\n", {"m": 1})
