@@ -93,14 +93,40 @@ INTERNAL = {"argument", "fill", "rowsum", "colsum", "gt", "ge", "where_gt", "whe
             "erf"} | {name for name, op in symgrad.ops.OPS.items() if op.expansion is not None}
 
 
-def test_the_models_use_every_operation_of_the_language():
-    seen: set[str] = set()
+def features(node) -> set[str]:
+    """The broadcasting cases an elementwise operation uses."""
+    if not symgrad.ops.OPS[node.op].elementwise or len(node.args) < 2 or node.shape.is_scalar:
+        return set()
+    found = set()
+    for arg in node.args:
+        if arg.shape.is_scalar:
+            found.add("a scalar with anything")
+        elif arg.shape != node.shape and arg.shape.cols == 1:
+            found.add("a column with a matrix")
+        elif arg.shape != node.shape:
+            found.add("a row with a matrix")
+    return found
+
+
+def test_the_models_use_every_operation_and_broadcast_of_the_language():
+    ops, seen, depths = set(), set(), set()
     for seed in range(300):
         program = program_of(generate(RandomChooser(seed)).text)
         roots = [request.node for request in program.grads]
-        roots += [function.body for function in program.functions.values()]
-        seen |= {node.op for node in postorder(roots)}
-    assert set(symgrad.ops.OPS) - INTERNAL - seen == set()
+        nodes = postorder(roots + [function.body for function in program.functions.values()])
+        ops |= {node.op for node in nodes}
+        seen |= {feature for node in nodes for feature in features(node)}
+        seen |= {"user functions"} if program.functions else set()
+        uses = [arg for node in postorder(roots) for arg in node.args if arg.op == "variable"]
+        seen |= {"a variable used twice"} if len(uses) > len({id(u) for u in uses}) else set()
+        depth: dict[int, int] = {}
+        for node in postorder(roots):
+            depth[id(node)] = 1 + max((depth[id(a)] for a in node.args), default=0)
+        depths.add(max(depth.values()))
+    assert set(symgrad.ops.OPS) - INTERNAL - ops == set()
+    assert seen == {"a scalar with anything", "a column with a matrix", "a row with a matrix", "user functions",
+                    "a variable used twice"}
+    assert max(depths) >= 9  # 8 operations deep, and the leaves
 
 
 def test_the_models_are_well_typed():
