@@ -89,7 +89,10 @@ def _bad_shape(name, given, expected, dims, bound_by):
 def _same_dtype(dtype, *values):
     """Every array argument has the computation's dtype: results can be
     written into temporaries without changing any value's precision."""
-    return all(getattr(value, "dtype", dtype) == dtype for value in values)
+    for value in values:  # a loop, not all(...): this runs on every call
+        if getattr(value, "dtype", dtype) != dtype:
+            return False
+    return True
 
 
 def _value_out(value, dtype):
@@ -131,18 +134,22 @@ def _softmax(s):
     "logsumexp": '''
 def _logsumexp_parts(s):
     """(m, l) of each column (rows), logsumexp = m + l: m the column's largest
-    entry, l = log1p(sum of exp(s - m) over its other entries). log1p keeps
-    the digits of a sum just above 1 that log(1 + r) would round away."""
+    entry, l = log1p(r), r the sum of exp(s - m) over its other entries.
+    log1p keeps the digits of a sum just above 1 that log(1 + r) would round
+    away; where r is small, it is summed again without the largest entry's
+    exp(0) = 1, whose rounding would take r's digits."""
     s = _np.asarray(s)
     if s.ndim < 2:  # a scalar is its own logsumexp
         return s, _np.zeros_like(s)
-    top = _np.argmax(s, axis=0)[None, :]
-    m = _np.take_along_axis(s, top, axis=0)
+    m = s.max(axis=0, keepdims=True)
     finite = _np.isfinite(m)
-    e = _np.exp(s - _np.where(finite, m, 0))
-    _np.put_along_axis(e, top, 0, axis=0)
-    return m, _np.where(finite, _np.log1p(_np.sum(e, axis=0, keepdims=True)), 0)
-
+    every = finite.all()
+    e = _np.exp(s - m if every else s - _np.where(finite, m, 0))
+    r = e.sum(axis=0, keepdims=True) - 1
+    if not every or r.min() < 0.5:  # r < 0.5: no tie for the max (a tie makes r >= 1), one entry is 1
+        r = _np.where(r < 0.5, _np.where(e < 1, e, 0).sum(axis=0, keepdims=True), r)
+    l = _np.log1p(r)
+    return m, (l if every else _np.where(finite, l, 0))
 
 def _logsumexp(s):
     """log sum exp of each column (a row)."""
@@ -157,10 +164,16 @@ def _log_softmax(s):
 ''',
     "log_softmax_grad": '''
 def _log_softmax_grad(y, g):
-    """g - softmax ∘ colsum(g), y = log_softmax(s), softmax = exp(y): as
-    g ∘ (1 - softmax) - softmax ∘ (colsum(g) - g), with 1 - softmax taken as
-    -expm1(y), so that no digit is lost where one class has nearly all the mass."""
-    return g * -_np.expm1(y) - _np.exp(y) * (_np.sum(g, axis=0, keepdims=True) - g)
+    """g - softmax ∘ colsum(g), y = log_softmax(s), softmax p = exp(y): as
+    g ∘ (1 - p) - p ∘ (colsum(g) - g), so that no digit is lost where one
+    class has nearly all the mass. There 1 - p is -expm1(y) (p is nearly 1);
+    elsewhere p < 1/2, and 1 - p is exact enough."""
+    y = _np.asarray(y)
+    p = _np.exp(y)
+    if y.ndim < 2:
+        return g * -_np.expm1(y)
+    top = y.max(axis=0, keepdims=True)
+    return g * _np.where(y == top, -_np.expm1(top), 1 - p) - p * (_np.sum(g, axis=0, keepdims=True) - g)
 ''',
     "norm_grad": '''
 def _norm_grad(a, norm, g):
@@ -172,9 +185,11 @@ def _norm_grad(a, norm, g):
 def _softmax_grad(p, s, g):
     """p ∘ (g - colsum(p ∘ g)), p = softmax(s): as
     p ∘ (g ∘ (1 - p) - (colsum(p ∘ g) - p ∘ g)), with 1 - p taken as
-    -expm1(log_softmax(s)) (see _log_softmax_grad)."""
+    -expm1(-l) = r / (1 + r) at each column's largest entry (see
+    _logsumexp_parts), where p may be nearly 1 (see _log_softmax_grad)."""
+    m, l = _logsumexp_parts(s)
     pg = p * g
-    return p * (g * -_np.expm1(_log_softmax(s)) - (_np.sum(pg, axis=0, keepdims=True) - pg))
+    return p * (g * _np.where(s == m, -_np.expm1(-l), 1 - p) - (_np.sum(pg, axis=0, keepdims=True) - pg))
 ''',
     "erf": '''
 try:
@@ -194,7 +209,7 @@ def _gelu(x):
     return x * (0.5 * (1 + _erf(x * 0.7071067811865476)))
 ''',
 }
-NEEDS = {"log_softmax": ["logsumexp"], "softmax_grad": ["log_softmax"], "gelu": ["erf"]}
+NEEDS = {"log_softmax": ["logsumexp"], "softmax_grad": ["logsumexp"], "gelu": ["erf"]}
 ENTRY_POINTS = ("Grads", "forward", "backward", "value_and_grad", "evaluate")
 
 # Every module can check its own gradients (symgrad.checking writes the part
@@ -707,8 +722,9 @@ class NumpyPrinter:
     def _print_softplus(self, node, a): return f"_np.logaddexp(0, {a})"
     def _print_hardtanh(self, node, a): return f"_np.clip({a}, -1, 1)"
     def _print_sigmoid(self, node, a): return f"{self.helper('sigmoid')}({a})"
-    # 1 - σ(z) is σ(-z): no digit lost where σ(z) rounds to 1
-    def _print_sigmoid_slope(self, node, y, z): return f"{y} * {self.helper('sigmoid')}(-{z})"
+    # 1 - σ(z) is σ(-z) = exp(-softplus(z)): no digit lost where σ(z) rounds to 1
+    def _print_sigmoid_slope(self, node, y, z): return f"{y} * _np.exp(-_np.logaddexp(0, {z}))"
+    def _print_softplus_slope(self, node, z, y): return f"_np.exp({z} - {y})"
     def _print_gelu(self, node, a): return f"{self.helper('gelu')}({a})"
     def _print_erf(self, node, a): return f"{self.helper('erf')}({a})"
     def _print_leaky_relu(self, node, z, a): return f"_np.where({z} > 0, {z}, {a} * {z})"
@@ -1161,8 +1177,17 @@ class ModuleWriter:
 
 def gradient_order(derivation: Derivation, available: set[int]) -> list[Node]:
     """The gradient graph's nodes, operands first, not descending below the
-    nodes in `available` (forward values come from the cache, not again)."""
-    return postorder(derivation.gradients.values(), stop=available)
+    nodes in `available` (forward values come from the cache, not again).
+    The gradients nearest the output come first (by the depth of their
+    graph): as backpropagation reaches a layer, its weights' gradients are
+    taken while its error signal is fresh in the cache, and no signal stays
+    alive to the end."""
+    roots = list(derivation.gradients.values())
+    depth: dict[int, int] = {}
+    for node in postorder(roots, stop=available):
+        below = [] if id(node) in available else node.args
+        depth[id(node)] = 1 + max((depth[id(a)] for a in below), default=0)
+    return postorder(sorted(roots, key=lambda root: depth[id(root)]), stop=available)
 
 
 def generate(program: Program, derivations: list[Derivation]) -> str:

@@ -160,9 +160,9 @@ class Printer:
 
     def _print_mul(self, node, t):
         a, b = node.args
-        if a.shape.is_scalar or b.shape.is_scalar:  # scaling: juxtapose, scalar first
+        if a.shape.is_scalar or b.shape.is_scalar:  # scaling: juxtapose, scalar first (2 (-x), as below)
             scalar, other = (a, b) if a.shape.is_scalar else (b, a)
-            return f"{self.wrap(scalar, POSTFIX)} {self.wrap(other, PRODUCT + 1, t)}", PRODUCT
+            return f"{self.wrap(scalar, POSTFIX)} {self.wrap(other, POSTFIX, t)}", PRODUCT
         return f"{self.wrap(a, PRODUCT, t)}{self.hadamard}{self.wrap(b, PRODUCT + 1, t)}", PRODUCT
 
     def _print_div(self, node, t):
@@ -173,7 +173,8 @@ class Printer:
         a, b = node.args
         if t:  # (A B)ᵀ = Bᵀ Aᵀ
             a, b = b, a
-        return f"{self.wrap(a, PRODUCT, t)} {self.wrap(b, PRODUCT + 1, t)}", PRODUCT
+        # A sign on the right is grouped: Xᵀ (-g), not Xᵀ -g, which reads as a difference.
+        return f"{self.wrap(a, PRODUCT, t)} {self.wrap(b, POSTFIX, t)}", PRODUCT
 
     def _print_pow(self, node, t):
         base, exponent = node.args

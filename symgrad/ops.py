@@ -164,7 +164,7 @@ _elementwise_rules = {
     "tanh": lambda b, y, g: b.mul(g, b.sub(b.num(1), b.mul(y, y))),   # 1 - y ∘ y
     "sigmoid": lambda b, y, g: b.mul(g, b.op("sigmoid_slope", y, _a(y))),  # y ∘ (1 - y)
     "relu": lambda b, y, g: b.op("where_gt", _a(y), b.num(0), g),      # G ∘ [z > 0]: relu'(0) = 0
-    "softplus": lambda b, y, g: b.mul(g, b.op("sigmoid", _a(y))),
+    "softplus": lambda b, y, g: b.mul(g, b.op("softplus_slope", _a(y), y)),  # σ(z)
     # gelu(x) = x Φ(x): gelu' = Φ(x) + x φ(x)
     "gelu": lambda b, y, g: b.mul(g, b.add(
         b.mul(b.num(0.5), b.add(b.num(1), b.op("erf", b.mul(_a(y), b.num(0.5 ** 0.5))))),
@@ -260,6 +260,9 @@ define("logsumexp", 1, _row_of_columns, symbol="logsumexp", vjp=(
 # from the input instead: σ(-z), or -expm1(log_softmax(S)).
 define("sigmoid_slope", 2, _broadcast("σ'"), elementwise=True, symbol="σ'",   # (y = σ(z), z)
        expansion=lambda y, z: plain("mul", y, plain("sub", plain("number"), y)))  # y ∘ (1 - y)
+# σ(z) = exp(z - softplus(z)): where softplus(z) is known, one exp, not a second softplus.
+define("softplus_slope", 2, _broadcast("σ"), elementwise=True, symbol="σ",   # (z, y = softplus(z))
+       expansion=lambda z, y: plain("sigmoid", z))
 define("softmax_grad", 3, lambda p, s, g: p, symbol="softmax'",   # (P = softmax(S), S, G)
        expansion=lambda p, s, g: plain("mul", p, plain("sub", g, plain("colsum", plain("mul", p, g)))))
 define("log_softmax_grad", 2, lambda y, g: y, symbol="log_softmax'",   # (log_softmax(S), G)
