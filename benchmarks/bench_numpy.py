@@ -15,12 +15,14 @@ moment: compare ratios within one run.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import platform
 import random
 import statistics
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -85,6 +87,73 @@ def logreg_hand(w, X, y):
     return L, (X.T @ g + 0.1 * w,)
 
 
+# ------------------------------------------- the losses, for JAX and PyTorch
+# Written once over `xp`, a namespace of the few operations they need; the
+# frameworks differentiate them (jax.grad under jit; torch autograd, eager).
+
+def window_loss(xp, a):
+    return a["u"] @ xp.sigmoid(a["W"] @ a["x"] + a["b"])
+
+
+def mlp_loss(xp, a):
+    H = xp.relu(a["W1"] @ a["X"] + a["b1"])
+    S = a["W2"] @ H + a["b2"]
+    N = a["X"].shape[1]
+    return -xp.sum(a["Y"] * xp.log_softmax(S)) / N + 1e-4 * (xp.sum(a["W1"] ** 2) + xp.sum(a["W2"] ** 2))
+
+
+def tanh8_loss(xp, a):
+    H = a["X"]
+    for i in range(1, 9):
+        H = xp.tanh(a[f"W{i}"] @ H + a[f"b{i}"])
+    return 0.5 * xp.sum((H - a["Y"]) ** 2)
+
+
+def logreg_loss(xp, a):
+    return xp.sum(xp.softplus(-a["y"] * (a["X"] @ a["w"]))) + 0.05 * (a["w"] @ a["w"])
+
+
+def jax_implementation(loss, args, wrt):
+    """value_and_grad of loss under jax.jit, in float64 where the arguments are."""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    xp = SimpleNamespace(sigmoid=jax.nn.sigmoid, relu=jax.nn.relu, tanh=jnp.tanh, sum=jnp.sum,
+                         log_softmax=lambda s: jax.nn.log_softmax(s, axis=0), softplus=jax.nn.softplus)
+    params = {k: jnp.asarray(v) for k, v in args.items() if k in wrt}
+    rest = {k: jnp.asarray(v) for k, v in args.items() if k not in wrt}
+    step = jax.jit(jax.value_and_grad(lambda p, r: loss(xp, {**p, **r})))
+
+    def run():
+        value, grads = jax.block_until_ready(step(params, rest))
+        return value, [grads[k] for k in wrt]
+    return run
+
+
+def torch_implementation(loss, args, wrt):
+    """value and gradients of loss by torch autograd, eager."""
+    import torch
+    xp = SimpleNamespace(sigmoid=torch.sigmoid, relu=torch.relu, tanh=torch.tanh, sum=torch.sum,
+                         log_softmax=lambda s: torch.log_softmax(s, dim=0),
+                         softplus=torch.nn.functional.softplus)
+    tensors = {k: torch.from_numpy(v).requires_grad_(k in wrt) for k, v in args.items()}
+
+    def run():
+        for k in wrt:
+            tensors[k].grad = None
+        value = loss(xp, tensors)
+        value.backward()
+        return value, [tensors[k].grad for k in wrt]
+    return run
+
+
+FRAMEWORKS = {"JAX jit": ("jax", jax_implementation), "PyTorch eager": ("torch", torch_implementation)}
+
+
+def installed(module_name: str) -> bool:
+    return importlib.util.find_spec(module_name) is not None
+
+
 # ----------------------------------------------------------------- workloads
 
 def workloads(quick: bool):
@@ -93,7 +162,7 @@ def workloads(quick: bool):
     d, n = 20, 8
     yield ("W1 window 8x20", "w1_window.sg",
            dict(W=normal((n, d)) * 0.3, b=normal(n), u=normal(n), x=normal(d)),
-           window_hand, lambda a: [a["W"] @ a["x"]])
+           window_hand, lambda a: [a["W"] @ a["x"]], window_loss)
     for label, (d, N, h, dtype) in {
         "W2 MLP 64x256 h128": (64, 256, 128, np.float64),
         "W3 MLP 784x512 h1024 f64": (784, 512, 1024, np.float64),
@@ -111,7 +180,7 @@ def workloads(quick: bool):
             H = a["W1"] @ a["X"]
             S = a["W2"] @ H
             return [H, S, S @ H.T, a["W2"].T @ S, H @ a["X"].T]
-        yield label, "w2_mlp.sg", args, mlp_hand, gemms
+        yield label, "w2_mlp.sg", args, mlp_hand, gemms, mlp_loss
     if not quick:
         w, N = 512, 256
         args = dict(X=normal((w, N)), Y=normal((w, N)) * 0.5)
@@ -127,16 +196,12 @@ def workloads(quick: bool):
                 out.append(H @ a["X"].T)
                 out.append(a[f"W{i}"].T @ H)
             return out
-        yield "W4 8 tanh layers 512, N=256", "w4_tanh8.sg", args, tanh8_hand, tanh_gemms
+        yield "W4 8 tanh layers 512, N=256", "w4_tanh8.sg", args, tanh8_hand, tanh_gemms, tanh8_loss
     N, d = (2000, 200) if quick else (10000, 1000)
     X = normal((N, d))
     y = np.sign(normal(N))
     yield (f"W5 logistic regression {N}x{d}", "w5_logreg.sg", dict(w=normal(d) * 0.01, X=X, y=y),
-           logreg_hand, lambda a: [a["X"] @ a["w"], a["X"].T @ a["y"]])
-
-
-def ordered_args(module_args, names):
-    return [module_args[n] for n in names]
+           logreg_hand, lambda a: [a["X"] @ a["w"], a["X"].T @ a["y"]], logreg_loss)
 
 
 def time_round(function, repeat_inner: int) -> float:
@@ -146,26 +211,32 @@ def time_round(function, repeat_inner: int) -> float:
     return (time.perf_counter() - start) / repeat_inner
 
 
-def bench(repeats: int, quick: bool):
+def agree(label: str, value, grads, reference_value, reference_grads):
+    """Assert that an implementation's value and gradients are the generated ones."""
+    grads = [np.asarray(g) for g in grads]
+    tolerance = 1e-3 if grads[0].dtype == np.float32 else 1e-8
+    assert np.allclose(float(value), float(reference_value), rtol=tolerance), (label, value, reference_value)
+    for theirs, mine in zip(grads, reference_grads):
+        mine = np.reshape(mine, np.shape(theirs))
+        assert np.allclose(theirs, mine, rtol=tolerance, atol=tolerance * np.max(np.abs(mine))), label
+
+
+def bench(repeats: int, quick: bool, frameworks: list[str]):
     rows = []
-    for label, model, args, hand, gemms in workloads(quick):
+    for label, model, args, hand, gemms, loss in workloads(quick):
         module = symgrad.load(MODELS / model)
-        names = list(args)
-        call_args = ordered_args(args, names)
+        call_args = list(args.values())  # every hand-written function takes the model's argument order
         value, grads = module.value_and_grad(*call_args)
-        hand_args = call_args  # every hand-written function takes the model's argument order
-        hand_value, hand_grads = hand(*hand_args)
-        generated = list(grads)
-        tolerance = 1e-3 if call_args[0].dtype == np.float32 else 1e-8
-        assert np.allclose(value, hand_value, rtol=tolerance), (label, value, hand_value)
-        for mine, theirs in zip(generated, hand_grads):
-            assert np.allclose(np.reshape(mine, np.shape(theirs)), theirs, rtol=tolerance,
-                               atol=tolerance * np.max(np.abs(theirs))), label
         implementations = {
             "symgrad": lambda: module.value_and_grad(*call_args),
-            "hand NumPy": lambda: hand(*hand_args),
+            "hand NumPy": lambda: hand(*call_args),
             "GEMM floor": lambda: gemms(args),
         }
+        for name in frameworks:
+            implementations[name] = FRAMEWORKS[name][1](loss, args, list(module.Grads._fields))
+        for name, run in implementations.items():
+            if name not in ("symgrad", "GEMM floor"):
+                agree(f"{label}: {name}", *run(), value, grads)
         one = time_round(implementations["hand NumPy"], 1)
         inner = max(1, int(0.02 / max(one, 1e-7)))
         samples = {name: [] for name in implementations}
@@ -198,13 +269,18 @@ def main():
     options = parser.parse_args()
     print(f"# {platform.processor() or platform.machine()}, Python {sys.version.split()[0]}, "
           f"NumPy {np.__version__}, symgrad {symgrad.__version__}")
-    rows = bench(options.repeats, options.quick)
-    print(f"\n| workload | symgrad | hand NumPy | GEMM floor | symgrad / hand | floor / symgrad |")
-    print("|---|---|---|---|---|---|")
+    frameworks = [name for name, (module_name, _) in FRAMEWORKS.items() if installed(module_name)]
+    missing = [module_name for module_name, _ in FRAMEWORKS.values() if not installed(module_name)]
+    if missing:
+        print(f"# not installed, not timed: {', '.join(missing)} (pip install -e '.[bench]')")
+    rows = bench(options.repeats, options.quick, frameworks)
+    columns = ["symgrad", "hand NumPy", "GEMM floor", *frameworks]
+    print(f"\n| workload | {' | '.join(columns)} | symgrad / hand | floor / symgrad |")
+    print("|---" * (len(columns) + 3) + "|")
     for label, medians in rows:
-        mine, hand, floor = medians["symgrad"], medians["hand NumPy"], medians["GEMM floor"]
-        print(f"| {label} | {mine * 1e3:.3f} ms | {hand * 1e3:.3f} ms | {floor * 1e3:.3f} ms | "
-              f"{mine / hand:.2f} | {floor / mine:.2f} |")
+        times = " | ".join(f"{medians[name] * 1e3:.3f} ms" for name in columns)
+        print(f"| {label} | {times} | {medians['symgrad'] / medians['hand NumPy']:.2f} | "
+              f"{medians['GEMM floor'] / medians['symgrad']:.2f} |")
     print("\n| MLP layers | compile time |\n|---|---|")
     for layers, seconds in compile_times():
         print(f"| {layers} | {seconds:.3f} s |")

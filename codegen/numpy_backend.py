@@ -164,16 +164,20 @@ def _log_softmax(s):
 ''',
     "log_softmax_grad": '''
 def _log_softmax_grad(y, g):
-    """g - softmax ∘ colsum(g), y = log_softmax(s), softmax p = exp(y): as
-    g ∘ (1 - p) - p ∘ (colsum(g) - g), so that no digit is lost where one
-    class has nearly all the mass. There 1 - p is -expm1(y) (p is nearly 1);
-    elsewhere p < 1/2, and 1 - p is exact enough."""
+    """g - softmax ∘ colsum(g), y = log_softmax(s), softmax p = exp(y). Where
+    one class has more than half the mass, as g ∘ (1 - p) - p ∘ (colsum(g) - g),
+    with 1 - p taken as -expm1(y) at each column's top entry, where p may be
+    nearly 1 and 1 - p would lose its digits (elsewhere p < 1/2, and 1 - p is
+    exact enough). Where no class has, as written: it loses no digit then."""
     y = _np.asarray(y)
     p = _np.exp(y)
     if y.ndim < 2:
         return g * -_np.expm1(y)
     top = y.max(axis=0, keepdims=True)
-    return g * _np.where(y == top, -_np.expm1(top), 1 - p) - p * (_np.sum(g, axis=0, keepdims=True) - g)
+    colsum = _np.sum(g, axis=0, keepdims=True)
+    if top.max() < -0.6931471805599453:  # every p < 1/2
+        return g - p * colsum
+    return g * _np.where(y == top, -_np.expm1(top), 1 - p) - p * (colsum - g)
 ''',
     "norm_grad": '''
 def _norm_grad(a, norm, g):
@@ -184,12 +188,16 @@ def _norm_grad(a, norm, g):
     "softmax_grad": '''
 def _softmax_grad(p, s, g):
     """p ∘ (g - colsum(p ∘ g)), p = softmax(s): as
-    p ∘ (g ∘ (1 - p) - (colsum(p ∘ g) - p ∘ g)), with 1 - p taken as
-    -expm1(-l) = r / (1 + r) at each column's largest entry (see
-    _logsumexp_parts), where p may be nearly 1 (see _log_softmax_grad)."""
-    m, l = _logsumexp_parts(s)
+    p ∘ (g ∘ (1 - p) - (colsum(p ∘ g) - p ∘ g)). Where p > 1/2, 1 - p is taken
+    as -expm1(-l) = r / (1 + r) at each column's largest entry (see
+    _logsumexp_parts and _log_softmax_grad)."""
     pg = p * g
-    return p * (g * _np.where(s == m, -_np.expm1(-l), 1 - p) - (_np.sum(pg, axis=0, keepdims=True) - pg))
+    if _np.max(p) < 0.5:
+        q = 1 - p
+    else:
+        m, l = _logsumexp_parts(s)
+        q = _np.where(s == m, -_np.expm1(-l), 1 - p)
+    return p * (g * q - (_np.sum(pg, axis=0, keepdims=True) - pg))
 ''',
     "erf": '''
 try:
