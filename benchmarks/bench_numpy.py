@@ -143,7 +143,7 @@ def torch_implementation(loss, args, wrt):
             tensors[k].grad = None
         value = loss(xp, tensors)
         value.backward()
-        return value, [tensors[k].grad for k in wrt]
+        return value.detach(), [tensors[k].grad for k in wrt]
     return run
 
 
@@ -250,15 +250,16 @@ def bench(repeats: int, quick: bool, frameworks: list[str]):
     return rows
 
 
-def compile_times():
-    """Compile times of MLPs (benchmarks/compile_scaling.py has the table by phase)."""
+def compile_times(runs: int = 3):
+    """Compile times of MLPs, the best of `runs` after one to warm up
+    (benchmarks/compile_scaling.py has the table by phase)."""
     from compile_scaling import mlp_model
+    generate_module(Source(mlp_model(2), "warm-up.sg"))
     results = []
     for layers in (10, 50, 200):
         text = mlp_model(layers)
-        start = time.perf_counter()
-        generate_module(Source(text, f"mlp{layers}.sg"))
-        results.append((layers, time.perf_counter() - start))
+        source = Source(text, f"mlp{layers}.sg")
+        results.append((layers, min(time_round(lambda: generate_module(source), 1) for _ in range(runs))))
     return results
 
 

@@ -3,8 +3,7 @@
 Compiled modules are cached by content (the model text, its file name and
 the symgrad version) in the user's cache directory, so an unchanged model is
 not compiled again, in this process or the next, and a changed one is.
-The cache directory is $SYMGRAD_CACHE_DIR, else $XDG_CACHE_HOME/symgrad,
-else ~/.cache/symgrad.
+The cache directory is that of symgrad.cache.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from . import __version__
+from .cache import cache_dir
 from .source import Source, read_source
 
 
@@ -28,14 +28,6 @@ def generate_module(source: Source) -> str:
     from .codegen.numpy_backend import generate
     program = analyze(source)
     return generate(program, differentiate_program(program))
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("SYMGRAD_CACHE_DIR")
-    if root:
-        return Path(root)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "symgrad"
 
 
 @functools.cache

@@ -31,6 +31,7 @@ from lark.lexer import Lexer
 from lark.parsers.lalr_analysis import Shift
 
 from . import syntax as ast
+from .cache import cache_dir
 from .source import Diagnostic, ModelError, Source, Span
 
 OPENING = {"(": ")", "[": "]", "{": "}"}
@@ -211,7 +212,7 @@ class Parser:
 
     def __init__(self):
         lark = Lark(grammar_text(), start="statement", parser="lalr", lexer=_NoLexer,
-                    transformer=ToSyntax(), maybe_placeholders=False)
+                    transformer=ToSyntax(), maybe_placeholders=False, cache=_tables_cache())
         conf = lark.parse_interactive("").parser_state.parse_conf
         self.start_state = conf.start_state
         self.end_state = conf.end_state
@@ -234,8 +235,8 @@ class Parser:
                                        self._callback(arg, conf.callbacks)))
                 actions[str(symbol)] = ~rule_index[id(arg)]
         self.skip = re.compile("(?:%s)*" % "|".join(
-            self.terminals[name].pattern.to_regexp() for name in lark.ignore_tokens))
-        self.any_token = self._lexer(set(self.terminals) - set(lark.ignore_tokens))
+            self.terminals[name].pattern.to_regexp() for name in lark.lexer_conf.ignore))
+        self.any_token = self._lexer(set(self.terminals) - set(lark.lexer_conf.ignore))
         self.lexers: dict[int, StateLexer] = {}
         self.chains: dict[tuple[int, int, str], int] = {}  # see passes()
 
@@ -405,6 +406,19 @@ class Parser:
         if len(listed) > 6:
             listed = listed[:6] + ["..."]
         return "; expected " + (listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1])
+
+
+def _tables_cache() -> str | bool:
+    """Where Lark keeps the grammar's LALR tables between processes (keyed by
+    the grammar, its options and Lark's version): building them is most of a
+    short command's parse time. False, to build them each time, where the
+    cache directory cannot be made."""
+    directory = cache_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return str(directory / "lark-tables.pickle")
 
 
 @cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from checking import statements, tree
 
+from symgrad import parsing
 from symgrad import syntax as ast
 from symgrad.source import ModelError, Span
 
@@ -254,3 +255,24 @@ def test_a_call_remembers_its_bracket_for_the_product_it_may_be():
 
 def test_columns_count_characters_not_bytes():
     assert statement("y = θ ∘ ϕ").expr.op_span.column == 7
+
+
+def test_the_parser_tables_are_cached_across_processes_and_read_back_the_same(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    built = parsing.Parser()
+    assert (tmp_path / "lark-tables.pickle").is_file()
+    loaded = parsing.Parser()
+    assert loaded.actions == built.actions
+    assert [rule[:2] for rule in loaded.rules] == [rule[:2] for rule in built.rules]
+    assert loaded.skip.pattern == built.skip.pattern
+
+
+def test_the_parser_is_built_where_the_cache_directory_cannot_be_made(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(blocker / "cache"))
+    parsing.parser.cache_clear()
+    try:
+        assert tree(statements("s = W x + b\n")[0].expr) == "(add (juxtapose W x) b)"
+    finally:
+        parsing.parser.cache_clear()
