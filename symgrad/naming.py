@@ -4,7 +4,9 @@ The rule, applied to the variables in declaration order:
 
 1. A name Python accepts as written and keeps as written is used unchanged.
 2. A Python keyword or soft keyword gets a trailing underscore:
-   `lambda` -> `lambda_`, `match` -> `match_`.
+   `lambda` -> `lambda_`, `match` -> `match_`, `type` -> `type_`. The soft
+   keywords are those of every Python symgrad runs on, so that a model's
+   spellings do not change with the Python that compiles it.
 3. Any other name has each character that Python would not accept, or
    would change (Python folds identifiers with Unicode NFKC, so `ϕ` would
    become `φ`), replaced by `_uXXXX` (its code point in hex; `uXXXX` at the
@@ -22,6 +24,9 @@ from __future__ import annotations
 import keyword
 import unicodedata
 
+# `type` is a soft keyword from Python 3.12 on; `_` is handled by rule 4.
+SOFT_KEYWORDS = frozenset(keyword.softkwlist) | {"case", "match", "type"}
+
 
 def _kept(name: str) -> bool:
     return name.isidentifier() and unicodedata.normalize("NFKC", name) == name
@@ -35,7 +40,7 @@ def base_spelling(name: str) -> str:
 
 def _escaped(name: str) -> str:
     if _kept(name):
-        return name + "_" if keyword.iskeyword(name) or keyword.issoftkeyword(name) else name
+        return name + "_" if keyword.iskeyword(name) or name in SOFT_KEYWORDS else name
     spelled = "".join(
         char if _kept(("_" if index else "") + char) else _escape(char, index)
         for index, char in enumerate(name))

@@ -85,6 +85,7 @@ def test_hostile_name_compiles_and_matches_finite_differences(name, role):
 
 @pytest.mark.parametrize("name, spelling", [
     ("lambda", "lambda_"), ("def", "def_"), ("import", "import_"), ("None", "None_"), ("match", "match_"),
+    ("type", "type_"), ("case", "case_"),  # soft keywords, on every Python (type: 3.12 on)
     ("__import__", "v__import__"), ("_np", "v_np"), ("_", "v_"), ("print", "print"), ("np", "np"),
     ("cache", "cache"), ("upstream", "upstream"), ("ϕ", "u03d5"), ("φ", "φ"), ("ℌ", "u210c"),
 ])
