@@ -144,8 +144,8 @@ class Lowering:
             self.grad(statement)
         if not grads and not self.unparsed_grad:
             self.diagnostics.append(Diagnostic(
-                Span.point(self.program.source.last_line, 1), "no grad statement: nothing to differentiate",
-                "add a line such as `grad s wrt W`: a scalar and the variables to differentiate it by",
+                Span.point(*self.program.source.end_of_text()), "no grad statement: nothing to differentiate",
+                f"add a line such as `{self.suggested_grad()}`: a scalar and the variables to differentiate it by",
                 of_file=True))
         if self.diagnostics:
             raise ModelError(self.program.source, self.diagnostics)
@@ -239,6 +239,16 @@ class Lowering:
             if value.name is None:
                 value.name = name.id
             self.program.definitions[name.id] = value
+
+    def suggested_grad(self) -> str:
+        """A grad statement for a model that has none: its last scalar
+        definition, by its params (or, without any, its inputs)."""
+        scalars = [name for name, node in self.program.definitions.items() if node.shape.is_scalar]
+        variables = [v for v in self.program.variables.values() if v.value is None]
+        wrt = [v.name for v in variables if v.kind == "param"] or [v.name for v in variables]
+        if not scalars or not wrt:
+            return "grad s wrt W"
+        return f"grad {scalars[-1]} wrt {', '.join(wrt)}"
 
     def grad(self, statement: ast.Grad):
         target = statement.target

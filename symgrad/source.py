@@ -57,9 +57,14 @@ class Source:
     def line_text(self, line: int) -> str:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
 
-    @property
-    def last_line(self) -> int:
-        return len(self.lines)
+    def end_of_text(self) -> tuple[int, int]:
+        """(line, column) just past the last character that is not blank:
+        where a missing last statement would go (1, 1 in an empty file)."""
+        for number in range(len(self.lines), 0, -1):
+            text = self.lines[number - 1].rstrip()
+            if text:
+                return number, len(text) + 1
+        return 1, 1
 
 
 @dataclass
@@ -72,8 +77,8 @@ class Diagnostic:
     message: str
     hint: str | None = None
     notes: list[str] = field(default_factory=list)
-    # An error of the whole file (no grad statement): reported at the last
-    # line, and listed after the errors of lines.
+    # An error of the whole file (no grad statement): reported at the end of
+    # its text, and listed after the errors of lines.
     of_file: bool = False
 
     def render(self, source: Source) -> str:

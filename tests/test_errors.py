@@ -158,16 +158,29 @@ def test_grad_without_wrt_needs_a_param():
     assert error.hint == "name the inputs: grad x wrt ..."
 
 
-@pytest.mark.parametrize("text, line", [
-    ("", 1),
-    ("param a : R\ny = a", 2),
-    ("param a : R\ny = a\n", 2),
-    ("param a : R\ny = a\n# the end\n", 3),
+@pytest.mark.parametrize("text, line, column", [
+    ("", 1, 1),
+    ("\n  \n", 1, 1),
+    ("param a : R\ny = a", 2, 6),
+    ("param a : R\ny = a\n", 2, 6),
+    ("param a : R\ny = a  \n\n\t\n", 2, 6),
+    ("param a : R\ny = a\n# the end\n", 3, 10),
 ])
-def test_a_file_without_grad_is_reported_at_its_last_line(text, line):
+def test_a_file_without_grad_is_reported_where_its_text_ends(text, line, column):
     (error,) = errors(text)
     assert (error.span.line, error.span.column, error.message) == (
-        line, 1, "no grad statement: nothing to differentiate")
+        line, column, "no grad statement: nothing to differentiate")
+
+
+@pytest.mark.parametrize("text, suggestion", [
+    ("param V : R^(n x m)\nparam c : R^n\ninput x : R^m\nh = V x + c\nloss = sum(h)\nz = h\n",
+     "grad loss wrt V, c"),
+    ("input a : R\ninput b : R\ny = a b\n", "grad y wrt a, b"),
+    ("param a : R^n\n", "grad s wrt W"),
+])
+def test_a_file_without_grad_is_told_the_grad_statement_its_model_suggests(text, suggestion):
+    (error,) = errors(text)
+    assert error.hint.startswith(f"add a line such as `{suggestion}`:")
 
 
 # --------------------------------------------------------- several errors
@@ -258,7 +271,7 @@ def test_the_command_line_reports_every_error_and_exits_2(tmp_path, capsys):
     assert [line for line in lines if ": error: " in line] == [
         f"{path}:2:8: error: unexpected end of statement; expected an expression",
         f"{path}:3:5: error: unknown name 'q'",
-        f"{path}:3:1: error: no grad statement: nothing to differentiate",
+        f"{path}:3:6: error: no grad statement: nothing to differentiate",
     ]
     assert "Traceback" not in err
 
