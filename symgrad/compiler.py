@@ -12,6 +12,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
@@ -89,8 +90,14 @@ def _compile(source: Source) -> ModuleType:
         except OSError:  # no writable cache: compile in memory only
             module = ModuleType(name)
             exec(compile(code, f"<symgrad {source.filename}>", "exec"), module.__dict__)
-            _loaded[key] = module
-            return module
-    module = _import(path, name)
+            return _register(key, module)
+    return _register(key, _import(path, name))
+
+
+def _register(key: str, module: ModuleType) -> ModuleType:
+    """Keep the module, also in sys.modules under its name: pickle finds its
+    Grads class there (in this process, in forked workers, and in any process
+    that has loaded the same model, whose module gets the same name)."""
     _loaded[key] = module
+    sys.modules[module.__name__] = module
     return module

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import inspect
 import os
+import pickle
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import re
-
 import pytest
 from gradcheck import check_grads, draw_inputs
 
@@ -827,6 +826,16 @@ def test_load_without_a_writable_cache_compiles_in_memory(tmp_path, monkeypatch)
     monkeypatch.setattr(symgrad.compiler, "_loaded", {})
     module = symgrad.compile_source("param x : R^n\ny = sum(x)\ngrad y\n")
     assert module.evaluate(np.ones(2)) == 2.0
+
+
+def test_gradients_pickle_and_come_back_as_the_modules_grads(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    module = symgrad.compile_source("param W : R^(n x m)\ninput x : R^m\ny = sum(W x)\ngrad y wrt W, x\n")
+    _, grads = module.value_and_grad(np.ones((2, 3)), np.arange(3.0))
+    back = pickle.loads(pickle.dumps(grads))
+    assert type(back) is module.Grads
+    np.testing.assert_array_equal(back.W, grads.W)
+    np.testing.assert_array_equal(back.x, grads.x)
 
 
 def test_cache_directory_is_the_users(tmp_path, monkeypatch):
