@@ -247,21 +247,25 @@ class Explanation:
     def steps(self, derivation: Derivation, printer: Printer) -> list[str]:
         """The chain rule written out: the chain of local Jacobians from the
         target to each variable, and the matrix form each one takes."""
-        lines = ["", f"Steps for {printer.symbol(derivation.target)} (G is the gradient arriving at each step)"]
+        latex = isinstance(printer, PRINTERS["latex"])
+        title = f"Steps for {printer.symbol(derivation.target)} (G is the gradient arriving at each step)"
+        lines = ["", f"% {title}" if latex else title]
+        # LaTeX: one formula a line, prose in \text or after %; text: indented.
+        end, indent, inner = (" \\\\", "", "\\quad ") if latex else ("", "  ", "    ")
         for variable in derivation.request.wrt:
             path = self._path(derivation.request.node, variable.node)
+            d = self.d(printer, derivation.target, variable.name)
             if path is None:
-                lines.append(f"  {self.d(printer, derivation.target, variable.name)} = 0"
-                             f"   ({printer.symbol(derivation.target)} does not depend on "
-                             f"{printer.symbol(variable.name)})")
+                reason = f"{printer.symbol(derivation.target)} does not depend on {printer.symbol(variable.name)}"
+                lines.append(f"{d} = 0{end} % {reason}" if latex else f"{indent}{d} = 0   ({reason})")
                 continue
             label = [self.label(n, printer) for n in path]
             chain = printer.chain_dot.join(self.d_written(printer, label[i], label[i + 1])
                                            for i in range(len(path) - 1))
-            lines.append(f"  {self.d(printer, derivation.target, variable.name)} = {chain}")
+            lines.append(f"{indent}{d} = {chain}{end}")
             for node, operand in zip(path, path[1:]):
-                lines.append(f"    {self.d_written(printer, label[path.index(node)], label[path.index(operand)])}: "
-                             f"{self.local_rule(node, operand, printer)}")
+                step = self.d_written(printer, label[path.index(node)], label[path.index(operand)])
+                lines.append(f"{inner}{step}: {self.local_rule(node, operand, printer)}{end}")
         return lines
 
     @staticmethod
@@ -295,8 +299,14 @@ class Explanation:
         factor = rule(builder, node, builder.num(1)) if rule else builder.num(0)
         if (OPS[node.op].elementwise and node.shape == operand.shape and not node.shape.is_scalar
                 and factor.op != "number"):
-            text += (f"   (the Jacobian diag({printer.doc(factor)}) is diagonal: multiplying by it "
-                     f"is the elementwise product{printer.hadamard.rstrip()} {printer.doc(factor)})")
+            f = printer.doc(factor)
+            if isinstance(printer, PRINTERS["latex"]):
+                text += (f" \\qquad \\text{{(the Jacobian }} \\operatorname{{diag}}\\left({f}\\right) "
+                         f"\\text{{ is diagonal: multiplying by it is the elementwise product }}{printer.hadamard}"
+                         f"{f}\\text{{)}}")
+            else:
+                text += (f"   (the Jacobian diag({f}) is diagonal: multiplying by it "
+                         f"is the elementwise product{printer.hadamard.rstrip()} {f})")
         return text
 
 

@@ -11,6 +11,8 @@ error signal reads as the lecture's row: δ = uᵀ ∘ f'(z)ᵀ.
 
 from __future__ import annotations
 
+import re
+
 from .ir import Node
 from .ops import OPS
 
@@ -323,6 +325,9 @@ class LatexPrinter(Printer):
         return f"\\operatorname{{{written}}}"
 
     def symbol(self, name: str) -> str:
+        value_of = re.fullmatch(r"(.+?)\((.*)\)", name)
+        if value_of:  # a derivative's parameter that stands for the function's value: f(t)
+            return self.call(value_of[1], [self.symbol(a.strip()) for a in value_of[2].split(",")])
         return name.replace("_", "\\_")
 
     def _print_div(self, node, t):

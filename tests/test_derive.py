@@ -94,6 +94,16 @@ def test_latex_output(capsys):
     assert r"\frac{\partial s}{\partial x} = {W}^\top {\delta}^\top \\" in lines
 
 
+def test_latex_steps_are_latex_lines_with_prose_in_text_or_comments(capsys):
+    lines = derive(capsys, "--latex", "--steps", WINDOW)
+    steps = lines[lines.index("% Steps for s (G is the gradient arriving at each step)") + 1:]
+    assert steps and all(text.endswith(r" \\") for text in steps if text)
+    assert r"\quad \frac{\partial s}{\partial h}: G \mapsto G u \\" in steps
+    diagonal = next(text for text in steps if "diag" in text)
+    assert r"\text{(the Jacobian } \operatorname{diag}\left(\operatorname{f'}\left(z\right)\right)" in diagonal
+    assert r"\operatorname{f'}\left(t\right) = \operatorname{f}\left(t\right) \left(1 - \operatorname{f}\left(t\right)\right) \\" in lines
+
+
 def test_latex_escapes_an_underscore_once(capsys, tmp_path):
     path = model(tmp_path, "param w_1 : R^n\ninput x : R^n\ny_hat = log_softmax(w_1 ∘ x)\n"
                            "s = sum(y_hat ∘ y_hat)\ngrad s wrt w_1\n")
