@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from symgrad import __version__
 from symgrad.checking import module_section
 from symgrad.differentiation import Derivation
-from symgrad.ir import GradRequest, Node, Program, UserFunction, postorder
+from symgrad.ir import Node, Program, UserFunction, postorder
 from symgrad.naming import base_spelling, python_names
 from symgrad.notation import Printer
 

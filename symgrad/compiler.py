@@ -8,17 +8,14 @@ The cache directory is that of symgrad.cache.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
 import os
 import sys
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
-from . import __version__
-from .cache import cache_dir
+from .cache import cache_dir, code_fingerprint, write_cached
 from .source import Source, read_source
 
 
@@ -31,20 +28,8 @@ def generate_module(source: Source) -> str:
     return generate(program, differentiate_program(program))
 
 
-@functools.cache
-def _compiler_fingerprint() -> bytes:
-    """A digest of symgrad's own code, so that a changed compiler (not only a
-    new version) never reuses a module the old one wrote."""
-    from . import codegen, grammar
-    digest = hashlib.sha256(__version__.encode())
-    for package in (Path(__file__).parent, Path(codegen.__file__).parent, Path(grammar.__file__).parent):
-        for path in sorted(package.glob("*.py")) + sorted(package.glob("*.lark")):
-            digest.update(path.read_bytes())
-    return digest.digest()
-
-
 def _key(source: Source) -> str:
-    digest = hashlib.sha256(_compiler_fingerprint())
+    digest = hashlib.sha256(code_fingerprint())
     for part in (source.filename, source.text):
         digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()[:32]
@@ -76,18 +61,10 @@ def _compile(source: Source) -> ModuleType:
     if key in _loaded:
         return _loaded[key]
     name = f"symgrad_model_{key}"
-    directory = cache_dir()
-    path = directory / f"{name}.py"
+    path = cache_dir() / f"{name}.py"
     if not path.exists():
         code = generate_module(source)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            # Write then rename, so that a concurrent reader never sees half a file.
-            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=directory, suffix=".tmp",
-                                             delete=False) as stream:
-                stream.write(code)
-            os.replace(stream.name, path)
-        except OSError:  # no writable cache: compile in memory only
+        if not write_cached(path, code):  # no writable cache: compile in memory only
             module = ModuleType(name)
             exec(compile(code, f"<symgrad {source.filename}>", "exec"), module.__dict__)
             return _register(key, module)

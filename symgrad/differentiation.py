@@ -101,7 +101,7 @@ def differentiate_program(program: Program) -> list[Derivation]:
     that what two statements share is built once."""
     partial = None
     if program.functions or program.undefined_functions:
-        from .scalar import Partials  # SymPy is imported only for models with user functions
+        from .partials import Partials  # SymPy is imported only for functions not seen before
         partial = Partials(program)
     builder = Builder(partial=partial)
     return [differentiate(request, builder) for request in program.grads]

@@ -1,4 +1,5 @@
-"""Partial derivatives of user functions, by SymPy.
+"""Partial derivatives of user functions, by SymPy (symgrad.partials asks
+for them, once per function and argument, and keeps them).
 
 A user function `f(t) = body` is a scalar formula. Its body (IR over
 `argument` leaves) is turned into a SymPy expression, differentiated with
@@ -125,81 +126,41 @@ def number(value: float):
     return sympy.Rational(repr(value)) if value == value and abs(value) != float("inf") else sympy.Float(value)
 
 
-class Partials:
-    """The partial derivatives of a program's user functions, derived once
-    each and applied where the gradient graph needs them."""
+def derive_partial(program: Program, function: UserFunction, index: int) -> tuple[Node, list[str]]:
+    """∂function/∂(its parameter `index`) as an IR formula, and the formula's
+    parameters: the function's, and `f(t)`, its output, where the formula
+    uses it (f = sigmoid gives f' = f(t) (1 - f(t)))."""
+    symbols = [sympy.Symbol(p, real=True) for p in function.params]
+    body = sympy_body(program, function, symbols)
+    derivative = sympy.diff(body, symbols[index])
+    output = sympy.Symbol(f"{function.name}({', '.join(function.params)})", real=True)
+    best = choose_form(derivative, body, output)
+    uses_output = output in best.free_symbols
+    leaves = {s: Node("argument", (), SCALAR, function.span, data=s.name, name=s.name) for s in symbols + [output]}
+    params = list(function.params) + ([output.name] if uses_output else [])
+    return to_ir(best, Builder(), leaves), params
 
-    def __init__(self, program: Program):
-        self.program = program
-        self.derived: dict[tuple[str, int], UserFunction | None] = {}
-        self.uses_output: dict[tuple[str, int], bool] = {}
-        self.shown_arity: dict[str, int] = {}  # derived name -> operands to show (not the output)
 
-    def __call__(self, builder: Builder, y: Node, index: int) -> Node:
-        key = (y.data, index)
-        if key not in self.derived:
-            self.derived[key] = self.derive(y.data, index)
-        name = self.partial_name(y.data, index)
-        self.shown_arity[name] = len(y.args)
-        args = y.args + (y,) if self.uses_output.get(key) else y.args
-        return builder.op("apply", *args, data=name, shape=y.shape, span=y.span)
-
-    def partial_name(self, name: str, index: int) -> str:
-        function = self.program.functions.get(name)
-        if function is None or len(function.params) == 1:
-            return f"{name}'" if function or index == 0 else f"{name}'{index + 1}"
-        return f"∂{name}/∂{function.params[index]}"
-
-    def sympy_body(self, function: UserFunction, arguments: list) -> sympy.Expr:
-        """The body of `function` as SymPy, its parameters bound to `arguments`."""
-        values: dict[int, sympy.Expr] = {}
-        bound = dict(zip(function.params, arguments))
-        for node in postorder([function.body]):
-            operands = [values[id(a)] for a in node.args]
-            if node.op == "argument":
-                value = bound[node.data]
-            elif node.op == "number":
-                value = number(node.data)
-            elif node.op == "variable":  # a const with a value
-                value = number(self.program.variables[node.data].value)
-            elif node.op == "apply":
-                value = self.sympy_body(self.program.functions[node.data], operands)
-            elif node.op in _ARITHMETIC:
-                value = _ARITHMETIC[node.op](*operands)
-            else:
-                value = TO_SYMPY[node.op](*operands)
-            values[id(node)] = value
-        return values[id(function.body)]
-
-    def derive(self, name: str, index: int) -> UserFunction | None:
-        function = self.program.functions.get(name)
-        if function is None:  # used but never defined (allowed by `derive`)
-            return None
-        symbols = [sympy.Symbol(p, real=True) for p in function.params]
-        body = self.sympy_body(function, symbols)
-        derivative = sympy.diff(body, symbols[index])
-        output = sympy.Symbol(f"{name}({', '.join(function.params)})", real=True)
-        best = choose_form(derivative, body, output)
-        self.uses_output[(name, index)] = output in best.free_symbols
-        builder = Builder()
-        leaves = {s: Node("argument", (), SCALAR, function.span, data=s.name, name=s.name)
-                  for s in symbols + [output]}
-        formula = to_ir(best, builder, leaves)
-        params = function.params + ((output.name,) if self.uses_output[(name, index)] else ())
-        return UserFunction(self.partial_name(name, index), params, formula, function.span)
-
-    def arities(self) -> dict[str, int]:
-        return dict(self.shown_arity)
-
-    def arity(self, name: str) -> int:
-        """How many parameters of a user or derived function to show."""
-        if name in self.shown_arity:
-            return self.shown_arity[name]
-        return len(self.program.functions[name].params)
-
-    def functions(self) -> list[UserFunction]:
-        """The derived functions, in the order first needed."""
-        return [f for f in self.derived.values() if f is not None]
+def sympy_body(program: Program, function: UserFunction, arguments: list) -> sympy.Expr:
+    """The body of `function` as SymPy, its parameters bound to `arguments`."""
+    values: dict[int, sympy.Expr] = {}
+    bound = dict(zip(function.params, arguments))
+    for node in postorder([function.body]):
+        operands = [values[id(a)] for a in node.args]
+        if node.op == "argument":
+            value = bound[node.data]
+        elif node.op == "number":
+            value = number(node.data)
+        elif node.op == "variable":  # a const with a value
+            value = number(program.variables[node.data].value)
+        elif node.op == "apply":
+            value = sympy_body(program, program.functions[node.data], operands)
+        elif node.op in _ARITHMETIC:
+            value = _ARITHMETIC[node.op](*operands)
+        else:
+            value = TO_SYMPY[node.op](*operands)
+        values[id(node)] = value
+    return values[id(function.body)]
 
 
 def choose_form(derivative: sympy.Expr, body: sympy.Expr, output: sympy.Symbol) -> sympy.Expr:

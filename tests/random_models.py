@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MAX_DEPTH = 8
 MARGIN = 0.02     # how far every kink stays from the values around it
