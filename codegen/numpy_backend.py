@@ -170,9 +170,9 @@ def _log_softmax_grad(y, g):
     nearly 1 and 1 - p would lose its digits (elsewhere p < 1/2, and 1 - p is
     exact enough). Where no class has, as written: it loses no digit then."""
     y = _np.asarray(y)
-    p = _np.exp(y)
     if y.ndim < 2:
         return g * -_np.expm1(y)
+    p = _np.exp(y)
     top = y.max(axis=0, keepdims=True)
     colsum = _np.sum(g, axis=0, keepdims=True)
     if top.max() < -0.6931471805599453:  # every p < 1/2
