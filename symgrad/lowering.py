@@ -244,7 +244,7 @@ class Lowering:
         """A grad statement for a model that has none: its last scalar
         definition, by its params (or, without any, its inputs)."""
         scalars = [name for name, node in self.program.definitions.items() if node.shape.is_scalar]
-        variables = [v for v in self.program.variables.values() if v.value is None]
+        variables = self.program.arguments
         wrt = [v.name for v in variables if v.kind == "param"] or [v.name for v in variables]
         if not scalars or not wrt:
             return "grad s wrt W"
