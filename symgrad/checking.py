@@ -173,6 +173,8 @@ class ProbeWriter:
             return number(node.data)
         if node.op == "variable":
             return number(self.program.variables[node.data].value)
+        if node.op == "dimension":
+            return self.printer.dim(node.data)
         operands = [self.inline(a, bound) for a in node.args]
         operands = [o if o.isidentifier() or o.replace(".", "").isdigit() else f"({o})" for o in operands]
         return self.printer.expression(node, operands)
@@ -211,14 +213,16 @@ class ProbeWriter:
                 '    """The arguments of the kinks and of the restricted functions in',
                 '    _CHECK_SPEC, in its order, at these arguments."""',
                 f"    {unpacked} = _check_arrays(({packed}), _CHECK_SPEC)"]
-        body = "\n".join(self.lines)
+        # What the probe computes: its lines, and the kinks' and domains' arguments.
+        code = "\n".join(self.lines + [m for _, margins in self.kinks for m in margins]
+                         + [value for _, value in self.domains])
         for dim in self.program.dims:
-            if not re.search(rf"\b{self.spelled[dim]}\b", body):
+            if not re.search(rf"\b{self.spelled[dim]}\b", code):
                 continue
             variable, axis = next((v, axis) for v in self.program.arguments
                                   for axis, d in enumerate(v.shape.dims()) if d == dim)
             head.append(f"    {self.spelled[dim]} = {self.spelled[variable.name]}.shape[{axis}]")
-        if "_dtype" in body:
+        if re.search(r"\b_dtype\b", code):
             head.append("    _dtype = _np.dtype(_np.float64)")
         # A place in a comment is escaped, so that no file name can end the comment.
         kinks = "".join(f"        {margin},  # {op} at {repr(where)[1:-1]}\n"
