@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from .ir import Node
+from .ir import Node, postorder
 from .ops import OPS
 
 # Binding strength, loosest first.
@@ -43,15 +43,35 @@ class Printer:
         # arities: function name -> how many of its operands to show.
         self.names = names or {}
         self.arities = arities or {}
+        # While a call from outside prints: (node id, transposed) -> (node, its print).
+        self._printed: dict[tuple[int, bool], tuple[Node, tuple[str, int]]] | None = None
 
     # -------------------------------------------------------------- core
     def doc(self, node: Node, transposed: bool = False) -> str:
         return self.print(node, transposed)[0]
 
     def print(self, node: Node, transposed: bool = False) -> tuple[str, int]:
-        """(text, binding strength) of node, or of its transpose."""
-        if transposed and node.shape.is_scalar:
-            transposed = False
+        """(text, binding strength) of node, or of its transpose.
+
+        Depth-safe: a call from outside first prints every value below node
+        (down to the named ones), operands before users, both ways round, in
+        the order of an explicit stack (ir.postorder). Each method then finds
+        its operands already printed, and no call goes deeper than the few
+        levels of one operation's expansion, however deep the expression."""
+        transposed = transposed and not node.shape.is_scalar
+        if self._printed is None:
+            self._printed = {}
+            try:
+                for each in postorder([node], stop=self.names):
+                    for way in (False, True) if not each.shape.is_scalar else (False,):
+                        self._printed[(id(each), way)] = (each, self._print_one(each, way))
+                return self._printed[(id(node), transposed)][1]
+            finally:
+                self._printed = None
+        found = self._printed.get((id(node), transposed))
+        return found[1] if found is not None else self._print_one(node, transposed)
+
+    def _print_one(self, node: Node, transposed: bool) -> tuple[str, int]:
         entry = self.names.get(id(node))
         if entry is not None:
             name, flipped = entry
@@ -136,11 +156,8 @@ class Printer:
     def product_split(self, node: Node, t: bool):
         """node (transposed if t) as rest · last, each (node, transposed);
         None when it is no matrix product."""
-        if id(node) in self.names:
-            return None
-        if node.op == "transpose":
-            return self.product_split(node.args[0], not t)
-        if node.op != "matmul":
+        node, t = self.untransposed((node, t))
+        if id(node) in self.names or node.op != "matmul":
             return None
         a, b = node.args
         rest, last = ((b, True), (a, True)) if t else ((a, False), (b, False))
