@@ -13,15 +13,16 @@ the gradients use it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .differentiation import Derivation, differentiate_program
 from .ir import Node, Program, postorder
-from .notation import PRINTERS, Printer
+from .notation import PRINTERS, PRODUCT, Printer
 from .ops import OPS
 from .simplify import Builder
 
 LEAVES = {"variable", "number", "argument", "dimension", "identity", "zeros"}
+PATH_LIMIT = 32  # the most paths `--steps` writes out one by one for a gradient
 
 
 def _trivial(node: Node) -> bool:
@@ -63,6 +64,96 @@ def _signal_names(derivation: Derivation, forward_names: dict[int, str],
     return result
 
 
+def _rule(node: Node, index: int):
+    """The adjoint rule of node's operand `index`: (builder, node, G) ->
+    its share of G; None where the operation sends that operand nothing."""
+    vjp = OPS[node.op].vjp
+    if callable(vjp):  # one rule for every operand (user functions)
+        return lambda b, y, g: vjp(b, y, g, index)
+    return vjp[index] if vjp else None
+
+
+def _operand_share(builder: Builder, node: Node, index: int, gradient: Node) -> Node | None:
+    """The share of node's operand `index` in the gradient G arriving at
+    node, summed to the operand's shape (None where it gets nothing)."""
+    rule = _rule(node, index)
+    return builder.sum_to(rule(builder, node, gradient), node.args[index].shape) if rule else None
+
+
+@dataclass(frozen=True)
+class Link:
+    """One step of a path: from a value to its operand number `index`."""
+
+    node: Node
+    index: int
+
+    @property
+    def operand(self) -> Node:
+        return self.node.args[self.index]
+
+
+@dataclass
+class Path:
+    """One way the target depends on a variable: the links from the target
+    down to the variable, and the path's term of the gradient, its local
+    rules applied in turn to ∂target/∂target = 1 (the chain rule along it)."""
+
+    links: tuple[Link, ...]
+    term: Node
+
+
+@dataclass
+class ChainRule:
+    """∂target/∂variable as the sum over every path from the target down to
+    the variable, a value used twice giving two paths (ResNets' and RNNs'
+    "gradients sum at outward branches"): Σ_paths term = the gradient.
+    `paths` is None when there are more than PATH_LIMIT of them."""
+
+    variable: str
+    count: int
+    paths: list[Path] | None = field(default=None)
+
+
+def _paths(root: Node, goal: Node, builder: Builder) -> ChainRule:
+    """Every path of operand links from root down to goal that carries a
+    gradient, counted first (a count per value, operands before users) and
+    enumerated by an explicit stack only when there are few."""
+    count: dict[int, int] = {}
+    links: dict[int, list[Link]] = {}
+    for node in postorder([root]):
+        if node is goal:
+            count[id(node)] = 1
+            continue
+        links[id(node)] = [Link(node, index) for index, operand in enumerate(node.args)
+                           if count.get(id(operand)) and _rule(node, index) is not None]
+        count[id(node)] = sum(count[id(link.operand)] for link in links[id(node)])
+    total = count[id(root)]
+    if total > PATH_LIMIT:
+        return ChainRule(goal.data, total)
+    paths = []
+    stack: list[tuple[Node, tuple | None]] = [(root, None)]  # (value, links above it as a linked list)
+    while stack:
+        node, above = stack.pop()
+        if node is goal:
+            chain: list[Link] = []
+            while above is not None:
+                above, link = above
+                chain.append(link)
+            paths.append(chain[::-1])
+            continue
+        stack.extend((link.operand, (above, link)) for link in reversed(links[id(node)]))
+    return ChainRule(goal.data, total, [Path(tuple(chain), _term(chain, builder)) for chain in paths])
+
+
+def _term(chain: list[Link], builder: Builder) -> Node:
+    """One path's term: 1 at the target, then each link's share in turn."""
+    gradient = builder.num(1)
+    for link in chain:
+        builder.span = link.node.span
+        gradient = _operand_share(builder, link.node, link.index, gradient)
+    return gradient
+
+
 @dataclass
 class GradientView:
     """One gradient, printable: str() gives matrix notation, Jupyter LaTeX."""
@@ -90,6 +181,7 @@ class Explanation:
         self.forward_names = {id(node): name for name, node in program.definitions.items()}
         forward_ids = {id(node) for node in postorder(
             list(program.definitions.values()) + [request.node for request in program.grads])}
+        self._chain_rules: dict[str, dict[str, ChainRule]] = {}
         self.targets: dict[str, dict[str, GradientView]] = {}
         self.signals: dict[str, list[tuple[Node, Node, str, bool]]] = {}
         for derivation in self.derivations:
@@ -244,60 +336,78 @@ class Explanation:
         return text.replace("×", "x") if style == "ascii" else text
 
     # --------------------------------------------------------------- steps
+    def chain_rule(self, target: str | None = None) -> dict[str, ChainRule]:
+        """The paths of each gradient of a `grad` statement (the first by
+        default), by variable: what `--steps` writes."""
+        derivation = next(d for d in self.derivations if target in (None, d.target))
+        found = self._chain_rules.get(derivation.target)
+        if found is None:
+            builder = derivation.builder
+            found = {v.name: _paths(derivation.request.node, v.node, builder) for v in derivation.request.wrt}
+            self._chain_rules[derivation.target] = found
+        return found
+
     def steps(self, derivation: Derivation, printer: Printer) -> list[str]:
-        """The chain rule written out: the chain of local Jacobians from the
-        target to each variable, and the matrix form each one takes."""
+        """The chain rule written out: for each variable, every path from the
+        target down to it (one for each way the target uses it), each as its
+        chain of local Jacobians, the matrix form each takes and the path's
+        term; then the gradient as the sum of the terms."""
         latex = isinstance(printer, PRINTERS["latex"])
         title = f"Steps for {printer.symbol(derivation.target)} (G is the gradient arriving at each step)"
         lines = ["", f"% {title}" if latex else title]
-        # LaTeX: one formula a line, prose in \text or after %; text: indented.
+        # LaTeX: one formula a line, prose in \text; text: indented.
         end, indent, inner = (" \\\\", "", "\\quad ") if latex else ("", "  ", "    ")
-        for variable in derivation.request.wrt:
-            path = self._path(derivation.request.node, variable.node)
-            d = self.d(printer, derivation.target, variable.name)
-            if path is None:
-                reason = f"{printer.symbol(derivation.target)} does not depend on {printer.symbol(variable.name)}"
-                lines.append(f"{d} = 0{end} % {reason}" if latex else f"{indent}{d} = 0   ({reason})")
+        target = printer.symbol(derivation.target)
+        for variable, rule in self.chain_rule(derivation.target).items():
+            d = self.d(printer, derivation.target, variable)
+            of = printer.symbol(variable)
+            if rule.count == 0:
+                lines.append(f"{indent}{d} = 0   {_prose(printer, f'({target} does not depend on {of})')}{end}")
                 continue
-            label = [self.label(n, printer) for n in path]
-            chain = printer.chain_dot.join(self.d_written(printer, label[i], label[i + 1])
-                                           for i in range(len(path) - 1))
-            lines.append(f"{indent}{d} = {chain}{end}")
-            for node, operand in zip(path, path[1:]):
-                step = self.d_written(printer, label[path.index(node)], label[path.index(operand)])
-                lines.append(f"{inner}{step}: {self.local_rule(node, operand, printer)}{end}")
+            if rule.paths is None:
+                why = (f"the sum of {_how_many(rule.count)} paths, more than the {PATH_LIMIT} written out; "
+                       "the error signals above add them up at each value used more than once")
+                lines.append(f"{indent}{d}: {_prose(printer, why)}{end}")
+                continue
+            several = len(rule.paths) > 1
+            if several:
+                why = f"the sum of {len(rule.paths)} paths, one for each way {target} uses {of}:"
+                lines.append(f"{indent}{d} = {_prose(printer, why)}{end}")
+            for number, path in enumerate(rule.paths, 1):
+                name = _prose(printer, f"path {number}") if several else d
+                lines += self._path_lines(path, name, printer, indent, inner, end)
+                if several:
+                    lines.append(f"{inner}{name} = {printer.doc(path.term)}{end}")
+            terms = " + ".join(printer.wrap(path.term, PRODUCT) for path in rule.paths)
+            lines.append(f"{indent}{d} = {terms}{end}")
         return lines
 
-    @staticmethod
-    def _path(start: Node, goal: Node) -> list[Node] | None:
-        """A path of operand links from start down to goal (breadth first)."""
-        parents: dict[int, Node | None] = {id(start): None}
-        queue = [start]
-        while queue:
-            node = queue.pop(0)
-            if node is goal:
-                path = [node]
-                while parents[id(path[-1])] is not None:
-                    path.append(parents[id(path[-1])])
-                return path[::-1]
-            for arg in node.args:
-                if id(arg) not in parents:
-                    parents[id(arg)] = node
-                    queue.append(arg)
-        return None
+    def _path_lines(self, path: Path, name: str, printer: Printer, indent: str, inner: str,
+                    end: str) -> list[str]:
+        """A path's chain of local Jacobians, then the matrix form of each."""
+        labels: dict[int, str] = {}
+        for link in path.links:
+            for node in (link.node, link.operand):
+                if id(node) not in labels:
+                    labels[id(node)] = self.label(node, printer)
+        steps = []
+        for link in path.links:
+            step = self.d_written(printer, labels[id(link.node)], labels[id(link.operand)])
+            if link.node.args.count(link.operand) > 1:  # x ∘ x: which of the two
+                step += " " + _prose(printer, f"(operand {link.index + 1})")
+            steps.append(step)
+        lines = [f"{indent}{name} = {printer.chain_dot.join(steps) or printer.number(1)}{end}"]
+        lines += [f"{inner}{step}: {self.local_rule(link, printer)}{end}" for step, link in zip(steps, path.links)]
+        return lines
 
-    def local_rule(self, node: Node, operand: Node, printer: Printer) -> str:
+    def local_rule(self, link: Link, printer: Printer) -> str:
         """How the step's Jacobian acts on the arriving gradient G."""
-        from .ops import OPS
         builder = Builder(partial=self.partials)
-        index = node.args.index(operand)
+        node = link.node
         g = Node("argument", (), node.shape, node.span, data="G")
-        vjp = OPS[node.op].vjp
-        rule = (lambda b, y, gg: vjp(b, y, gg, index)) if callable(vjp) else vjp[index]
-        share = builder.sum_to(rule(builder, node, g), operand.shape) if rule else builder.zeros(operand.shape)
-        text = f"G{printer.maps_to}{printer.doc(share)}"
-        factor = rule(builder, node, builder.num(1)) if rule else builder.num(0)
-        if (OPS[node.op].elementwise and node.shape == operand.shape and not node.shape.is_scalar
+        text = f"G{printer.maps_to}{printer.doc(_operand_share(builder, node, link.index, g))}"
+        factor = _rule(node, link.index)(builder, node, builder.num(1))
+        if (OPS[node.op].elementwise and node.shape == link.operand.shape and not node.shape.is_scalar
                 and factor.op != "number"):
             f = printer.doc(factor)
             if isinstance(printer, PRINTERS["latex"]):
@@ -306,8 +416,18 @@ class Explanation:
                          f"{f}\\text{{)}}")
             else:
                 text += (f"   (the Jacobian diag({f}) is diagonal: multiplying by it "
-                         f"is the elementwise product{printer.hadamard.rstrip()} {f})")
+                         f"is the elementwise product{printer.hadamard.rstrip()} {printer.wrap(factor, PRODUCT + 1)})")
         return text
+
+
+def _prose(printer: Printer, text: str) -> str:
+    """Words among formulas: in LaTeX, as text."""
+    return f"\\text{{{text}}}" if isinstance(printer, PRINTERS["latex"]) else text
+
+
+def _how_many(count: int) -> str:
+    """A count of paths, in digits while it is short (2⁴⁰⁰ paths is no number to print)."""
+    return f"{count:,}" if count < 10**9 else f"about 10^{len(str(count)) - 1}"
 
 
 def derive(program: Program) -> Explanation:
