@@ -31,11 +31,14 @@ def cmd_shapes(args) -> int:
     for variable in program.variables.values():
         value = f" = {variable.value:g}" if variable.value is not None else ""
         rows.append((variable.kind, variable.name, f"{variable.shape}{value}"))
+    # --explicit: each formula as it is read, every operation in brackets.
+    formulas = explicit_formulas(program.source) if args.explicit else {}
     for function in program.functions.values():
         signature = " × ".join("R" for _ in function.params)
-        rows.append(("fn", f"{function.name}({', '.join(function.params)})", f"{signature} → R"))
+        rows.append(("fn", f"{function.name}({', '.join(function.params)})",
+                      f"{signature} → R" + formulas.get(function.name, "")))
     for name, node in program.definitions.items():
-        rows.append(("def", name, str(node.shape)))
+        rows.append(("def", name, str(node.shape) + formulas.get(name, "")))
     width = max(len(name) for _, name, _ in rows)
     for kind, name, shape in rows:
         print(f"{kind:<6}{name:<{width}}" + (f" : {shape}" if shape else ""))
@@ -50,10 +53,19 @@ def cmd_shapes(args) -> int:
     return 0
 
 
+def explicit_formulas(source) -> dict[str, str]:
+    """` = FORMULA` for each definition and function, fully bracketed."""
+    from .lowering import read_as
+    from .syntax import explicit
+    return {name: " = " + explicit(formula, source.snippet) for name, formula in read_as(source).items()}
+
+
 def cmd_derive(args) -> int:
     from .explain import Explanation
-    from .lowering import analyze
+    from .lowering import analyze, undefined_function_warnings
     program = analyze(read_source(args.model), allow_undefined_functions=True)
+    for warning in undefined_function_warnings(program):
+        print(warning.render(program.source), file=sys.stderr)
     style = "latex" if args.latex else "ascii" if args.ascii else "unicode"
     sys.stdout.write(Explanation(program).text(style, steps=args.steps))
     return 0
@@ -73,6 +85,17 @@ def cmd_compile(args) -> int:
 def cmd_check(args) -> int:
     from .checking import run
     return run(args)
+
+
+def cmd_cache(args) -> int:
+    from . import cache
+    try:
+        sys.stdout.write(cache.clear() if args.clear else cache.info())
+    except OSError as error:  # a file of the cache that cannot be removed or read
+        print(f"symgrad: error: cannot {'clear' if args.clear else 'read'} the cache: "
+              f"{error.filename}: {error.strerror}", file=sys.stderr)
+        return BAD_INPUT
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", metavar="FILE", help="also write the report as JSON (- for standard output)")
     check.add_argument("--markdown", metavar="FILE",
                        help="also write the report as Markdown (- for standard output)")
-    command("shapes", "print every variable and definition with its shape", cmd_shapes)
+    shapes = command("shapes", "print every variable and definition with its shape", cmd_shapes)
+    shapes.add_argument("--explicit", action="store_true",
+                        help="also print each formula as it is read, with every operation in brackets")
+    cache_help = "show or empty the cache of compiled modules, derivatives and parser tables"
+    cache = commands.add_parser("cache", help=cache_help, description=cache_help + " (see docs/guarantees.md)")
+    action = cache.add_mutually_exclusive_group()
+    action.add_argument("--info", action="store_true",
+                        help="print where the cache is, whether it is used, its entries and size (the default)")
+    action.add_argument("--clear", action="store_true",
+                        help="delete every file symgrad wrote there (the directory and other files stay)")
+    cache.set_defaults(run=cmd_cache)
     return parser
 
 

@@ -11,13 +11,15 @@ expression only the first, since what follows from it would only repeat it.
 from __future__ import annotations
 
 import gc
+import math
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from . import syntax as ast
 from .ir import GradRequest, Node, Program, UserFunction, Variable
 from .ops import BUILTINS, OPS
-from .parsing import ParsedFile, read_statements
+from .parsing import NUMPY_FUNCTIONS, ParsedFile, in_model_spelling, read_statements
 from .shapes import SCALAR, Shape, ShapeError, column
 from .simplify import forward_form
 from .source import Diagnostic, ModelError, Source, Span
@@ -64,6 +66,16 @@ def likeness(a: str, b: str) -> float:
     return 1 - edits / (len(a) + len(b))
 
 
+def likest(name: str, candidates) -> str | None:
+    """The candidate most like `name` (which shares a near_key with each), if
+    one is alike enough to suggest. Of equally like ones, the one with more
+    of the mistake's letters in their case (`aa`: `a` before `A`); then the
+    first name."""
+    scored = [(-likeness(name, c), -sum(letter in name for letter in c), c) for c in candidates if c != name]
+    best = min(scored, default=None)
+    return best[2] if best and -best[0] >= 0.6 else None
+
+
 class NameIndex:
     """Names under their near_keys, so that "did you mean" compares a
     mistake with the few names near it, not with every name of the file
@@ -81,6 +93,18 @@ class NameIndex:
     def near(self, keys: set[str]) -> set[str]:
         """The names that share one of `keys` (a name's near_keys)."""
         return {near for key in keys for near in self.by_key.get(key, ())}
+
+
+# A transpose written last (`bᵀ`, `b'`, `b^T`), which a hint may drop.
+TRANSPOSE_MARK = re.compile(r"(?:ᵀ|'|\^\s*T)$")
+
+# Numbers a model may call by name, unless it declares that name.
+CONSTANTS = {"π": math.pi, "pi": math.pi}
+
+# The operators of level 3 (products and division), as the parser names them.
+LEVEL_3 = {"star", "at", "juxtapose", "hadamard", "divide"}
+POWERS = {"power", "elementwise_power"}
+UNARY_LEVELS = {ast.Negate, ast.Transpose}
 
 
 def _kind_word(kind: str) -> str:
@@ -116,11 +140,7 @@ class Lowering:
         keys = near_keys(name)
         candidates = ({c for c in self.index.near(keys) if kinds is None or self.kinds[c][0] in kinds}
                       | {c for c in extra if near_keys(c) & keys})
-        # The likest; of equally like ones, the one with more of the mistake's
-        # letters in their case (`aa`: `a` before `A`); then the first name.
-        scored = [(-likeness(name, c), -sum(letter in name for letter in c), c) for c in candidates if c != name]
-        best = min(scored, default=None)
-        return best[2] if best and -best[0] >= 0.6 else None
+        return likest(name, candidates)
 
     # -------------------------------------------------------- statements
     def run(self, statements: list[ast.Statement]) -> Program:
@@ -339,24 +359,48 @@ class Lowering:
                 or self.kinds.get(name.id, (None,))[0] in ("variable", "definition", "dim"))
 
     def regroup(self, expr: ast.Expr, scope: Scope) -> ast.Expr:
-        """`a (b + 1)^2` is a (b + 1)², not (a (b + 1))²: the parser reads
-        `a (b + 1)` as a call, so a power or transpose after it binds to the
-        call; when `a` is a value, it belongs to the bracket instead."""
+        """The one place that decides how a "call" of a value is grouped.
+        The parser reads `b (c)` as a call, which binds as tightly as a name;
+        when b is a value it is the juxtaposition `b c`, and groups as one:
+        with level-3 operators to the left, `a/b (c)` is `(a/b) c` and
+        `a b (c)` is `(a b) c`; after a negation or a power, `-b (c)^2` is
+        `(-b) (c^2)`. Called top-down, on each node before its operands;
+        brackets (a group) are never reached into."""
+        if type(expr) is ast.Binary and expr.op in LEVEL_3:
+            split = self.split_call(expr.right, scope)
+            if split is None:
+                return expr
+            head, tail, open_span = split
+            left = ast.Binary(expr.op, expr.left, head, expr.left.span.to(head.span), expr.op_span)
+            return ast.Binary("juxtapose", left, tail, expr.span, open_span)
+        split = self.split_call(expr, scope)
+        if split is None:
+            return expr
+        head, tail, open_span = split
+        return ast.Binary("juxtapose", head, tail, expr.span, open_span)
+
+    def split_call(self, expr: ast.Expr, scope: Scope) -> tuple[ast.Expr, ast.Expr, Span] | None:
+        """If `expr` starts with the call of a value `b (c)` under negations
+        and postfix operators, as the parser builds `-b (c)^T`: the part
+        before the bracket (`-b`), the part from it on (`(c)^T`) and the
+        bracket's span. Else None."""
         chain = []
         node = expr
-        while isinstance(node, ast.Transpose) or (
-                isinstance(node, ast.Binary) and node.op in ("power", "elementwise_power")):
+        while type(node) in UNARY_LEVELS or type(node) is ast.Binary and node.op in POWERS:
             chain.append(node)
-            node = node.operand if isinstance(node, ast.Transpose) else node.left
-        if not (chain and isinstance(node, ast.Call) and len(node.args) == 1 and self.is_value(node.func, scope)):
-            return expr
-        inner = node.args[0]
-        for postfix in reversed(chain):
-            if isinstance(postfix, ast.Transpose):
-                inner = ast.Transpose(inner, inner.span.to(postfix.span), postfix.op_span)
+            node = node.left if type(node) is ast.Binary else node.operand
+        if not (type(node) is ast.Call and len(node.args) == 1 and self.is_value(node.func, scope)):
+            return None
+        head: ast.Expr = node.func
+        tail: ast.Expr = ast.Group(node.args[0], node.open_span.to(node.span))
+        for outer in reversed(chain):
+            if type(outer) is ast.Negate:
+                head = ast.Negate(head, outer.op_span.to(head.span), outer.op_span)
+            elif type(outer) is ast.Transpose:
+                tail = ast.Transpose(tail, tail.span.to(outer.span), outer.op_span)
             else:
-                inner = ast.Binary(postfix.op, inner, postfix.right, inner.span.to(postfix.span), postfix.op_span)
-        return ast.Binary("juxtapose", node.func, inner, expr.span, node.open_span)
+                tail = ast.Binary(outer.op, tail, outer.right, tail.span.to(outer.span), outer.op_span)
+        return head, tail, node.open_span
 
     def lower(self, expr: ast.Expr, args: list[Value], scope: Scope) -> Value:
         kind = type(expr)
@@ -372,18 +416,20 @@ class Lowering:
             return self.make("neg", args, expr.op_span, scope)
         if kind is ast.Transpose:
             return self.make("transpose", args, expr.op_span, scope)
+        if kind is ast.Group:
+            return args[0]
         return self.make("norm", args, expr.span, scope)
 
     def binary(self, expr: ast.Binary, args: list[Value], scope: Scope) -> Value:
         op = expr.op
         if op in ("add", "sub"):
-            return self.make(op, args, expr.op_span, scope)
+            return self.make(op, args, expr.op_span, scope, written=(expr.left, expr.right))
         if op in ("star", "at", "juxtapose"):
             return self.product(args, expr.op_span, scope)
         if op == "hadamard":
-            return self.make("mul", args, expr.op_span, scope)
+            return self.make("mul", args, expr.op_span, scope, written=(expr.left, expr.right))
         if op == "divide":
-            return self.make("div", args, expr.op_span, scope)
+            return self.make("div", args, expr.op_span, scope, written=(expr.left, expr.right))
         if op == "elementwise_power":
             return self.make("pow", args, expr.op_span, scope)
         return self.power(expr, args, scope)
@@ -412,7 +458,10 @@ class Lowering:
         scaling = any(isinstance(a, Node) and a.shape.is_scalar for a in args)
         return self.make("mul" if scaling else "matmul", args, span, scope)
 
-    def make(self, op: str, args: list[Value], span: Span, scope: Scope, data=None) -> Value:
+    def make(self, op: str, args: list[Value], span: Span, scope: Scope, data=None,
+             written: tuple[ast.Expr, ...] = ()) -> Value:
+        """The node op(*args), or Invalid with its error. `written`: the
+        operands as written, for a hint that names one of them."""
         if Invalid in map(type, args):
             self.suggest_declarations(op, args)
             return Invalid()
@@ -423,8 +472,29 @@ class Lowering:
         try:
             shape = OPS[op].shape(*[a.shape for a in args])
         except ShapeError as error:
-            return self.error(span, error.message, error.hint)
+            return self.error(span, error.message, self.transpose_hint(op, args, written) or error.hint)
         return forward_form(Node(op, tuple(args), shape, span, data=data))
+
+    def transpose_hint(self, op: str, args: list[Node], written: tuple[ast.Expr, ...]) -> str | None:
+        """For a vector the wrong way round beside a matrix (a bias written as
+        a row, `W X + bᵀ`): a hint that names its transpose, when that fits."""
+        if not any(a.shape.rows != 1 and a.shape.cols != 1 for a in args):
+            return None
+        for index, (arg, expr) in enumerate(zip(args, written)):
+            if arg.shape.is_scalar or arg.shape.cols != 1 and arg.shape.rows != 1:
+                continue
+            shapes = [a.shape for a in args]
+            shapes[index] = arg.shape.T
+            try:
+                OPS[op].shape(*shapes)
+            except ShapeError:
+                continue
+            text = self.program.source.snippet(expr.span)
+            was = "a row vector" if arg.shape.is_row else "a column vector"
+            transposed = TRANSPOSE_MARK.sub("", text) if TRANSPOSE_MARK.search(text) else (
+                f"{text}ᵀ" if type(expr) in (ast.Name, ast.Group, ast.Call, ast.Norm) else f"({text})ᵀ")
+            return f"'{text}' is {was} {arg.shape}; its transpose fits: write {transposed}"
+        return None
 
     def suggest_declarations(self, op: str, args: list[Value]):
         """Complete an undeclared name's error with the shape its use implies."""
@@ -449,6 +519,8 @@ class Lowering:
         if name.id in BUILTINS:
             return self.error(name.span, f"'{name.id}' is a built-in function; call it as {name.id}(...)")
         kind = self.kinds.get(name.id, (None,))[0]
+        if kind is None and name.id in CONSTANTS and name.id not in self.declared_later:
+            return Node("number", (), SCALAR, name.span, data=CONSTANTS[name.id])
         if kind is None:
             return self.unknown_name(name, None, scope.arguments)
         if kind == "function":
@@ -461,7 +533,7 @@ class Lowering:
                                          f"with a value; '{name.id}' is {_kind_word(kind)}",
                               f"make '{name.id}' an argument of '{scope.in_function}'")
         if kind == "dim":
-            return Node("dimension", (), SCALAR, name.span, data=name.id, name=name.id)
+            return dimension_value(name.id, name.span)
         if kind == "variable":
             variable = self.program.variables.get(name.id)
             return variable.node if variable else Invalid()
@@ -489,12 +561,9 @@ class Lowering:
     def call(self, expr: ast.Call, args: list[Value], scope: Scope) -> Value:
         func = expr.func
         kind = self.kinds.get(func.id, (None,))[0]
-        if self.is_value(func, scope):
-            # `W (x + b)`: a product, not a call.
-            if len(args) != 1:
-                return self.error(func.span, f"'{func.id}' is {_kind_word(kind or 'variable')}, not a function; "
-                                             f"it cannot take {len(args)} arguments")
-            return self.product([self.resolve(func, scope), args[0]], expr.open_span, scope)
+        if self.is_value(func, scope):  # `W (x, y)` (regroup made `W (x)` a product)
+            return self.error(func.span, f"'{func.id}' is {_kind_word(kind or 'variable')}, not a function; "
+                                         f"it cannot take {len(args)} arguments")
         if kind == "function":
             function = self.program.functions.get(func.id)
             if function is None:
@@ -504,6 +573,10 @@ class Lowering:
                                              f"argument{'s' if len(function.params) != 1 else ''}, got {len(args)}")
             return self.make("apply", args, func.span, scope, data=func.id)
         builtin = BUILTINS.get(func.id)
+        if builtin is None and func.id in NUMPY_FUNCTIONS and kind is None:
+            written = [self.program.source.snippet(arg.span) for arg in expr.args]
+            return self.error(func.span, f"'{func.id}' is NumPy's; a model has no function of that name",
+                              f"write {in_model_spelling(func.id, written)}")
         if builtin is None:
             if func.id in self.unparsed_names:
                 return Invalid()
@@ -522,12 +595,42 @@ class Lowering:
         defaults = builtin.defaults[len(args) - builtin.min_args:]
         args = args + [Node("number", (), SCALAR, func.span, data=value) for value in defaults]
         op = builtin.op
+        if op in ("identity", "fill"):
+            return self.constant_array(expr, args, op)
+        if op in ("rowmean", "colmean"):  # the sum over the count of entries summed
+            total = self.make(f"{op[:3]}sum", args, func.span, scope)
+            if isinstance(total, Invalid):
+                return total
+            count = args[0].shape.cols if op == "rowmean" else args[0].shape.rows
+            return self.make("div", [total, dimension_value(count, func.span)], func.span, scope)
         if op == "diag":
             operand = args[0]
             if isinstance(operand, Node) and operand.shape.is_scalar:
                 return operand  # a 1×1 matrix is its own diagonal, and its own diagonal matrix
             op = "diag_matrix" if isinstance(operand, Node) and operand.shape.is_column else "diag_vector"
         return self.make(op, args, func.span, scope)
+
+    def constant_array(self, expr: ast.Call, args: list[Value], op: str) -> Value:
+        """eye(n), ones(n), ones(n, m): their arguments are dimensions (a
+        dimension's name or a whole number), not values. ones(n) is ones(n, 1)."""
+        dims = []
+        for arg, written in zip(args, [*expr.args, None]):
+            if isinstance(arg, Invalid):
+                return arg
+            if arg.op == "dimension":
+                dims.append(arg.data)
+            elif arg.op == "number" and type(written) in (ast.Number, type(None)) and arg.data == int(arg.data) > 0:
+                dims.append(int(arg.data))
+            else:
+                return self.error(written.span, f"'{expr.func.id}' takes dimensions (a dimension's name or a "
+                                                f"whole number), not {self.program.source.snippet(written.span)}",
+                                  f"e.g. {expr.func.id}(n) with n a dimension of a declared type")
+        span = expr.func.span
+        if op == "identity":
+            return Node("identity", (), Shape(dims[0], dims[0]), span, data=dims[0])
+        shape = Shape(dims[0], dims[1])
+        one = Node("number", (), SCALAR, span, data=1.0)
+        return one if shape.is_scalar else Node("fill", (one,), shape, span, data=shape.dims())
 
     def unknown_function(self, func: ast.Name, scope: Scope) -> Invalid:
         later = self.declared_later.get(func.id)
@@ -537,6 +640,30 @@ class Lowering:
         close = self.close_name(func.id, {"function"}, BUILTINS)
         message = f"unknown function '{func.id}'" + (f"; did you mean '{close}'?" if close else "")
         return self.error(func.span, message, f"define it with `{func.id}(t) = ...` above this line")
+
+
+def undefined_function_warnings(program: Program) -> list[Diagnostic]:
+    """A warning for each function that `derive` took without a formula and
+    whose name is close to a function's (`sigmod`, a misspelt sigmoid):
+    derive would otherwise print it as a function of its own, sigmod'(z),
+    without a word. A name like no function's (`g`) is taken to be meant."""
+    index = NameIndex([*BUILTINS, *program.functions])
+    warnings = []
+    for name, span in program.undefined_functions.items():
+        close = likest(name, index.near(near_keys(name)))
+        if close is not None:
+            warnings.append(Diagnostic(
+                span, f"unknown function '{name}'; did you mean '{close}'?",
+                f"derive writes it as a function without a formula, {name}'(…); define it with "
+                f"`{name}(t) = ...` if that is what you meant", severity="warning"))
+    return warnings
+
+
+def dimension_value(dim: str | int, span: Span) -> Node:
+    """A dimension's size as a scalar value."""
+    if isinstance(dim, int):
+        return Node("number", (), SCALAR, span, data=float(dim))
+    return Node("dimension", (), SCALAR, span, data=dim, name=dim)
 
 
 def lower(source: Source, statements: list[ast.Statement], allow_undefined_functions: bool = False) -> Program:
@@ -552,6 +679,27 @@ def analyze(source: Source, allow_undefined_functions: bool = False) -> Program:
     with collector_paused():
         parsed = read_statements(source)
         return Lowering(source, allow_undefined_functions, parsed).run(parsed.statements)
+
+
+def read_as(source: Source) -> dict[str, ast.Expr]:
+    """How each definition's and function's formula is read, by its name:
+    the syntax tree as Lowering.regroup groups it, where every call of a
+    value is a product (`symgrad shapes --explicit` prints it). ModelError
+    if the model has an error."""
+    with collector_paused():
+        parsed = read_statements(source)
+        lowering = Lowering(source, parsed=parsed)
+        lowering.run(parsed.statements)
+    formulas = {}
+    for statement in parsed.statements:
+        if isinstance(statement, ast.Definition):
+            scope, formula = Scope(), statement.expr
+        elif isinstance(statement, ast.Function):
+            scope, formula = Scope(dict.fromkeys(p.id for p in statement.params)), statement.body
+        else:
+            continue
+        formulas[statement.name.id] = ast.rebuild(formula, lambda expr: lowering.regroup(expr, scope))
+    return formulas
 
 
 @contextmanager

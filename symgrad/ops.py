@@ -161,7 +161,7 @@ _elementwise_rules = {
     "sin": lambda b, y, g: b.mul(g, b.op("cos", _a(y))),
     "cos": lambda b, y, g: b.neg(b.mul(g, b.op("sin", _a(y)))),
     "tan": lambda b, y, g: b.mul(g, b.add(b.num(1), b.mul(y, y))),
-    "tanh": lambda b, y, g: b.mul(g, b.sub(b.num(1), b.mul(y, y))),   # 1 - y ∘ y
+    "tanh": lambda b, y, g: b.mul(g, b.op("tanh_slope", y, _a(y))),     # 1 - y ∘ y
     "sigmoid": lambda b, y, g: b.mul(g, b.op("sigmoid_slope", y, _a(y))),  # y ∘ (1 - y)
     "relu": lambda b, y, g: b.op("where_gt", _a(y), b.num(0), g),      # G ∘ [z > 0]: relu'(0) = 0
     "softplus": lambda b, y, g: b.mul(g, b.op("softplus_slope", _a(y), y)),  # σ(z)
@@ -260,6 +260,10 @@ define("logsumexp", 1, _row_of_columns, symbol="logsumexp", vjp=(
 # from the input instead: σ(-z), or -expm1(log_softmax(S)).
 define("sigmoid_slope", 2, _broadcast("σ'"), elementwise=True, symbol="σ'",   # (y = σ(z), z)
        expansion=lambda y, z: plain("mul", y, plain("sub", plain("number"), y)))  # y ∘ (1 - y)
+# tanh'(z) = 1 - y ∘ y cancels the same way in both tails (0 at z = 40, not 7.2e-35):
+# the backend takes it from z there, as sech²(z).
+define("tanh_slope", 2, _broadcast("tanh'"), elementwise=True, symbol="tanh'",   # (y = tanh(z), z)
+       expansion=lambda y, z: plain("sub", plain("number"), plain("mul", y, y)))  # 1 - y ∘ y
 # σ(z) = exp(z - softplus(z)): where softplus(z) is known, one exp, not a second softplus.
 define("softplus_slope", 2, _broadcast("σ"), elementwise=True, symbol="σ",   # (z, y = softplus(z))
        expansion=lambda z, y: plain("sigmoid", z))
@@ -299,4 +303,13 @@ BUILTINS.update({
     "max": Builtin("max", 2),
     "min": Builtin("min", 2),
     "diag": Builtin("diag", 1),   # diag_matrix or diag_vector, by the argument's shape
+    "rowsum": Builtin("rowsum", 1),
+    "colsum": Builtin("colsum", 1),
+    # rowsum(A) / (columns of A), colsum(A) / (rows of A): made so by lowering.
+    "rowmean": Builtin("rowmean", 1),
+    "colmean": Builtin("colmean", 1),
+    # Constant arrays, whose arguments are dimensions: eye(n) the n×n identity,
+    # ones(n, m) the n×m matrix of ones (fill of 1), ones(n) = ones(n, 1).
+    "eye": Builtin("identity", 1),
+    "ones": Builtin("fill", 1, (1.0,)),
 })

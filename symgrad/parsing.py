@@ -20,18 +20,20 @@ Python recursion, so 5,000 nested brackets are fine.
 
 from __future__ import annotations
 
+import io
 import re
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import NamedTuple
 
-from lark import Lark, Transformer
+from lark import Lark, Transformer, __version__ as lark_version
 from lark.lexer import Lexer
 from lark.parsers.lalr_analysis import Shift
 
 from . import syntax as ast
-from .cache import cache_dir
+from .cache import cached, key as cache_key
 from .source import Diagnostic, ModelError, Source, Span
 
 OPENING = {"(": ")", "[": "]", "{": "}"}
@@ -48,10 +50,13 @@ STATEMENT_HEAD = re.compile(
 # whether it is a `grad` statement.
 UNPARSED_HEAD = re.compile(rf"\s*(?:(?:param|input|const)\s+({_WORD})|(grad)\b|({_WORD})\s*[(=])")
 
-# How a terminal is named in "expected ..." messages.
+# How a terminal that is not one literal string is named in "expected ..."
+# messages (a literal is shown quoted): no grammar-internal name (`_BY`,
+# `HADAMARD`) ever reaches a message.
 TERMINAL_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "INT": "a whole number", "NORM_OPEN": "'||'",
-    "NORM_CLOSE": "'||'", "$END": "the end of the line",
+    "NORM_CLOSE": "'||'", "$END": "the end of the line", "_BY": "'x'", "HADAMARD": "'∘'",
+    "DIVIDE": "'/'",
 }
 # Terminals that may stand where a name is expected (`param` as a variable):
 # when a name is expected, "a name" says it all.
@@ -70,6 +75,11 @@ Token = tuple[str, str, int, int]
 def token_span(token: Token) -> Span:
     _, text, line, column = token
     return Span(line, column, line, column + len(text))
+
+
+def quoted(text: str) -> str:
+    """Source text quoted in a message: 'x', or "'" for the prime."""
+    return f'"{text}"' if "'" in text else f"'{text}'"
 
 
 class ToSyntax(Transformer):
@@ -122,7 +132,15 @@ class ToSyntax(Transformer):
     def transpose(self, children):
         # `A^T` has two tokens; its operator is `^` and it ends after `T`.
         operand, token = children[0], children[1]
-        return ast.Transpose(operand, operand.span.to(token_span(children[-1])), token_span(token))
+        span = operand.span.to(token_span(children[-1]))
+        number = operand.operand if type(operand) is ast.Group else operand
+        if type(number) is ast.Number:
+            # `1ᵀ X` reads as the number 1 times X: what was meant is a row of ones.
+            raise SyntaxProblem(Diagnostic(
+                span, f"a number has no transpose: {quoted(number.text + ('^T' if token[1] == '^' else token[1]))} "
+                      f"is the number {number.text}",
+                "a row of ones is ones(n)ᵀ (n its length): 1ᵀ X is ones(n)ᵀ X, or colsum(X)"))
+        return ast.Transpose(operand, span, token_span(token))
 
     def call(self, children):
         func, open_, *args, close = children
@@ -131,6 +149,10 @@ class ToSyntax(Transformer):
     def norm(self, children):
         bar, operand, close = children
         return ast.Norm(operand, token_span(bar).to(token_span(close)))
+
+    def group(self, children):
+        open_, operand, close = children
+        return ast.Group(operand, token_span(open_).to(token_span(close)))
 
     # --- types
     def dim(self, children):
@@ -211,8 +233,7 @@ class Parser:
     fastest, and one compiled lexer per parser state."""
 
     def __init__(self):
-        lark = Lark(grammar_text(), start="statement", parser="lalr", lexer=_NoLexer,
-                    transformer=ToSyntax(), maybe_placeholders=False, cache=_tables_cache())
+        lark = _lark()
         conf = lark.parse_interactive("").parser_state.parse_conf
         self.start_state = conf.start_state
         self.end_state = conf.end_state
@@ -323,7 +344,7 @@ class Parser:
             while True:
                 action = actions[state].get(kind)
                 if action is None:
-                    raise SyntaxProblem(self.unexpected_token(token, state))
+                    raise SyntaxProblem(self.unexpected_token(token, state, text, at))
                 if action >= 0:
                     state = action
                     states.append(state)
@@ -367,7 +388,10 @@ class Parser:
         match = self.any_token.regex.match(text, pos, end)
         if match is not None:
             kind = self.any_token.keywords.get(match.group(), match.lastgroup)
-            return self.unexpected_token((kind, match.group(), line, column), state)
+            return self.unexpected_token((kind, match.group(), line, column), state, text, pos)
+        habit = numpy_habit(text[:end], pos, line, column)
+        if habit is not None:
+            return habit
         char = text[pos]
         shown = repr(char) if not char.isprintable() or char.isspace() else f"'{char}'"
         hint = None
@@ -377,13 +401,17 @@ class Parser:
             hint = "an unusual blank: write a plain space"
         return Diagnostic(Span.point(line, column), f"unexpected character {shown}", hint)
 
-    def unexpected_token(self, token: Token, state: int) -> Diagnostic:
+    def unexpected_token(self, token: Token, state: int, source: str, at: int) -> Diagnostic:
+        """The parser cannot take this token (lexed at source[at])."""
         expected = self.describe_expected({s for s in self.actions[state] if s.isupper()})
         kind, text, line, column = token
         if kind == "$END":
             return Diagnostic(Span.point(line, column), "unexpected end of statement" + expected)
+        habit = numpy_habit(source, at, line, column)
+        if habit is not None:
+            return habit
         hint = "a definition is written NAME = EXPR, one per line" if text == "=" else None
-        return Diagnostic(token_span(token), f"unexpected '{text}'" + expected, hint)
+        return Diagnostic(token_span(token), f"unexpected {quoted(text)}" + expected, hint)
 
     def describe_expected(self, expected: set[str]) -> str:
         starts_expression = {"NAME", "NUMBER", "LPAR"} <= expected
@@ -391,13 +419,7 @@ class Parser:
             expected = expected - EXPRESSION_STARTS
         elif "NAME" in expected:
             expected = expected - NAME_WORDS
-        words = set()
-        for name in expected:
-            if name in TERMINAL_WORDS:
-                words.add(TERMINAL_WORDS[name])
-            elif name in self.terminals:
-                pattern = self.terminals[name].pattern
-                words.add(f"'{pattern.value}'" if pattern.type == "str" else name.lower())
+        words = {self.terminal_word(name) for name in expected}
         listed = sorted(words)
         if starts_expression:
             listed.insert(0, "an expression")
@@ -407,18 +429,140 @@ class Parser:
             listed = listed[:6] + ["..."]
         return "; expected " + (listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1])
 
+    def terminal_word(self, name: str) -> str:
+        """A terminal as a message names it: its words, or its text quoted."""
+        if name in TERMINAL_WORDS:
+            return TERMINAL_WORDS[name]
+        pattern = self.terminals[name].pattern
+        if pattern.type != "str":
+            raise KeyError(f"the terminal {name} has no words in TERMINAL_WORDS")
+        return quoted(pattern.value)
 
-def _tables_cache() -> str | bool:
-    """Where Lark keeps the grammar's LALR tables between processes (keyed by
-    the grammar, its options and Lark's version): building them is most of a
-    short command's parse time. False, to build them each time, where the
-    cache directory cannot be made."""
-    directory = cache_dir()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return str(directory / "lark-tables.pickle")
+
+# ------------------------------------------------------------ NumPy habits
+
+# NumPy's (and Python's) spellings of what a model writes otherwise, by
+# function name: the model's spelling, {0} and {1} the arguments as written.
+NUMPY_FUNCTIONS = {
+    "dot": "{0}ᵀ {1}", "vdot": "{0}ᵀ {1}", "inner": "{0}ᵀ {1}", "matmul": "{0} {1}", "outer": "{0} {1}ᵀ",
+    "transpose": "{0}ᵀ", "norm": "||{0}||", "trace": "tr({0})", "multiply": "{0} ∘ {1}",
+    "divide": "{0} / {1}", "power": "{0} .^ {1}", "square": "{0} .^ 2", "maximum": "max({0}, {1})",
+    "minimum": "min({0}, {1})", "identity": "eye({0})", "expit": "sigmoid({0})",
+}
+# Modules whose functions a model calls by their bare names.
+NUMPY_MODULE = re.compile(r"\b(?:np|numpy|jnp|torch|math|scipy|F)$")
+NAME_BEFORE = re.compile(rf"({_WORD})\s*$")
+
+
+def in_model_spelling(function: str, args: list[str]) -> str | None:
+    """How a model writes NumPy's `function(*args)` (args as written), or
+    None if NumPy's name means nothing to a model."""
+    from .ops import BUILTINS
+    template = NUMPY_FUNCTIONS.get(function)
+    if template is None:
+        return f"{function}({', '.join(args)})" if function in BUILTINS else None
+    wanted = template.count("{1}") + 1
+    if len(args) != wanted:
+        args = ["a", "b"][:wanted]
+    if not template.startswith(("||", "tr(", "max(", "min(", "eye(", "sigmoid(")):
+        # An operand of an operator keeps its own grouping: (W x)ᵀ.
+        args = [a if re.fullmatch(rf"{_WORD}|[\d.]+", a) else f"({a})" for a in args]
+    return template.format(*args)
+
+
+def call_arguments(text: str, open_at: int) -> list[str] | None:
+    """The arguments, as written, of the call whose `(` is text[open_at];
+    None if it is not closed in the text."""
+    args, depth, start = [], 0, open_at + 1
+    for index in range(open_at, len(text)):
+        char = text[index]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                args.append(text[start:index].strip())
+                return [a for a in args if a]
+        elif char == "," and depth == 1:
+            args.append(text[start:index].strip())
+            start = index + 1
+    return None
+
+
+def operand_before(text: str) -> str | None:
+    """The name or bracketed expression that text ends with, if any."""
+    text = text.rstrip()
+    name = NAME_BEFORE.search(text)
+    if name:
+        return name.group(1)
+    depth = 0
+    for index in range(len(text) - 1, -1, -1):
+        depth += {")": 1, "]": 1, "(": -1, "[": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[index:] if index < len(text) - 1 else None
+    return None
+
+
+def numpy_habit(text: str, at: int, line: int, column: int) -> Diagnostic | None:
+    """The error of a NumPy (or Python) spelling that fails to parse at
+    text[at], with the model's spelling as its hint; None for any other
+    syntax error. (`dot(w, v)` parses, and lowering answers it.)"""
+    before, after = text[:at], text[at:]
+    if after.startswith("*") and before.endswith("*"):  # w ** 2
+        base = operand_before(before[:-1]) or "A"
+        power = re.match(r"\*\s*([\w.]+)", after)
+        k = power.group(1) if power else "k"
+        return Diagnostic(Span(line, column - 1, line, column + 1), "'**' is Python's power",
+                          f"write {base} .^ {k} (entry by entry; {base}^{k} for a scalar)")
+    module = NUMPY_MODULE.search(before)
+    function = re.match(rf"\.(?:{_WORD}\.)*({_WORD})", after)
+    if module and function:  # np.exp(x), np.linalg.norm(w)
+        written = module.group() + function.group()
+        start, end = column - len(module.group()), column + function.end()
+        opens = at + function.end()
+        args = call_arguments(text, opens) if text[opens:opens + 1] == "(" else None
+        spelling = in_model_spelling(function.group(1), args or ["…"])
+        hint = (f"write {spelling}" if spelling else
+                "a model calls its functions by their names alone; docs/language.md lists the built-ins")
+        return Diagnostic(Span(line, start, line, end), f"'{written}' is a Python module's function; "
+                                                         "a model has no modules", hint)
+    if re.match(r"\.T\b", after):  # x.T
+        operand = operand_before(before) or "A"
+        return Diagnostic(Span(line, column, line, column + 2), "'.T' is NumPy's transpose",
+                          f"write {operand}ᵀ or {operand}^T")
+    if after.startswith("=") and re.search(r"\baxis\s*$", before):  # sum(A, axis=1)
+        call = re.search(rf"({_WORD})\s*\(([^()]*(?:\([^()]*\)[^()]*)*?),\s*axis\s*$", before)
+        axis = re.match(r"=\s*(-?\d+)", after)
+        kind = {"sum": "sum", "mean": "mean"}.get(call.group(1)) if call else None
+        if kind and axis and axis.group(1) in ("0", "1", "-1", "-2"):
+            side = "row" if axis.group(1) in ("1", "-1") else "col"
+            hint = f"write {side}{kind}({call.group(2).strip()})"
+        else:
+            hint = "rowsum(A) sums each row (NumPy's axis=1), colsum(A) each column (axis=0)"
+        return Diagnostic(Span(line, column, line, column + 1),
+                          "a function of a model takes no keyword arguments ('axis=' is NumPy's)", hint)
+    return None
+
+
+def _lark() -> Lark:
+    """Lark's LALR tables for `statement`, kept between processes in the
+    cache directory (building them is most of a short command's parse time),
+    keyed by the grammar and symgrad's code, Lark's version and Python's.
+    The stored text is Lark's own `save`; it is read back the way Lark's own
+    cache reads it (`Lark.load` takes no transformer), fresh or not, once
+    symgrad.cache has checked it."""
+
+    def build() -> bytes:
+        stream = io.BytesIO()
+        Lark(grammar_text(), start="statement", parser="lalr", lexer=_NoLexer, maybe_placeholders=False
+             ).save(stream)
+        return stream.getvalue()
+
+    def read(tables: bytes, _) -> Lark:
+        return Lark.__new__(Lark)._load(io.BytesIO(tables), transformer=ToSyntax())
+
+    version = f"lark {lark_version}, Python {sys.version_info[0]}.{sys.version_info[1]}"
+    return cached(f"lark-tables-{cache_key(version)}.pickle", build, read)
 
 
 @cache

@@ -57,6 +57,15 @@ class Source:
     def line_text(self, line: int) -> str:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
 
+    def snippet(self, span: Span) -> str:
+        """The text at a span, as written."""
+        if span.line == span.end_line:
+            return self.line_text(span.line)[span.column - 1:span.end_column - 1]
+        lines = [self.line_text(span.line)[span.column - 1:],
+                 *(self.line_text(n) for n in range(span.line + 1, span.end_line)),
+                 self.line_text(span.end_line)[:span.end_column - 1]]
+        return "\n".join(lines)
+
     def end_of_text(self) -> tuple[int, int]:
         """(line, column) just past the last character that is not blank:
         where a missing last statement would go (1, 1 in an empty file)."""
@@ -80,6 +89,7 @@ class Diagnostic:
     # An error of the whole file (no grad statement): reported at the end of
     # its text, and listed after the errors of lines.
     of_file: bool = False
+    severity: str = "error"  # or "warning", which does not stop the command
 
     def render(self, source: Source) -> str:
         line = source.line_text(self.span.line)
@@ -90,7 +100,7 @@ class Diagnostic:
         if self.span.end_line == self.span.line and self.span.end_column > col:
             width = min(self.span.end_column - col, max(1, len(line) - col + 1))
         out = [
-            f"{source.filename}:{self.span.line}:{col}: error: {self.message}",
+            f"{source.filename}:{self.span.line}:{col}: {self.severity}: {self.message}",
             f"    {line}",
             f"    {pad}^{'~' * (width - 1)}",
         ]

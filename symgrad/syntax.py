@@ -79,7 +79,17 @@ class Norm:
     span: Span
 
 
-Expr = Number | Name | Negate | Binary | Transpose | Call | Norm
+@node
+class Group:
+    """`(A)` or `[A]`: brackets as written. A group is its operand's value;
+    it is kept so that regrouping (symgrad.lowering) never reaches into
+    brackets: `a / (b (c))` is not `a / b (c)`."""
+
+    operand: "Expr"
+    span: Span
+
+
+Expr = Number | Name | Negate | Binary | Transpose | Call | Norm | Group
 
 
 def children(expr: Expr) -> tuple[Expr, ...]:
@@ -92,6 +102,89 @@ def children(expr: Expr) -> tuple[Expr, ...]:
     if kind is Call:
         return expr.args
     return (expr.operand,)
+
+
+def with_children(expr: Expr, kids: tuple[Expr, ...]) -> Expr:
+    """A copy of `expr` with these sub-expressions (in children's order)."""
+    kind = type(expr)
+    if kind is Binary:
+        return Binary(expr.op, kids[0], kids[1], expr.span, expr.op_span)
+    if kind is Call:
+        return Call(expr.func, tuple(kids), expr.span, expr.open_span)
+    if kind is Negate or kind is Transpose:
+        return kind(kids[0], expr.span, expr.op_span)
+    if kind is Norm or kind is Group:
+        return kind(kids[0], expr.span)
+    return expr
+
+
+def rebuild(root: Expr, rewrite) -> Expr:
+    """The tree with `rewrite(node)` applied to every node, top-down: each
+    node is rewritten before its sub-expressions are. Iterative, so that
+    5,000 nested brackets are fine."""
+    built: list[Expr] = []
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        expr, expanded = stack.pop()
+        if expanded:
+            count = len(children(expr))
+            kids = tuple(built[len(built) - count:])
+            del built[len(built) - count:]
+            built.append(with_children(expr, kids))
+            continue
+        expr = rewrite(expr)
+        stack.append((expr, True))
+        stack.extend((kid, False) for kid in reversed(children(expr)))
+    return built[0]
+
+
+def explicit(root: Expr, written) -> str:
+    """An expression with every operation in brackets, in the model's own
+    notation: `a/b (c)` is `(a / b) c`. `written(span)` is the source text
+    at a span, from which each operator is spelled as it was written (`∘`
+    or `.*`, `ᵀ` or `'`). The whole is not bracketed; a group prints as its
+    operand, which brackets itself."""
+    out: list[str] = []
+    stack: list[Expr | str] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        pieces = _explicit_pieces(item, written)
+        if item is not root and isinstance(item, (Binary, Negate, Transpose)):
+            pieces = ["(", *pieces, ")"]
+        stack.extend(reversed(pieces))
+    return "".join(out)
+
+
+def _explicit_pieces(expr: Expr, written) -> list[Expr | str]:
+    """One node as text and the sub-expressions between it, in order."""
+    kind = type(expr)
+    if kind is Number:
+        return [expr.text]
+    if kind is Name:
+        return [expr.id]
+    if kind is Group:
+        return [expr.operand]
+    if kind is Norm:
+        return ["||", expr.operand, "||"]
+    if kind is Negate:
+        return ["-", expr.operand]
+    if kind is Transpose:
+        mark = written(expr.op_span)
+        return [expr.operand, "^T" if mark == "^" else mark]
+    if kind is Call:
+        pieces: list[Expr | str] = [expr.func.id, "("]
+        for index, arg in enumerate(expr.args):
+            pieces += [", "] * (index > 0) + [arg]
+        return pieces + [")"]
+    if expr.op == "juxtapose":
+        return [expr.left, " ", expr.right]
+    if expr.op in ("power", "elementwise_power"):
+        mark = written(expr.op_span)
+        return [expr.left, mark if expr.op == "power" else f" {mark} ", expr.right]
+    return [expr.left, f" {written(expr.op_span)} ", expr.right]
 
 
 # ----------------------------------------------------------------- statements

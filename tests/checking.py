@@ -45,5 +45,7 @@ def tree(expr: ast.Expr) -> str:
         return f"({expr.op} {tree(expr.left)} {tree(expr.right)})"
     if isinstance(expr, ast.Call):
         return f"(call {expr.func.id} {' '.join(tree(a) for a in expr.args)})"
+    if isinstance(expr, ast.Group):  # brackets show in the grouping of the rest
+        return tree(expr.operand)
     word = {ast.Negate: "neg", ast.Transpose: "T", ast.Norm: "norm"}[type(expr)]
     return f"({word} {tree(expr.operand)})"

@@ -728,6 +728,8 @@ class Generator:
 
     def make_transpose(self, shape, depth, scope):
         a, _ = self.expression(transposed(shape), depth, scope)
+        if a.op == "number":  # a transposed number literal (1ᵀ) is an error of the model
+            return None
         mark = self.choose.pick(["^T", "'", "ᵀ"])
         return self.make("transpose", [a], f"{self.wrap(a)}{mark}", shape)
 
