@@ -179,6 +179,24 @@ def _log_softmax_grad(y, g):
         return g - p * colsum
     return g * _np.where(y == top, -_np.expm1(top), 1 - p) - p * (colsum - g)
 ''',
+    "tanh_slope": '''
+def _tanh_slope(y, z):
+    """tanh'(z) = 1 - y², y = tanh(z). That subtraction loses digits as |y|
+    nears 1, and all of them where y rounds to ±1 (|z| > 19.1: 0, not 7.2e-35
+    at z = 40). Where every 1 - y² >= 1/16 (|z| <= 2.06) it is within 40 ulp
+    and taken as it is; else the slope is sech²(z), which keeps its relative
+    accuracy in both tails (z clipped to ±700, ±89 in float32, where tanh' is
+    0 in floats and cosh would overflow)."""
+    q = _np.asarray(y * y)  # the one new array: every step below writes into it
+    _np.subtract(1, q, out=q)
+    if _np.min(q) < 0.0625:
+        limit = 700.0 if q.dtype.itemsize > 4 else 89.0
+        _np.clip(z, -limit, limit, out=q)
+        _np.cosh(q, out=q)
+        _np.divide(1, q, out=q)
+        _np.multiply(q, q, out=q)
+    return q if q.ndim else q[()]
+''',
     "norm_grad": '''
 def _norm_grad(a, norm, g):
     """g a / ||a||; 0 where ||a|| = 0, which has no derivative there (as
@@ -733,6 +751,7 @@ class NumpyPrinter:
     # 1 - σ(z) is σ(-z) = exp(-softplus(z)): no digit lost where σ(z) rounds to 1
     def _print_sigmoid_slope(self, node, y, z): return f"{y} * _np.exp(-_np.logaddexp(0, {z}))"
     def _print_softplus_slope(self, node, z, y): return f"_np.exp({z} - {y})"
+    def _print_tanh_slope(self, node, y, z): return f"{self.helper('tanh_slope')}({y}, {z})"
     def _print_gelu(self, node, a): return f"{self.helper('gelu')}({a})"
     def _print_erf(self, node, a): return f"{self.helper('erf')}({a})"
     def _print_leaky_relu(self, node, z, a): return f"_np.where({z} > 0, {z}, {a} * {z})"

@@ -80,6 +80,7 @@ ELEMENTWISE: dict[str, Callable[..., sympy.Expr]] = {
     "sigmoid": lambda x: 1 / (1 + sympy.exp(-x)),
     "sigmoid_slope": lambda y, z: sympy.exp(-z) / (1 + sympy.exp(-z)) ** 2,
     "softplus_slope": lambda z, y: 1 / (1 + sympy.exp(-z)),
+    "tanh_slope": lambda y, z: 1 - sympy.tanh(z) ** 2,
     "relu": lambda x: Piecewise((x, x > 0), (0, True)),
     "softplus": lambda x: sympy.log(1 + sympy.exp(x)),
     "gelu": lambda x: x * _erf_cdf(x),

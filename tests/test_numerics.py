@@ -151,6 +151,7 @@ SCALAR = {
     "log_one_plus_exp": ("log(1 + exp(x))", softplus, sigmoid),
     "one_over_one_plus_exp": ("1 / (1 + exp(-x))", sigmoid, lambda x: sigmoid(x) * sigmoid(-x)),
     "log_one_minus_sigmoid": ("log(1 - sigmoid(x))", lambda x: -softplus(x), lambda x: -sigmoid(x)),
+    "tanh": ("tanh(x)", mpmath.tanh, lambda x: mpmath.sech(x) ** 2),
 }
 
 
@@ -182,6 +183,21 @@ def test_sigmoid_derivative_keeps_its_digits_where_one_minus_sigmoid_rounds_to_0
     module = compiled("param x : R\ny = sigmoid(x)\ngrad y\n")
     slope = float(module.value_and_grad(40.0)[1].x)
     assert slope == pytest.approx(float(sigmoid(mpmath.mpf(40)) * sigmoid(mpmath.mpf(-40))), rel=1e-14)
+
+
+def test_tanh_derivative_keeps_its_digits_in_both_tails_beside_small_entries():
+    """tanh'(x) = 1 - tanh(x)^2 is 0 as written for |x| > 19.1 (7.2e-35 at
+    x = 40) and loses digits from |x| ~ 1 on; in a vector whose other
+    entries are small (the slope's fast case), every entry is still exact
+    to RTOL."""
+    module = compiled("input x : R^n\ny = sum(tanh(x))\ngrad y wrt x\n")
+    for tail in (2.5, 5.0, 19.0, 20.0, 40.0, 300.0, 354.0, 360.0, 700.0, 710.0, 1e4):
+        for sign in (1.0, -1.0):
+            x = np.array([0.0, 0.01, -0.3, 0.5, sign * tail, 1.0, -2.0])
+            for entry, slope in zip(mp(x), module.value_and_grad(x)[1].x):
+                exact = mpmath.sech(entry) ** 2
+                assert_accurate("tanh'", slope, exact, lambda v: mpmath.sech(v[0]) ** 2, [entry])
+    assert float(module.value_and_grad(np.array([40.0]))[1].x[0]) == pytest.approx(7.2e-35, rel=0.01)
 
 
 # ------------------------------------------------ per column: vectors
