@@ -1,21 +1,21 @@
 """Model text to a NumPy module: `compile_source`, `load`, `generate_module`.
 
 Compiled modules are cached by content (the model text, its file name and
-the symgrad version) in the user's cache directory, so an unchanged model is
-not compiled again, in this process or the next, and a changed one is.
-The cache directory is that of symgrad.cache.
+symgrad's code) in the user's cache directory, so an unchanged model is not
+compiled again, in this process or the next, and a changed one is. The
+cache directory, and how its entries are checked before they are run, are
+those of symgrad.cache.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
-from .cache import cache_dir, code_fingerprint, write_cached
+from . import cache
+from .cache import cache_dir  # noqa: F401  (where tests and users look for the cache)
 from .source import Source, read_source
 
 
@@ -28,21 +28,7 @@ def generate_module(source: Source) -> str:
     return generate(program, differentiate_program(program))
 
 
-def _key(source: Source) -> str:
-    digest = hashlib.sha256(code_fingerprint())
-    for part in (source.filename, source.text):
-        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
-    return digest.hexdigest()[:32]
-
-
 _loaded: dict[str, ModuleType] = {}
-
-
-def _import(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def compile_source(text: str, filename: str = "<string>") -> ModuleType:
@@ -57,18 +43,21 @@ def load(path: str | os.PathLike) -> ModuleType:
 
 
 def _compile(source: Source) -> ModuleType:
-    key = _key(source)
+    key = cache.key(source.filename, source.text)
     if key in _loaded:
         return _loaded[key]
     name = f"symgrad_model_{key}"
-    path = cache_dir() / f"{name}.py"
-    if not path.exists():
-        code = generate_module(source)
-        if not write_cached(path, code):  # no writable cache: compile in memory only
-            module = ModuleType(name)
-            exec(compile(code, f"<symgrad {source.filename}>", "exec"), module.__dict__)
-            return _register(key, module)
-    return _register(key, _import(path, name))
+
+    def run(code: bytes, path: Path | None) -> ModuleType:
+        """The module of the code: its file is the cache entry where stored
+        (tracebacks then show its lines), else a name that says whose it is."""
+        module = ModuleType(name)
+        if path is not None:
+            module.__file__ = str(path)
+        exec(compile(code, str(path) if path else f"<symgrad {source.filename}>", "exec"), module.__dict__)
+        return module
+
+    return _register(key, cache.cached(f"{name}.py", lambda: generate_module(source).encode(), run))
 
 
 def _register(key: str, module: ModuleType) -> ModuleType:

@@ -11,10 +11,9 @@ importing SymPy, which is most of a short command's time.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
-from .cache import cache_dir, code_fingerprint, write_cached
+from . import cache
 from .ir import Node, Program, UserFunction, postorder
 from .shapes import SCALAR
 from .simplify import Builder
@@ -50,13 +49,15 @@ class Partials:
         function = self.program.functions.get(name)
         if function is None:  # used but never defined (allowed by `derive`)
             return None
-        path = cache_dir() / "partials" / f"{self.key(function, index)}.json"
-        try:
-            formula, params = _unflatten(json.loads(path.read_text(encoding="utf-8")), function)
-        except (OSError, ValueError, KeyError, IndexError, TypeError):  # not cached (or unreadable)
+
+        def differentiate() -> bytes:
             from .scalar import derive_partial  # imports SymPy
             formula, params = derive_partial(self.program, function, index)
-            write_cached(path, json.dumps({"params": params, "nodes": _flatten(formula)}))
+            return json.dumps({"params": params, "nodes": _flatten(formula)}).encode()
+
+        # Read back from the text stored, fresh or not: both ways give the same nodes.
+        formula, params = cache.cached(f"partials/{self.key(function, index)}.json", differentiate,
+                                       lambda text, _: _unflatten(json.loads(text), function))
         return UserFunction(self.partial_name(name, index), tuple(params), formula, function.span)
 
     def key(self, function: UserFunction, index: int) -> str:
@@ -72,8 +73,7 @@ class Partials:
                     pending.append(node.data)
                 elif node.op == "variable":
                     consts[node.data] = self.program.variables[node.data].value
-        text = json.dumps([function.name, index, formulas, consts], sort_keys=True)
-        return hashlib.sha256(code_fingerprint() + text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return cache.key(json.dumps([function.name, index, formulas, consts], sort_keys=True))
 
     def arities(self) -> dict[str, int]:
         return dict(self.shown_arity)
