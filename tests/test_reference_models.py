@@ -60,10 +60,13 @@ GROUPING = pytest.mark.xfail(strict=True, reason="issue 11 item 1: grouping (a/b
 
 def assert_model(text: str, args: dict, value, grads: dict):
     """The model `text` (indented freely), at `args`, has the value `value`
-    and exactly the gradients `grads` (name -> array), each to RTOL."""
+    and exactly the gradients `grads` (name -> array), each to RTOL. The
+    value is checked twice: `evaluate` is generated apart from the gradient
+    code, and is what a training loop calls for validation."""
     module = symgrad.compile_source(textwrap.dedent(text))
+    np.testing.assert_allclose(module.evaluate(**args), value, rtol=RTOL, atol=ATOL, err_msg="evaluate")
     got_value, got_grads = module.value_and_grad(**args)
-    np.testing.assert_allclose(got_value, value, rtol=RTOL, atol=ATOL, err_msg="value")
+    np.testing.assert_allclose(got_value, value, rtol=RTOL, atol=ATOL, err_msg="value_and_grad's value")
     assert sorted(got_grads._fields) == sorted(grads), "the gradients returned"
     for name, expected in grads.items():
         got = getattr(got_grads, name)
@@ -957,6 +960,32 @@ def test_cookbook_trace_of_inverse_times_A():
         t = tr(X^-1 A)
         grad t
         """, dict(X=X, A=A), np.trace(Xi @ A), dict(X=-(Xi @ A @ Xi).T))
+
+
+def test_cookbook_trace_of_A_inverse_B():
+    """∂ tr(A X⁻¹ B) / ∂X = -(X⁻¹ B A X⁻¹)ᵀ, with A and B not square."""
+    rng = np.random.default_rng(51)
+    A, X, B = rng.normal(size=(3, 4)), invertible(rng, 4), rng.normal(size=(4, 3))
+    Xi = np.linalg.inv(X)
+    assert_model("""
+        const A : R^(m x n)
+        param X : R^(n x n)
+        const B : R^(n x m)
+        t = tr(A X^-1 B)
+        grad t
+        """, dict(A=A, X=X, B=B), np.trace(A @ Xi @ B), dict(X=-(Xi @ B @ A @ Xi).T))
+
+
+def test_cookbook_trace():
+    """∂ tr(X) / ∂X = I, and ∂ tr(A X) / ∂X = Aᵀ."""
+    rng = np.random.default_rng(52)
+    X, A = rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
+    assert_model("""
+        param X : R^(n x n)
+        const A : R^(n x n)
+        t = tr(X) + tr(A X)
+        grad t
+        """, dict(X=X, A=A), np.trace(X) + np.trace(A @ X), dict(X=np.eye(4) + A.T))
 
 
 def test_cookbook_bilinear_form():
