@@ -55,8 +55,6 @@ RTOL = 1e-10
 # classes, normalized sums): every value here is of order 1.
 ATOL = 1e-12
 
-GROUPING = pytest.mark.xfail(strict=True, reason="issue 11 item 1: grouping (a/b (c) is read as a/(b c))")
-
 
 def assert_model(text: str, args: dict, value, grads: dict):
     """The model `text` (indented freely), at `args`, has the value `value`
@@ -358,8 +356,8 @@ def normalize_backward(dxhat, xhat, inv_std, axis: int):
 
 @pytest.mark.parametrize("variance", [
     "(1/N) ((xc ∘ xc) one)",
-    pytest.param("1/N ((xc ∘ xc) one)", marks=GROUPING),
-    pytest.param("1/N (xc ∘ xc) one", marks=GROUPING),
+    "1/N ((xc ∘ xc) one)",
+    "1/N (xc ∘ xc) one",
 ])
 def test_cs231n_batchnorm_training_forward(variance):
     """layers.batchnorm_forward in training mode, written with explicit 1/N
@@ -424,7 +422,7 @@ def test_cs231n_layernorm_forward():
 @pytest.mark.parametrize("dropped", [
     "X ∘ mask / p",
     "(1/p) (X ∘ mask)",
-    pytest.param("1/p (X ∘ mask)", marks=GROUPING),
+    "1/p (X ∘ mask)",
 ])
 def test_cs231n_inverted_dropout(dropped):
     """layers.dropout_forward in training mode (inverted dropout, the mask
@@ -446,7 +444,7 @@ def test_cs231n_inverted_dropout(dropped):
 
 @pytest.mark.parametrize("masked", [
     "(M ∘ W) X",
-    pytest.param("M ∘ W (X)", marks=GROUPING),
+    "M ∘ W (X)",
 ])
 def test_cs231n_dropconnect_layer(masked):
     """DropConnect (the notes' "Regularization" section): a random mask on
@@ -596,7 +594,7 @@ def test_cs231n_binary_logistic_regression():
     "1/N ||X w - y||^2",
     "||X w - y||^2 / N",
     "(1/N) ((X w - y)^T (X w - y))",
-    pytest.param("1/N (X w - y)^T (X w - y)", marks=GROUPING),
+    "1/N (X w - y)^T (X w - y)",
 ])
 def test_cs231n_mean_squared_error_regression(loss):
     """Regression with the L2 loss (notes, "Regression"), averaged over N
