@@ -443,6 +443,10 @@ class Progress:
 
 def run(args) -> int:
     """`symgrad check`: 0 when every gradient passes, 1 when one fails, 2 for bad input."""
+    if args.json == args.markdown == "-":
+        print("symgrad: error: --json - and --markdown - would both write to standard output: "
+              "write one of them to a file", file=sys.stderr)
+        return 2
     try:
         dims = parse_dims(args.dims or "")
     except ValueError as error:
@@ -458,8 +462,12 @@ def run(args) -> int:
     finally:
         if progress:
             progress.close()
-    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    print(report.to_text(color))
+    # Standard output holds one thing: the report that `-` asks for, alone (so
+    # that it can be piped to a parser), else the table, which then goes to
+    # standard error.
+    table = sys.stderr if "-" in (args.json, args.markdown) else sys.stdout
+    color = table.isatty() and not os.environ.get("NO_COLOR")
+    print(report.to_text(color), file=table)
     for path, text in ((args.json, report.to_json()), (args.markdown, report.to_markdown())):
         if path == "-":
             sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))

@@ -134,9 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="random directions per gradient (default 4)")
     check.add_argument("--rtol", type=float, default=1e-5,
                        help="relative tolerance (default 1e-5); see docs/checking.md")
-    check.add_argument("--json", metavar="FILE", help="also write the report as JSON (- for standard output)")
+    check.add_argument("--json", metavar="FILE",
+                       help="also write the report as JSON (-: to standard output, alone; the table then "
+                            "goes to standard error)")
     check.add_argument("--markdown", metavar="FILE",
-                       help="also write the report as Markdown (- for standard output)")
+                       help="also write the report as Markdown (-: to standard output, alone; the table "
+                            "then goes to standard error)")
     shapes = command("shapes", "print every variable and definition with its shape", cmd_shapes)
     shapes.add_argument("--explicit", action="store_true",
                         help="also print each formula as it is read, with every operation in brackets")

@@ -351,19 +351,22 @@ def test_check_command_reads_inputs_and_writes_json_and_markdown(tmp_path, capsy
     assert markdown_path.read_text(encoding="utf-8").count("| pass |") == 4
 
 
-def test_the_readme_shows_what_symgrad_check_prints(monkeypatch, capsys):
-    """The same lines, variables, shapes, entries and results; the errors and
-    the worst entry are rounding noise, which differs from machine to machine."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    (shown,) = re.findall(r"^\$ symgrad check examples/window.sg\n(.*?)^```", readme, re.MULTILINE | re.DOTALL)
-    monkeypatch.chdir(REPO)
-    assert main(["check", "examples/window.sg"]) == 0
-    printed = capsys.readouterr().out
+@pytest.mark.parametrize("option", ["--json", "--markdown"])
+def test_a_report_written_to_standard_output_is_alone_there(option, capsys):
+    """`--json -` gives standard output that a JSON parser reads whole (and
+    `--markdown -` the Markdown table alone); the table goes to standard error."""
+    assert main(["check", WINDOW, "--dims", "n=2,m=3", option, "-"]) == 0
+    written = capsys.readouterr()
+    if option == "--json":
+        assert json.loads(written.out)["passed"] is True
+    else:
+        assert written.out.startswith("**symgrad check**") and written.out.count("| pass |") == 4
+    assert "passed: all 4 gradients agree" in written.err
 
-    def stable(text):
-        return [line.split()[:5] + line.split()[-1:] if line.startswith("    ") or line.startswith("  ")
-                else line for line in text.splitlines()]
-    assert stable(shown) == stable(printed)
+
+def test_json_and_markdown_cannot_both_take_standard_output(capsys):
+    assert main(["check", WINDOW, "--json", "-", "--markdown", "-"]) == 2
+    assert capsys.readouterr().err.startswith("symgrad: error: --json - and --markdown - would both write")
 
 
 # ---------------------------------------- the generated module checks itself
