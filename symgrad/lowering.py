@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import math
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -94,9 +93,6 @@ class NameIndex:
         """The names that share one of `keys` (a name's near_keys)."""
         return {near for key in keys for near in self.by_key.get(key, ())}
 
-
-# A transpose written last (`bᵀ`, `b'`, `b^T`), which a hint may drop.
-TRANSPOSE_MARK = re.compile(r"(?:ᵀ|'|\^\s*T)$")
 
 # Numbers a model may call by name, unless it declares that name.
 CONSTANTS = {"π": math.pi, "pi": math.pi}
@@ -491,8 +487,10 @@ class Lowering:
                 continue
             text = self.program.source.snippet(expr.span)
             was = "a row vector" if arg.shape.is_row else "a column vector"
-            transposed = TRANSPOSE_MARK.sub("", text) if TRANSPOSE_MARK.search(text) else (
-                f"{text}ᵀ" if type(expr) in (ast.Name, ast.Group, ast.Call, ast.Norm) else f"({text})ᵀ")
+            if type(expr) is ast.Transpose:  # bᵀ: drop the mark
+                transposed = self.program.source.snippet(expr.operand.span)
+            else:
+                transposed = f"{text}ᵀ" if type(expr) in (ast.Name, ast.Group, ast.Call, ast.Norm) else f"({text})ᵀ"
             return f"'{text}' is {was} {arg.shape}; its transpose fits: write {transposed}"
         return None
 

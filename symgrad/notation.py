@@ -11,6 +11,7 @@ error signal reads as the lecture's row: δ = uᵀ ∘ f'(z)ᵀ.
 
 from __future__ import annotations
 
+import math
 import re
 
 from .ir import Node, postorder
@@ -26,6 +27,7 @@ class Printer:
     """Unicode matrix notation."""
 
     transpose_mark = "ᵀ"
+    pi = "π"
     inverse_mark = "⁻¹"
     hadamard = " ∘ "
     minus = " - "
@@ -97,6 +99,8 @@ class Printer:
         return (self.postfix(text, self.transpose_mark), POSTFIX) if transposed else (text, ATOM)
 
     def number(self, value: float) -> str:
+        if value == math.pi:  # a model's π (or pi)
+            return self.pi
         return f"{value:g}"
 
     call_names = {"diag_matrix": "diag", "diag_vector": "diag"}
@@ -254,7 +258,7 @@ class Printer:
     def _print_fill(self, node, t):
         (a,) = node.args
         if a.op == "number" and a.data == 1 and id(a) not in self.names:  # 1 spread is 𝟏, not 1 𝟏
-            return self.ones(), ATOM
+            return self.transposed_atom(self.ones(), t)  # ones(n)ᵀ is 𝟏ᵀ
         return f"{self.wrap(a, POSTFIX, t)} {self.ones()}", PRODUCT
 
     def ones(self) -> str:
@@ -278,6 +282,7 @@ class AsciiPrinter(Printer):
     """Plain ASCII, for terminals without Unicode."""
 
     transpose_mark = "^T"
+    pi = "pi"
     inverse_mark = "^-1"
     hadamard = " .* "
     partial = "d"
@@ -310,6 +315,7 @@ class LatexPrinter(Printer):
     """LaTeX, for documents and Jupyter."""
 
     transpose_mark = "^\\top"
+    pi = "\\pi"
     inverse_mark = "^{-1}"
     hadamard = " \\circ "
     partial = "\\partial "

@@ -10,6 +10,8 @@ operand for juxtaposition); an error of the whole file at its last line.
 from __future__ import annotations
 
 import codecs
+import re
+import re
 
 import pytest
 from checking import check, errors
@@ -17,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symgrad.cli import main
+from symgrad.parsing import TERMINAL_WORDS, parser, quoted
 from symgrad.source import ModelError, read_source
 
 # The declarations every case below starts with: lines 1 to 6, so a case's
@@ -294,3 +297,89 @@ def test_any_text_is_a_program_or_located_errors(pieces):
     except ModelError as error:
         assert all(1 <= d.span.line <= lines and d.span.column >= 1 for d in error.diagnostics)
         assert error.render().count(": error: ") == len(error.diagnostics)
+        assert not internal_names("\n".join(d.message for d in error.diagnostics))
+
+
+def internal_names(message: str) -> list[str]:
+    """Names internal to the grammar in a message: a terminal's name
+    (`LPAR`, `_BY`, `$END`), one lowercased (`_by`, `hadamard`), or a
+    quote quoted in quotes (three of them)."""
+    found = ["'''"] if "'''" in message else []
+    for name, terminal in parser().terminals.items():
+        if terminal.pattern.type == "str" and terminal.pattern.value == name:
+            continue  # a keyword or letter named by itself: `param`, `R`
+        if re.search(rf"(?<![\w$]){re.escape(name)}(?!\w)", message):
+            found.append(name)
+        if terminal.pattern.type != "str" and name not in ("NAME", "NUMBER", "INT") and name.lower() in message:
+            found.append(name.lower())
+    return found + (["$END"] if "$END" in message else [])
+
+
+def test_no_expected_list_of_any_parser_state_names_a_grammar_internal_terminal():
+    """The class: every state's "expected ..." list, in the model's words."""
+    grammar = parser()
+    words = set(TERMINAL_WORDS.values()) | {"an expression", "..."} | {
+        quoted(t.pattern.value) for t in grammar.terminals.values() if t.pattern.type == "str"}
+    for state, actions in grammar.actions.items():
+        described = grammar.describe_expected({s for s in actions if s.isupper()})
+        assert not internal_names(described), (state, described)
+        listed = described.removeprefix("; expected ").replace(" or ", ", ").split(", ") if described else []
+        assert set(listed) <= words, (state, described)
+
+
+@pytest.mark.parametrize("text", ["param q : R^(n m)", "y = a'' ,", "y = v ∘", "y = (W w) ]", "y = 'a"])
+def test_the_messages_of_reported_mistakes_name_no_grammar_internal_terminal(text):
+    for diagnostic in errors(f"{HEADER}{text}\ngrad a\n"):
+        assert not internal_names(diagnostic.message), diagnostic.message
+
+
+# NumPy's (and Python's) spellings: each a located error whose hint is the
+# model's spelling, with the operands as written.
+NUMPY = {
+    "x.T": ("y = w.T", 7, 6, "'.T' is NumPy's transpose", "write wᵀ or w^T"),
+    "(...).T": ("y = (W w).T", 7, 10, "'.T' is NumPy's transpose", "write (W w)ᵀ or (W w)^T"),
+    "**": ("y = v ** 2", 7, 7, "'**' is Python's power", "write v .^ 2 (entry by entry; v^2 for a scalar)"),
+    "dot": ("y = dot(v, W w)", 7, 5, "'dot' is NumPy's; a model has no function of that name",
+            "write vᵀ (W w)"),
+    "transpose": ("y = transpose(W)", 7, 5, "'transpose' is NumPy's; a model has no function of that name",
+                  "write Wᵀ"),
+    "norm": ("y = norm(w)", 7, 5, "'norm' is NumPy's; a model has no function of that name", "write ||w||"),
+    "axis=1": ("y = sum(W, axis=1)", 7, 16, "a function of a model takes no keyword arguments "
+                                            "('axis=' is NumPy's)", "write rowsum(W)"),
+    "axis=0": ("y = mean(W w, axis=0)", 7, 19, "a function of a model takes no keyword arguments "
+                                               "('axis=' is NumPy's)", "write colmean(W w)"),
+    "np.exp": ("y = np.exp(v)", 7, 5, "'np.exp' is a Python module's function; a model has no modules",
+               "write exp(v)"),
+    "np.linalg.norm": ("y = np.linalg.norm(v)", 7, 5, "'np.linalg.norm' is a Python module's function; "
+                                                     "a model has no modules", "write ||v||"),
+    "numpy.dot": ("y = numpy.dot(w, w)", 7, 5, "'numpy.dot' is a Python module's function; "
+                                               "a model has no modules", "write wᵀ w"),
+}
+
+
+@pytest.mark.parametrize("body, line, column, message, expected", NUMPY.values(), ids=NUMPY.keys())
+def test_a_numpy_spelling_is_told_the_models_spelling(body, line, column, message, expected):
+    (error,) = errors(f"{HEADER}{body}\ngrad a\n")
+    assert (error.span.line, error.span.column, error.message, error.hint) == (line, column, message, expected)
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("y = W + vᵀ", "'vᵀ' is a row vector R^(1×n); its transpose fits: write v"),
+    ("y = W - v^T", "'v^T' is a row vector R^(1×n); its transpose fits: write v"),
+    ("param r : R^(1 x n)\ny = W ∘ r", "'r' is a row vector R^(1×n); its transpose fits: write rᵀ"),
+    ("y = W - w", "'w' is a column vector R^m; its transpose fits: write wᵀ"),
+    ("y = W + 2 vᵀ", "'2 vᵀ' is a row vector R^(1×n); its transpose fits: write (2 vᵀ)ᵀ"),
+])
+def test_a_vector_the_wrong_way_round_beside_a_matrix_is_told_its_transpose(body, expected):
+    assert errors(f"{HEADER}{body}\ngrad a\n")[-1].hint == expected
+
+
+def test_derive_warns_of_an_unknown_function_close_to_a_known_one(tmp_path, capsys):
+    path = tmp_path / "model.sg"
+    path.write_text("param W : R^(n x m)\ninput x : R^m\ns = sum(sigmod(W x)) + sum(g(x))\ngrad s\n",
+                    encoding="utf-8")
+    assert main(["derive", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "sigmod'(W x)" in out
+    assert err.startswith(f"{path}:3:9: warning: unknown function 'sigmod'; did you mean 'sigmoid'?\n")
+    assert "'g'" not in err  # a name like no function's is taken to be meant
