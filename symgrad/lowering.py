@@ -122,6 +122,9 @@ class Lowering:
         self.kinds: dict[str, tuple[str, Span]] = {}   # name -> (kind, where introduced)
         self.index: NameIndex | None = None  # self.kinds' names, for "did you mean"
         self.declared_later: dict[str, Span] = {}
+        # The ids of the negations and postfix operators whose chain ends in
+        # no call of a value (see split_call).
+        self.unsplit: set[int] = set()
 
     # ------------------------------------------------------------- errors
     def error(self, span: Span, message: str, hint: str | None = None) -> Invalid:
@@ -383,9 +386,13 @@ class Lowering:
         chain = []
         node = expr
         while type(node) in UNARY_LEVELS or type(node) is ast.Binary and node.op in POWERS:
+            if id(node) in self.unsplit:
+                break
             chain.append(node)
             node = node.left if type(node) is ast.Binary else node.operand
         if not (type(node) is ast.Call and len(node.args) == 1 and self.is_value(node.func, scope)):
+            # Nor does any chain inside this one: a chain of 5,000 marks is walked once, not 5,000 times.
+            self.unsplit.update(map(id, chain[1:]))
             return None
         head: ast.Expr = node.func
         tail: ast.Expr = ast.Group(node.args[0], node.open_span.to(node.span))
