@@ -22,7 +22,7 @@ from symgrad import __version__
 from symgrad.checking import module_section
 from symgrad.differentiation import Derivation
 from symgrad.ir import Node, Program, UserFunction, postorder
-from symgrad.naming import base_spelling, python_names
+from symgrad.naming import base_spelling, keyword_spelling, python_names
 from symgrad.notation import Printer
 
 # Operations whose NumPy result may be a view of an operand (or an operand
@@ -934,6 +934,7 @@ class ModuleWriter:
         model_names = list(program.variables) + list(program.dims) + list(program.definitions) \
             + list(program.functions)
         self.spelled = python_names(model_names)
+        self.keywords = python_names(program.variables, keyword_spelling)
         partials = derivations[0].builder._partial if derivations else None
         self.partials = partials
         self.arities = partials.arities() if partials else {}
@@ -1021,8 +1022,6 @@ class ModuleWriter:
     def request_code(self, derivation: Derivation, index: int) -> str:
         request = derivation.request
         suffix = "" if len(self.derivations) == 1 else f"_{self.spelled.get(request.target, request.target)}"
-        arguments = [self.spelled[v.name] for v in self.program.arguments]
-        signature = ", ".join(arguments)
         grads = f"Grads{suffix}"
         fields = "\n".join(f"    {self.spelled[v.name]}: object" for v in request.wrt)
         doc_args = ", ".join(f"{v.name}: {v.shape}" for v in self.program.arguments) or "none"
@@ -1050,31 +1049,47 @@ class ModuleWriter:
         parts = [
             f"class {grads}(_NamedTuple):\n"
             f'    """The gradients of {target}, in `wrt` order."""\n{fields}',
-            f"def forward{suffix}({signature}):\n"
-            f'    """({target}, cache for backward). Arguments: {doc_args}."""\n'
-            + "\n".join(render(forward_body, f"{result} {' '.join(cache)}", self.printer, True)) + "\n"
-            f"    _cache = {{{', '.join(cache)}}}\n"
-            f"    return _value_out({result}, _dtype), _cache",
+            self.entry_point(
+                f"forward{suffix}", f"({target}, cache for backward). Arguments: {doc_args}.",
+                "\n".join(render(forward_body, f"{result} {' '.join(cache)}", self.printer, True)) + "\n"
+                f"    _cache = {{{', '.join(cache)}}}\n"
+                f"    return _value_out({result}, _dtype), _cache"),
             f"def backward{suffix}(cache, upstream=1.0):\n"
             f'    """The gradients of {target} from forward\'s cache, times upstream."""\n'
             + "\n".join(unpack + render(backward_lines, backward_result, self.printer, False))
             + f"\n    return {backward_result}",
-            f"def value_and_grad{suffix}({signature}):\n"
-            f'    """({target}, its gradients) in one call. Arguments: {doc_args}."""\n'
-            + "\n".join(render(forward_body + fused_lines, f"{result} {fused_result}", self.printer, True))
-            + "\n"
-            f"    return _value_out({result}, _dtype), {fused_result}",
-            f"def evaluate{suffix}({signature}):\n"
-            f'    """{target} alone: no cache, no backward work. Arguments: {doc_args}."""\n'
-            + "\n".join(render(self.forward_body(derivation, wrt=False)[0], result, self.printer, True))
-            + "\n"
-            f"    return _value_out({result}, _dtype)",
+            self.entry_point(
+                f"value_and_grad{suffix}", f"({target}, its gradients) in one call. Arguments: {doc_args}.",
+                "\n".join(render(forward_body + fused_lines, f"{result} {fused_result}", self.printer, True))
+                + f"\n    return _value_out({result}, _dtype), {fused_result}"),
+            self.entry_point(
+                f"evaluate{suffix}", f"{target} alone: no cache, no backward work. Arguments: {doc_args}.",
+                "\n".join(render(self.forward_body(derivation, wrt=False)[0], result, self.printer, True))
+                + f"\n    return _value_out({result}, _dtype)"),
             # Internal references go through names no model spelling can shadow.
             f"_{grads} = {grads}",
         ]
         if suffix and index == 0:
             parts.append("\n".join(f"{name} = {name}{suffix}" for name in ENTRY_POINTS))
         return "\n\n\n".join(parts)
+
+    def entry_point(self, name: str, doc: str, body: str) -> str:
+        """A function of the model's arguments. Its keyword arguments are the
+        names as written where Python takes them (`_x`), but inside, every
+        argument is its gradient field's spelling (`v_x`), which no name of
+        the module's own (`_np`, `_dtype`, ...) can be: where the two differ,
+        the function is a wrapper that passes its arguments on to the body,
+        defined as _NAME_body."""
+        inside = [self.spelled[v.name] for v in self.program.arguments]
+        outside = [self.keywords[v.name] for v in self.program.arguments]
+        if inside == outside:
+            return f'def {name}({", ".join(inside)}):\n    """{doc}"""\n{body}'
+        inner = f"_{name}_body"
+        while inner in outside:
+            inner += "_"
+        return (f'def {inner}({", ".join(inside)}):\n    """{doc}"""\n{body}\n\n\n'
+                f'def {name}({", ".join(outside)}):\n    """{doc}"""\n'
+                f'    return {inner}({", ".join(outside)})')
 
     def math_names(self) -> dict[int, tuple[str, bool]]:
         names = {id(v.node): (v.name, False) for v in self.program.variables.values()}

@@ -23,7 +23,7 @@ def program_of(path: str):
 
 
 def cmd_shapes(args) -> int:
-    from .naming import python_names
+    from .naming import keyword_spelling, python_names
     program = program_of(args.model)
     rows: list[tuple[str, str, str]] = []
     if program.dims:
@@ -44,12 +44,13 @@ def cmd_shapes(args) -> int:
         print(f"{kind:<6}{name:<{width}}" + (f" : {shape}" if shape else ""))
     for request in program.grads:
         print(f"grad  {request.target} wrt {', '.join(v.name for v in request.wrt)}")
-    spellings = python_names(program.variables)
-    renamed = [(name, spelled) for name, spelled in spellings.items() if name != spelled]
+    fields, keywords = python_names(program.variables), python_names(program.variables, keyword_spelling)
+    renamed = [name for name in program.variables if name != fields[name]]
     if renamed:
         print("python names:")
-        for name, spelled in renamed:
-            print(f"  {name} -> {spelled}")
+        for name in renamed:
+            argument = f" (keyword argument: {keywords[name]})" if keywords[name] != fields[name] else ""
+            print(f"  {name} -> {fields[name]}{argument}")
     return 0
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ast
 import io
+import keyword
 import re
 import tokenize
+import unicodedata
 
 import numpy as np
 import pytest
@@ -83,18 +85,20 @@ def test_hostile_name_compiles_and_matches_finite_differences(name, role):
         check_grads(text, dims, vector_1d=False, seed=1)
 
 
-@pytest.mark.parametrize("name, spelling", [
-    ("lambda", "lambda_"), ("def", "def_"), ("import", "import_"), ("None", "None_"), ("match", "match_"),
-    ("type", "type_"), ("case", "case_"),  # soft keywords, on every Python (type: 3.12 on)
-    ("__import__", "v__import__"), ("_np", "v_np"), ("_", "v_"), ("print", "print"), ("np", "np"),
-    ("cache", "cache"), ("upstream", "upstream"), ("ϕ", "u03d5"), ("φ", "φ"), ("ℌ", "u210c"),
+@pytest.mark.parametrize("name, keyword, field", [
+    ("lambda", "lambda_", "lambda_"), ("def", "def_", "def_"), ("import", "import_", "import_"),
+    ("None", "None_", "None_"), ("match", "match_", "match_"),
+    ("type", "type_", "type_"), ("case", "case_", "case_"),  # soft keywords, on every Python (type: 3.12 on)
+    ("__import__", "__import__", "v__import__"), ("_np", "_np", "v_np"), ("_", "_", "v_"),
+    ("print", "print", "print"), ("np", "np", "np"), ("cache", "cache", "cache"),
+    ("upstream", "upstream", "upstream"), ("ϕ", "u03d5", "u03d5"), ("φ", "φ", "φ"), ("ℌ", "u210c", "u210c"),
 ])
-def test_keyword_arguments_and_gradient_fields_use_the_spelling_rule(name, spelling):
+def test_keyword_arguments_and_gradient_fields_use_the_spelling_rule(name, keyword, field):
     module = symgrad.compile_source(f"param {name} : R^n\ninput x : R^n\ny = {name}^T x\ngrad y wrt {name}, x\n")
-    assert module.Grads._fields == (spelling, "x")
-    value, grads = module.value_and_grad(**{spelling: np.array([1.0, 2.0]), "x": np.array([3.0, 4.0])})
+    assert module.Grads._fields == (field, "x")
+    value, grads = module.value_and_grad(**{keyword: np.array([1.0, 2.0]), "x": np.array([3.0, 4.0])})
     assert value == 11.0
-    np.testing.assert_array_equal(getattr(grads, spelling), [3.0, 4.0])
+    np.testing.assert_array_equal(getattr(grads, field), [3.0, 4.0])
     assert module.evaluate(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 11.0  # positional works too
 
 
@@ -289,3 +293,67 @@ def test_a_file_name_with_a_newline_cannot_start_a_line_of_code():
     namespace = {}
     exec(compile(code, "generated.py", "exec"), namespace)
     assert "os" not in namespace
+
+
+# ------------------------------------- keyword arguments as written, safely
+
+def module_names() -> list[str]:
+    """Every name a generated module defines or uses that starts with `_`:
+    its runtime, helpers, locals and check code, from models that use them all."""
+    names = set()
+    for model in MODELS.values():
+        names |= set(re.findall(r"(?<![\w.])_[A-Za-z0-9_]*", generate_module(Source(model, "model.sg"))))
+    return sorted(names)
+
+
+def python_takes_as_keyword(name: str) -> bool:
+    """Whether f(NAME=...) can be written for a function with a parameter NAME,
+    under the name as written (the contract spells soft keywords with `_`)."""
+    return (name.isidentifier() and not keyword.iskeyword(name) and unicodedata.normalize("NFKC", name) == name
+            and name not in ("match", "case", "type"))
+
+
+NAMES = sorted(set(HOSTILE) - {LONG} | {
+    "_x", "__x", "_x_", "__name__", "__init__", "__class__", "_", "__", "___", "_0", "_Grads", "_fn_f",
+    "_forward_body", "_value_and_grad_body", "_evaluate_body", "_forward_body_", "v_x", "lambda", "async",
+    "await", "nonlocal", "match", "case", "type", "_match", "match_", "ϕ", "_ϕ", "ℌ", "ﬁ", "Ｗ", "µ", "Å", "_µ",
+    "𝐱", "x²", "α_1", "_α", "_tanh_slope",
+})
+
+
+@pytest.mark.parametrize("name", sorted(set(NAMES) | set(module_names())))
+def test_every_name_is_a_keyword_argument_as_written_where_python_takes_it(name):
+    """One variable of the name, beside one called v_NAME (its gradient
+    field's spelling, if it starts with `_`), both scalars: the module takes
+    the name as written as a keyword argument wherever Python can; its
+    gradients are right whatever the name (so no name of the module's own
+    is shadowed); the gradient fields are valid NamedTuple fields."""
+    other = "v" + name if name.startswith("_") else "w_" + name
+    text = f"param {name} : R^n\nparam {other} : R\ninput x : R^n\ny = sum(tanh({name}) ∘ x) {other} + {other}^2\ngrad y\n"
+    module = symgrad.compile_source(text)
+    a, c, x = np.array([0.3, -1.2]), 1.7, np.array([2.0, 0.5])
+    as_written = python_takes_as_keyword(name) and python_takes_as_keyword(other)
+    calls = [lambda: module.value_and_grad(a, c, x)]
+    if as_written:
+        calls.append(lambda: module.value_and_grad(**{name: a, other: c, "x": x}))
+    for call in calls:
+        value, grads = call()
+        assert value == pytest.approx(np.sum(np.tanh(a) * x) * c + c ** 2, rel=1e-14)
+        np.testing.assert_allclose(grads[0], (1 - np.tanh(a) ** 2) * x * c, rtol=1e-14)
+        assert grads[1] == pytest.approx(np.sum(np.tanh(a) * x) + 2 * c, rel=1e-14)
+    if as_written:
+        assert module.evaluate(**{name: a, other: c, "x": x}) == pytest.approx(value, rel=1e-14)
+        assert module.forward(**{name: a, other: c, "x": x})[0] == pytest.approx(value, rel=1e-14)
+    assert not any(field.startswith("_") or keyword.iskeyword(field) for field in module.Grads._fields)
+    assert module.check_gradients(quiet=True)["passed"]
+
+
+def test_shapes_prints_the_spellings_that_differ(tmp_path, capsys):
+    from symgrad.cli import main
+    model = tmp_path / "model.sg"
+    model.write_text("param _x : R^n\nparam lambda : R\nparam ϕ : R\nparam x : R\n"
+                     "y = sum(_x) lambda ϕ x\ngrad y\n", encoding="utf-8")
+    assert main(["shapes", str(model)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.split("python names:\n")[1] == ("  _x -> v_x (keyword argument: _x)\n"
+                                                   "  lambda -> lambda_\n  ϕ -> u03d5\n")
