@@ -469,14 +469,18 @@ class Lowering:
             self.suggest_declarations(op, args)
             return Invalid()
         if scope.in_function and not OPS[op].elementwise:
-            return self.error(span, f"a function body is a scalar formula; '{OPS[op].symbol}' is not allowed in "
-                                    f"'{scope.in_function}'",
-                              "use elementwise operations, numbers and the function's arguments")
+            return self.not_scalar(OPS[op].symbol, span, scope)
         try:
             shape = OPS[op].shape(*[a.shape for a in args])
         except ShapeError as error:
             return self.error(span, error.message, self.transpose_hint(op, args, written) or error.hint)
         return forward_form(Node(op, tuple(args), shape, span, data=data))
+
+    def not_scalar(self, what: str, span: Span, scope: Scope) -> Invalid:
+        """The error of a matrix operation in a function body."""
+        return self.error(span, f"a function body is a scalar formula; '{what}' is not allowed in "
+                                f"'{scope.in_function}'",
+                          "use elementwise operations, numbers and the function's arguments")
 
     def transpose_hint(self, op: str, args: list[Node], written: tuple[ast.Expr, ...]) -> str | None:
         """For a vector the wrong way round beside a matrix (a bias written as
@@ -601,7 +605,7 @@ class Lowering:
         args = args + [Node("number", (), SCALAR, func.span, data=value) for value in defaults]
         op = builtin.op
         if op in ("identity", "fill"):
-            return self.constant_array(expr, args, op)
+            return self.constant_array(expr, args, op, scope)
         if op in ("rowmean", "colmean"):  # the sum over the count of entries summed
             total = self.make(f"{op[:3]}sum", args, func.span, scope)
             if isinstance(total, Invalid):
@@ -615,9 +619,11 @@ class Lowering:
             op = "diag_matrix" if isinstance(operand, Node) and operand.shape.is_column else "diag_vector"
         return self.make(op, args, func.span, scope)
 
-    def constant_array(self, expr: ast.Call, args: list[Value], op: str) -> Value:
+    def constant_array(self, expr: ast.Call, args: list[Value], op: str, scope: Scope) -> Value:
         """eye(n), ones(n), ones(n, m): their arguments are dimensions (a
         dimension's name or a whole number), not values. ones(n) is ones(n, 1)."""
+        if scope.in_function:
+            return self.not_scalar(expr.func.id, expr.func.span, scope)
         dims = []
         for arg, written in zip(args, [*expr.args, None]):
             if isinstance(arg, Invalid):

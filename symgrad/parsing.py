@@ -458,6 +458,10 @@ def in_model_spelling(function: str, args: list[str]) -> str | None:
     """How a model writes NumPy's `function(*args)` (args as written), or
     None if NumPy's name means nothing to a model."""
     from .ops import BUILTINS
+    axis = re.fullmatch(r"axis\s*=\s*(-?\d+)", args[-1]) if len(args) == 2 else None
+    side = {"0": "col", "-2": "col", "1": "row", "-1": "row"}.get(axis.group(1)) if axis else None
+    if side and function in ("sum", "mean"):  # sum(A, axis=1)
+        return f"{side}{function}({args[0]})"
     template = NUMPY_FUNCTIONS.get(function)
     if template is None:
         return f"{function}({', '.join(args)})" if function in BUILTINS else None
@@ -533,12 +537,10 @@ def numpy_habit(text: str, at: int, line: int, column: int) -> Diagnostic | None
     if after.startswith("=") and re.search(r"\baxis\s*$", before):  # sum(A, axis=1)
         call = re.search(rf"({_WORD})\s*\(([^()]*(?:\([^()]*\)[^()]*)*?),\s*axis\s*$", before)
         axis = re.match(r"=\s*(-?\d+)", after)
-        kind = {"sum": "sum", "mean": "mean"}.get(call.group(1)) if call else None
-        if kind and axis and axis.group(1) in ("0", "1", "-1", "-2"):
-            side = "row" if axis.group(1) in ("1", "-1") else "col"
-            hint = f"write {side}{kind}({call.group(2).strip()})"
-        else:
-            hint = "rowsum(A) sums each row (NumPy's axis=1), colsum(A) each column (axis=0)"
+        spelling = (in_model_spelling(call.group(1), [call.group(2).strip(), f"axis={axis.group(1)}"])
+                    if call and axis else None)
+        hint = (f"write {spelling}" if spelling and "axis" not in spelling else
+                "rowsum(A) sums each row (NumPy's axis=1), colsum(A) each column (axis=0)")
         return Diagnostic(Span(line, column, line, column + 1),
                           "a function of a model takes no keyword arguments ('axis=' is NumPy's)", hint)
     return None

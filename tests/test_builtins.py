@@ -124,6 +124,12 @@ def test_eye_and_ones_take_dimensions(text, wrong):
     assert "takes dimensions" in error.message and wrong in error.message
 
 
+@pytest.mark.parametrize("body", ["f(t) = t + eye(3)", "f(t) = t ∘ ones(2, 2)", "f(t) = rowmean(t)"])
+def test_the_new_builtins_are_not_scalar_formulas(body):
+    (error,) = errors(f"{HEAD}{body}\ns = sum(x)\ngrad s\n")
+    assert error.message.startswith("a function body is a scalar formula")
+
+
 @pytest.mark.parametrize("name", ["eye", "ones", "rowsum", "colsum", "rowmean", "colmean"])
 def test_the_new_builtins_are_reserved(name):
     assert "built-in function" in errors(f"param {name} : R^n\ns = sum({name})\ngrad s\n")[0].message

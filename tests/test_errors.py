@@ -352,6 +352,8 @@ NUMPY = {
                "write exp(v)"),
     "np.linalg.norm": ("y = np.linalg.norm(v)", 7, 5, "'np.linalg.norm' is a Python module's function; "
                                                      "a model has no modules", "write ||v||"),
+    "np.sum axis=1": ("y = np.sum(W, axis=1)", 7, 5, "'np.sum' is a Python module's function; "
+                                                    "a model has no modules", "write rowsum(W)"),
     "numpy.dot": ("y = numpy.dot(w, w)", 7, 5, "'numpy.dot' is a Python module's function; "
                                                "a model has no modules", "write wᵀ w"),
 }

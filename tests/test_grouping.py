@@ -17,6 +17,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+import sympy
 from checking import FILENAME, check
 from symbolic import Evaluator
 
@@ -203,6 +204,18 @@ def test_the_issues_lines_are_read_with_the_division_first(text, meant):
     evaluator = Evaluator(program, sizes={"N": 5}, values={"a": Fraction(3, 2), "b": Fraction(5, 7),
                                                            "c": Fraction(11, 3)})
     assert evaluator.scalar(program.definitions["y"]) == evaluator.scalar(program.definitions["m"])
+
+
+def test_a_hadamard_product_before_a_called_matrix_is_taken_first():
+    """A ∘ B (C) is (A ∘ B) C, not A ∘ (B C): as matrices, the two differ."""
+    sizes = {"n": 2}
+    values = {"A": [[1, 2], [3, 4]], "B": [[5, -1], [2, 7]], "C": [[3, 1], [-2, 5]]}
+    program = check("param A : R^(n x n)\nparam B : R^(n x n)\nparam C : R^(n x n)\n"
+                    "y = A ∘ B (C)\ns = sum(y)\ngrad s wrt A\n")
+    got = Evaluator(program, sizes, values).evaluate(program.definitions["y"])
+    A, B, C = (sympy.Matrix(values[name]) for name in "ABC")
+    assert got == A.multiply_elementwise(B) * C
+    assert got != A.multiply_elementwise(B * C)
 
 
 def test_shapes_explicit_prints_every_formula_fully_bracketed(tmp_path, capsys):

@@ -238,6 +238,16 @@ def test_every_node_knows_where_it_was_written():
     assert z.name.span == Span(1, 1, 1, 2)
 
 
+@pytest.mark.parametrize("text, end", [("A^T", 8), ("A^ T", 9), ("Aᵀ", 7), ("A'", 7), ("(A)", 8), ("[A]", 8)])
+def test_a_transpose_and_a_bracket_span_what_was_written(text, end):
+    assert statement(f"y = {text}").expr.span == Span(1, 5, 1, end)
+
+
+def test_brackets_are_kept_as_a_group_that_regrouping_does_not_reach_into():
+    divide = statement("y = a / (b (c))").expr
+    assert isinstance(divide.right, ast.Group) and isinstance(divide.right.operand, ast.Call)
+
+
 @pytest.mark.parametrize("text, column", [
     ("y = W x", 7),        # juxtaposition: the start of the right operand
     ("y = A^2", 6),        # a power: its `^`
