@@ -637,11 +637,13 @@ class Lowering:
                                                 f"whole number), not {self.program.source.snippet(written.span)}",
                                   f"e.g. {expr.func.id}(n) with n a dimension of a declared type")
         span = expr.func.span
-        if op == "identity":
-            return Node("identity", (), Shape(dims[0], dims[0]), span, data=dims[0])
-        shape = Shape(dims[0], dims[1])
+        shape = Shape(dims[0], dims[0] if op == "identity" else dims[1])
         one = Node("number", (), SCALAR, span, data=1.0)
-        return one if shape.is_scalar else Node("fill", (one,), shape, span, data=shape.dims())
+        if shape.is_scalar:  # eye(1), ones(1): a 1×1 matrix is a scalar
+            return one
+        if op == "identity":
+            return Node("identity", (), shape, span, data=dims[0])
+        return Node("fill", (one,), shape, span, data=shape.dims())
 
     def unknown_function(self, func: ast.Name, scope: Scope) -> Invalid:
         later = self.declared_later.get(func.id)

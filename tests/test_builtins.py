@@ -31,6 +31,8 @@ def private_cache(tmp_path_factory, monkeypatch):
 @pytest.mark.parametrize("expression, shape", [
     ("eye(n)", "R^(n×n)"),
     ("eye(3)", "R^(3×3)"),
+    ("eye(1)", "R"),
+    ("ones(1)", "R"),
     ("ones(n)", "R^n"),
     ("ones(n, m)", "R^(n×m)"),
     ("ones(1, m)", "R^(1×m)"),
