@@ -234,8 +234,66 @@ def _gelu(x):
     """x Φ(x), Φ the standard normal CDF."""
     return x * (0.5 * (1 + _erf(x * 0.7071067811865476)))
 ''',
+    "halves": '''
+_cuts = {}
+
+
+def _chain_cost(dims):
+    """The fewest multiplications that compute a chain of matrices of sizes
+    dims[0]×dims[1], dims[1]×dims[2], ... (the order multi_dot takes)."""
+    n = len(dims) - 1
+    cost = [[0] * n for _ in range(n)]
+    for length in range(2, n + 1):
+        for i in range(n - length + 1):
+            j = i + length - 1
+            cost[i][j] = min(cost[i][m] + cost[m + 1][j] + dims[i] * dims[m + 1] * dims[j + 1]
+                             for m in range(i, j))
+    return cost[0][n - 1]
+
+
+def _product(factors):
+    return factors[0] if len(factors) == 1 else _np.linalg.multi_dot(factors)
+
+
+def _halves(factors, cyclic):
+    """(L, R): the products of two parts of the square product F1 F2 ... Fk,
+    L R = F1 ... Fk, or with `cyclic` any cyclic shift of it, cut where
+    computing L, R and L ∘ Rᵀ takes the fewest multiplications (chosen once
+    per sizes)."""
+    k = len(factors)
+    sizes = tuple(f.shape[0] for f in factors) * 2  # F[i] is sizes[i]×sizes[i + 1], around the cycle
+    cut = _cuts.get((sizes, cyclic))
+    if cut is None:
+        def cost(i, j):  # L = F[i:j] (sizes[i]×sizes[j]), R = F[j:k + i]
+            return _chain_cost(sizes[i:j + 1]) + _chain_cost(sizes[j:k + i + 1]) + sizes[i] * sizes[j]
+        cut = _cuts[sizes, cyclic] = min(((i, j) for i in range(k if cyclic else 1) for j in range(i + 1, k + i)),
+                                         key=lambda c: cost(*c))
+    i, j = cut
+    cycle = factors + factors
+    return _product(cycle[i:j]), _product(cycle[j:k + i])
+''',
+    "trace_of_product": '''
+def _trace_of_product(factors):
+    """tr(F1 F2 ... Fk) = sum(L ∘ Rᵀ), tr being invariant under cyclic
+    shifts: tr(Dᵀ Σ⁻¹ D) of D d×N costs d²N and d×d memory, not N×N."""
+    return _np.einsum("ij,ji->", *_halves(factors, cyclic=True))
+''',
+    "diagonal_of_product": '''
+def _diagonal_of_product(factors):
+    """diag(F1 F2 ... Fk) = rowsum(L ∘ Rᵀ), a column: diag(Xᵀ Σ⁻¹ X) of X
+    d×N costs d²N and memory N d, not N×N."""
+    return _np.einsum("ij,ji->i", *_halves(factors, cyclic=False))[:, None]
+''',
 }
-NEEDS = {"log_softmax": ["logsumexp"], "softmax_grad": ["logsumexp"], "gelu": ["erf"]}
+NEEDS = {"log_softmax": ["logsumexp"], "softmax_grad": ["logsumexp"], "gelu": ["erf"],
+         "trace_of_product": ["halves"], "diagonal_of_product": ["halves"]}
+# tr(A B ...) and diag(A B ...) are computed from the factors (helpers of these names).
+REDUCTIONS_OF_PRODUCTS = {"tr": "trace_of_product", "diag_vector": "diagonal_of_product"}
+# Factors of products that are no arrays of their own: how each combines with
+# the factor to its right ({0} its operand, {1} the factor), or, last, with the
+# factor to its left.
+MERGED_FACTORS = {"inv": ("_np.linalg.solve({0}, {1})", "_np.linalg.solve({0}.T, {1}.T).T"),
+                  "diag_matrix": ("{0} * {1}", "{1} * {0}.T")}
 ENTRY_POINTS = ("Grads", "forward", "backward", "value_and_grad", "evaluate")
 
 # Every module can check its own gradients (symgrad.checking writes the part
@@ -885,6 +943,23 @@ class FunctionWriter:
             return [f for a in node.args for f in self.factors(a)]
         return [node]
 
+    def chain(self, factors: list[Node]) -> list[str]:
+        """The values of a product's factors. An inverse used by this product
+        alone is no factor of its own: A⁻¹ X is solve(A, X) and X A⁻¹ is
+        solve(Aᵀ, Xᵀ)ᵀ, one factorization of A, with a solve's accuracy.
+        Nor is a diagonal matrix used only in products: diag(v) X = v ∘ X,
+        X diag(v) = X ∘ vᵀ, never the N×N diag(v) of a data vector."""
+        merged = [index for index, f in enumerate(factors) if f.op in MERGED_FACTORS and id(f) in self.absorbed]
+        values = [None if index in merged else self.value(f) for index, f in enumerate(factors)]
+        for index in reversed(merged):  # right to left: A⁻¹ B⁻¹ X = solve(A, solve(B, X))
+            left, right = MERGED_FACTORS[factors[index].op]
+            inner = self.value(factors[index].args[0])
+            if index + 1 < len(values):
+                values[index:index + 2] = [left.format(inner, values[index + 1])]
+            else:
+                values[index - 1:] = [right.format(inner, values[index - 1])]
+        return values
+
     def value(self, node: Node) -> str:
         """The expression for node: its name, or an inlined leaf."""
         if id(node) in self.names:
@@ -906,11 +981,22 @@ class FunctionWriter:
             return
         self.chain_root = node
         factors = self.factors(node)
-        if len(factors) > 2:
+        reduced = node.op in REDUCTIONS_OF_PRODUCTS and id(node.args[0]) in self.absorbed
+        if reduced:
+            factors = self.factors(node.args[0])
+        chain = self.chain(factors) if reduced or node.op == "matmul" else []
+        if reduced and len(chain) == 1:  # tr(A⁻¹ B) = tr(solve(A, B))
+            expression = self.module.printer.expression(node, chain)
+        elif reduced:
+            # tr or diag of a product: never the product itself, which may be N×N of the data.
+            expression = f"{self.module.printer.helper(REDUCTIONS_OF_PRODUCTS[node.op])}([{', '.join(chain)}])"
+        elif len(chain) > 2:
             # The cheapest order depends on the sizes, known only at call time.
-            expression = f"_np.linalg.multi_dot([{', '.join(self.value(f) for f in factors)}])"
+            expression = f"_np.linalg.multi_dot([{', '.join(chain)}])"
+        elif len(chain) == 1:  # A⁻¹ B solved, or diag(v) B scaled
+            expression = chain[0]
         else:
-            expression = self.module.printer.expression(node, [self.value(a) for a in node.args])
+            expression = self.module.printer.expression(node, chain or [self.value(a) for a in node.args])
         if self.inline(node):
             self.names[id(node)] = expression
             return
@@ -920,7 +1006,7 @@ class FunctionWriter:
         math = Printer(math_names, self.module.arities).doc(node)
         math_names[id(node)] = model_name or (name, False)
         where = f"  ({self.module.filename}:{node.span.line})" if node.span else ""
-        operands = [self.value(a) for a in (node.args if len(factors) <= 2 else factors)]
+        operands = chain or [self.value(a) for a in node.args]
         self.lines.append(Step(name, node, operands, expression,
                                f"{math_names[id(node)][0]} = {math} : {node.shape}{where}"))
 
@@ -1150,7 +1236,7 @@ class ModuleWriter:
         lines = self.prologue({v.name for v in request.wrt} if wrt else set())
         namer = Namer(self.taken() | {n for pair in self.given.values() for n in pair})
         leaves = {id(v.node): self.spelled[v.name] for v in self.program.variables.values()}
-        writer = FunctionWriter(self, namer, leaves, self.absorbed_products(derivation))
+        writer = FunctionWriter(self, namer, leaves, self.absorbed_products(derivation, gradient=wrt))
         math_names = self.math_names()
         for node in postorder([request.node]):
             own = node.name in self.program.definitions and self.program.definitions[node.name] is node
@@ -1158,21 +1244,29 @@ class ModuleWriter:
         self.forward_math = math_names
         return lines + writer.lines, dict(writer.names), writer
 
-    def absorbed_products(self, derivation: Derivation) -> set[int]:
-        """Matrix products used once, by another matrix product, and neither
-        named by the model nor needed by the gradients: they are computed
-        inside the longer chain, whose order is chosen at call time."""
+    def absorbed_products(self, derivation: Derivation, gradient: bool = True) -> set[int]:
+        """The values not computed on their own, in the functions that compute
+        the gradients too (or, with gradient=False, the value alone):
+        matrix products used once, by another matrix product, and not named
+        by the model: they are computed inside the longer chain, whose order
+        is chosen at call time; a product (named or not) whose only use is a
+        trace or a diagonal: that is computed from its factors; an inverse
+        whose only use is one product: the product is a solve; a diagonal
+        matrix used only in products: they scale rows or columns."""
         forward = postorder([derivation.request.node])
-        gradient = gradient_order(derivation, {id(n) for n in forward})
+        backward = gradient_order(derivation, {id(n) for n in forward}) if gradient else []
         uses: dict[int, list[str]] = {}
-        for node in forward + gradient:
+        for node in forward + backward:
             for arg in node.args:
                 uses.setdefault(id(arg), []).append(node.op)
-        for root in [derivation.request.node, *derivation.gradients.values()]:
+        for root in [derivation.request.node, *(derivation.gradients.values() if gradient else ())]:
             uses.setdefault(id(root), []).append("result")
-        return {id(node) for node in forward + gradient
-                if node.op == "matmul" and uses.get(id(node)) == ["matmul"]
-                and not (node.name in self.program.definitions and self.program.definitions[node.name] is node)}
+        return {id(node) for node in forward + backward
+                if node.op == "matmul" and (uses.get(id(node)) in (["tr"], ["diag_vector"]) and not node.shape.is_scalar
+                                            or uses.get(id(node)) == ["matmul"] and not (
+                    node.name in self.program.definitions and self.program.definitions[node.name] is node))
+                or node.op == "inv" and uses.get(id(node)) == ["matmul"]
+                or node.op == "diag_matrix" and set(uses.get(id(node), ())) == {"matmul"}}
 
     def cache_nodes(self, derivation: Derivation, writer: FunctionWriter) -> list[Node]:
         """Forward values (and variables) the gradient graph reads. A value

@@ -48,6 +48,7 @@ def _rule(node: Node, index: int):
 def differentiate(request: GradRequest, builder: Builder) -> Derivation:
     wanted = {id(v.node) for v in request.wrt}
     order = postorder([request.node])
+    builder.share(order)
     depends: set[int] = set()
     for node in order:
         if id(node) in wanted or any(id(arg) in depends for arg in node.args):

@@ -7,7 +7,11 @@ whose constructors simplify as they go:
 - -(-x) = x, (xᵀ)ᵀ = x, and a scalar is its own transpose;
 - operations on numbers alone are folded to a number;
 - a node equal to one already built (same operation, same operands, same
-  payload) is that node: common subexpressions are shared.
+  payload), or to one of the forward graph (`share`), is that node: common
+  subexpressions are shared;
+- nothing of a data dimension is formed only to scale or pick entries:
+  (s I) B = s B, diag(v) B = v ∘ B, B diag(v) = B ∘ vᵀ, diag(A B) =
+  rowsum(A ∘ Bᵀ), (s I)ᵀ = s I.
 
 Every node is shape-checked by its operation's shape rule as it is built;
 a rule that produces a wrong shape fails here, at compile time.
@@ -103,9 +107,12 @@ class Builder:
                 return self.zeros(broadcast(a.shape, b.shape, ""))
         elif name in ("where_gt", "where_ge") and (is_number(args[2], 0) or args[2].op == "zeros"):
             return self.zeros(broadcast(broadcast(args[0].shape, args[1].shape, ""), args[2].shape, ""))
-        elif name == "matmul" and any(a.op == "identity" for a in args):
-            a, b = args
-            return b if a.op == "identity" else a  # I B = B, B I = B
+        elif name == "matmul":
+            return self._product(*args)
+        elif name == "diag_vector" and args[0].op == "matmul":
+            # diag(A B) = rowsum(A ∘ Bᵀ): the diagonal's n dot products, not the n×n product.
+            a, b = args[0].args
+            return self.op("rowsum", self.mul(a, self.T(b)))
         elif name == "div":
             if is_number(args[1], 1):
                 return args[0]
@@ -122,10 +129,38 @@ class Builder:
             (a,) = args
             if a.op == "transpose":
                 return a.args[0]
-            if a.shape.is_scalar or a.op == "identity":
-                return a
+            if a.shape.is_scalar or self._identity_scale(a) is not None or a.op == "diag_matrix":
+                return a  # symmetric: (s I)ᵀ = s I, diag(v)ᵀ = diag(v)
             if a.op == "zeros":
                 return self.zeros(a.shape.T)
+        return None
+
+    def _product(self, a: Node, b: Node) -> Node | None:
+        """A B without forming what is only a scale or a diagonal, of a size
+        that may be the data's (the gradient g I of tr(Dᵀ Σ⁻¹ D) is N×N):
+        (s I) B = s B, diag(v) B = v ∘ B, B diag(v) = B ∘ vᵀ."""
+        for scaled, other in ((a, b), (b, a)):
+            scale = self._identity_scale(scaled)
+            if scale is not None:
+                return self.mul(scale, other)
+        if a.op == "diag_matrix":
+            return self.mul(a.args[0], b)
+        if b.op == "diag_matrix":
+            return self.mul(a, self.T(b.args[0]))
+        return None
+
+    def _identity_scale(self, node: Node) -> Node | None:
+        """s when node is s I (I, s ∘ I, I ∘ s, -(s I)), else None."""
+        if node.op == "identity":
+            return self.num(1)
+        if node.op == "neg":
+            scale = self._identity_scale(node.args[0])
+            return None if scale is None else self.neg(scale)
+        if node.op == "mul":
+            a, b = node.args
+            for scale, rest in ((a, b), (b, a)):
+                if scale.shape.is_scalar and rest.op == "identity":
+                    return scale
         return None
 
     @staticmethod
@@ -133,6 +168,13 @@ class Builder:
         """node is zero, and dropping it leaves the shape of the other side."""
         zero = is_number(node, 0) or node.op == "zeros"
         return zero and broadcast(node.shape, other, "") == other
+
+    def share(self, forward: list[Node]):
+        """Make the forward graph's nodes known, so that a rule that builds a
+        value the forward pass has (det's and logdet's A⁻¹ beside a forward
+        A⁻¹) gets that node: each inverse is computed once."""
+        for node in forward:
+            self._nodes.setdefault((node.op, tuple(id(a) for a in node.args), node.data), node)
 
     # ------------------------------------------------------ the rules' API
     def num(self, value: float) -> Node:

@@ -236,6 +236,35 @@ def test_reduction_and_structure_gradient_is_exact(name):
     check(STRUCTURE[name])
 
 
+# The gradients where the simplifier leaves out an identity or a diagonal
+# matrix: (s I) B = s B, diag(v) B = v ∘ B, B diag(v) = B ∘ vᵀ,
+# diag(A B) = rowsum(A ∘ Bᵀ); and where an inverse is shared.
+SCALES_AND_DIAGONALS = {
+    "a scaled trace of a product": square("3 tr(A^T A) - tr(A u v^T) + 0.5 tr(A A A)"),
+    "a trace under a sign and a scale": square("-(2 tr(u v^T A^T)) + tr(A^T (u u^T))"),
+    "a diagonal matrix on either side": square("u^T diag(v) A u + sum(A diag(u ∘ v) A)"),
+    "the diagonal of a product": square("diag(A A^T)^T u + sum(diag(A u v^T)) + diag(A^T A A)^T v"),
+    "det, logdet and an inverse together": square("det(A) + u^T A^-1 v + logdet(A)", points=3,
+                                                  accept=lambda model: positive_det("A", model)),
+}
+
+
+@pytest.mark.parametrize("name", SCALES_AND_DIAGONALS)
+def test_gradients_without_identities_and_diagonals_are_exact(name):
+    check(SCALES_AND_DIAGONALS[name])
+
+
+def test_the_gradients_build_no_identity_and_share_the_forward_inverse():
+    model = SCALES_AND_DIAGONALS["det, logdet and an inverse together"].model()
+    scaled = SCALES_AND_DIAGONALS["a scaled trace of a product"].model()
+    for case in (model, scaled):
+        derivation = case.derivations[0]
+        nodes = postorder([derivation.request.node, *derivation.gradients.values()])
+        assert not [node for node in nodes if node.op in ("identity", "diag_matrix")]
+    nodes = postorder([model.derivations[0].request.node, *model.derivations[0].gradients.values()])
+    assert len([node for node in nodes if node.op == "inv"]) == 1
+
+
 CLASSIFY = """\
 param S : R^(n x N)
 param x : R^n
