@@ -41,7 +41,7 @@ def setup_commands() -> list[str]:
 
 def test_the_readme_has_two_set_up_commands_that_install_run_an_example_and_test():
     install, test = setup_commands()
-    assert "pip install -e \".[test]\"" in install
+    assert "pip install -e \".[test,all]\"" in install
     example = re.search(r"symgrad \w+ (examples/\S+\.sg)$", install)
     assert example and (REPO / example.group(1)).is_file()
     assert "-m pytest" in test
