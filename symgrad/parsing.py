@@ -451,7 +451,7 @@ NUMPY_FUNCTIONS = {
 }
 # Modules whose functions a model calls by their bare names.
 NUMPY_MODULE = re.compile(r"\b(?:np|numpy|jnp|torch|math|scipy|F)$")
-NAME_BEFORE = re.compile(rf"({_WORD})\s*$")
+OPERAND_BEFORE = re.compile(r"(\d*\.?\d+|\w+)\s*$")  # a number or a name, and its postfix marks
 
 
 def in_model_spelling(function: str, args: list[str]) -> str | None:
@@ -494,9 +494,9 @@ def call_arguments(text: str, open_at: int) -> list[str] | None:
 
 
 def operand_before(text: str) -> str | None:
-    """The name or bracketed expression that text ends with, if any."""
+    """The name, number or bracketed expression that text ends with, if any."""
     text = text.rstrip()
-    name = NAME_BEFORE.search(text)
+    name = OPERAND_BEFORE.search(text)
     if name:
         return name.group(1)
     depth = 0

@@ -339,6 +339,7 @@ NUMPY = {
     "x.T": ("y = w.T", 7, 6, "'.T' is NumPy's transpose", "write wᵀ or w^T"),
     "(...).T": ("y = (W w).T", 7, 10, "'.T' is NumPy's transpose", "write (W w)ᵀ or (W w)^T"),
     "**": ("y = v ** 2", 7, 7, "'**' is Python's power", "write v .^ 2 (entry by entry; v^2 for a scalar)"),
+    "number **": ("y = 2**v", 7, 6, "'**' is Python's power", "write 2 .^ v (entry by entry; 2^v for a scalar)"),
     "dot": ("y = dot(v, W w)", 7, 5, "'dot' is NumPy's; a model has no function of that name",
             "write vᵀ (W w)"),
     "transpose": ("y = transpose(W)", 7, 5, "'transpose' is NumPy's; a model has no function of that name",
