@@ -142,17 +142,21 @@ def explicit(root: Expr, written) -> str:
     """An expression with every operation in brackets, in the model's own
     notation: `a/b (c)` is `(a / b) c`. `written(span)` is the source text
     at a span, from which each operator is spelled as it was written (`∘`
-    or `.*`, `ᵀ` or `'`). The whole is not bracketed; a group prints as its
-    operand, which brackets itself."""
+    or `.*`, `ᵀ` or `'`). The whole, a call's arguments and a norm's operand
+    are not bracketed again; a group prints as its operand, which brackets
+    itself."""
     out: list[str] = []
     stack: list[Expr | str] = [root]
+    bare = {id(root)}  # what stands alone between delimiters of its own
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             out.append(item)
             continue
         pieces = _explicit_pieces(item, written)
-        if item is not root and isinstance(item, (Binary, Negate, Transpose)):
+        if isinstance(item, (Call, Norm)):
+            bare.update(map(id, children(item)))
+        elif id(item) not in bare and isinstance(item, (Binary, Negate, Transpose)):
             pieces = ["(", *pieces, ")"]
         stack.extend(reversed(pieces))
     return "".join(out)

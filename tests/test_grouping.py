@@ -221,10 +221,10 @@ def test_a_hadamard_product_before_a_called_matrix_is_taken_first():
 def test_shapes_explicit_prints_every_formula_fully_bracketed(tmp_path, capsys):
     path = tmp_path / "model.sg"
     path.write_text("param a : R\nparam b : R\nparam c : R\nparam W : R^(n x n)\n"
-                    "f(t) = t (t + 1) / 2\ny = a/b (c) + f(a) Wᵀ W .^ 2\ns = sum(y)\ngrad s wrt a\n",
+                    "f(t) = t (t + 1) / 2\ny = a/b (c) + f(a) Wᵀ W .^ 2\ns = sum(y ∘ y) + ||-y||\ngrad s wrt a\n",
                     encoding="utf-8")
     assert main(["shapes", "--explicit", str(path)]) == 0
     out = capsys.readouterr().out
     assert "f(t) : R → R = (t (t + 1)) / 2\n" in out
     assert "y    : R^(n×n) = ((a / b) c) + ((f(a) (Wᵀ)) (W .^ 2))\n" in out
-    assert "s    : R = sum(y)\n" in out
+    assert "s    : R = sum(y ∘ y) + ||-y||\n" in out  # a call's and a norm's own delimiters suffice
