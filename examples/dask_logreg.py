@@ -9,8 +9,8 @@ NumPy target (the default) every worker runs the compiled model on its
 chunks: a chunk of N of the N_all examples gives its share of the loss,
 1/N_all sum over its examples, and of the gradient; the L2 term is given to
 the first chunk alone (lambda there, 0 elsewhere), so that the shares add up
-to the full-batch loss and gradient exactly. The shares are added pairwise,
-a tree of depth log2(chunks), on the workers; only the d + 1 numbers of the
+to the full-batch loss and gradient exactly. The shares are added in a tree
+of tasks on the workers, four at a time; only the d + 2 numbers of the
 result come back to this process.
 
 With `--target array-api` the module compiled for the array API standard is
@@ -30,6 +30,7 @@ need symgrad and NumPy installed too (each compiles the model once).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -110,18 +111,18 @@ def chunk_share(model_text: str, X, y, w, b, examples: int, lam: float) -> tuple
     return J, grads.w, grads.b
 
 
-def add(left: tuple, right: tuple) -> tuple:
-    """The sum of two (J, ∂J/∂w, ∂J/∂b)."""
-    return tuple(a + c for a, c in zip(left, right))
+def add(*shares: tuple) -> tuple:
+    """The sum of some (J, ∂J/∂w, ∂J/∂b)."""
+    return tuple(sum(terms) for terms in zip(*shares))
 
 
-def tree_sum(parts: list):
-    """The sum of delayed parts, added pairwise: a tree of depth
-    ceil(log2(len(parts))), each addition a task on the workers."""
+def tree_sum(parts: list, fan_in: int = 4):
+    """The sum of delayed parts, as a tree of tasks on the workers: each
+    adds up to fan_in parts of the level below, ceil(log_fan_in(len(parts)))
+    levels in all (4 is dask's own split_every for its reductions)."""
     import dask
     while len(parts) > 1:
-        pairs = [dask.delayed(add)(parts[k], parts[k + 1]) for k in range(0, len(parts) - 1, 2)]
-        parts = pairs + parts[len(parts) - len(parts) % 2:]
+        parts = [dask.delayed(add)(*parts[k:k + fan_in]) for k in range(0, len(parts), fan_in)]
     return parts[0]
 
 
@@ -141,15 +142,15 @@ def loss_and_grad(X, y, w, b: float, lam: float) -> tuple:
 def array_api_loss_and_grad(model_text: str):
     """loss_and_grad through the array-API target: the compiled module is
     called on the dask arrays themselves, N_all = N, and the graph it builds
-    is computed on the cluster. Exits with status 2 if this symgrad has no
+    is computed on the cluster. A LookupError if this symgrad has no
     array-API target."""
     import dask
     import dask.array as da
     try:
         model = symgrad.compile_source(model_text, str(MODEL), target="array-api")
-    except TypeError:
-        sys.exit("error: this symgrad has no array-API target (symgrad.compile_source(text, target='array-api')); "
-                 "use --target numpy")
+    except TypeError:   # compile_source takes no target
+        raise LookupError("this symgrad has no array-API target (symgrad.compile_source(text, target=...)); "
+                          "use --target numpy") from None
 
     def loss_and_grad(X, y, w, b: float, lam: float) -> tuple:
         J, grads = model.value_and_grad(da.from_array(w), b, X, y, X.shape[1], lam)
@@ -182,13 +183,22 @@ def gradient_descent(X, y, *, steps: int, lr: float, lam: float, step_loss_and_g
     return history
 
 
-def worker_memory(dask_worker) -> dict:
-    """This worker's data held (bytes of the chunks it keeps), and its
-    process's resident memory now and at its peak (Linux: ru_maxrss in KiB)."""
+def process_memory() -> dict:
+    """This process's resident memory now and at its peak, in bytes (the
+    kernel updates ru_maxrss, in KiB on Linux, lazily: it may lag behind)."""
     import resource
     import psutil
-    return {"data": dask_worker.state.nbytes, "rss": psutil.Process().memory_info().rss,
-            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    rss = psutil.Process().memory_info().rss
+    return {"rss": rss, "peak": max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)}
+
+
+def worker_memory(dask_worker) -> dict:
+    """A worker's data held (bytes of the chunks it keeps) and its process's memory."""
+    return {"data": dask_worker.state.nbytes, **process_memory()}
+
+
+def resident(memory: dict) -> str:
+    return f"resident {memory['rss'] / 2**20:.0f} MiB (peak {memory['peak'] / 2**20:.0f} MiB)"
 
 
 def main(argv=None) -> int:
@@ -214,25 +224,26 @@ def main(argv=None) -> int:
 
     step = loss_and_grad
     if args.target == "array-api":
-        step = array_api_loss_and_grad(MODEL.read_text(encoding="utf-8"))
+        try:
+            step = array_api_loss_and_grad(MODEL.read_text(encoding="utf-8"))
+        except LookupError as error:
+            parser.error(str(error))
     started = time.perf_counter()
-    cluster = None if args.scheduler else LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                                                       dashboard_address=":0")
-    with Client(args.scheduler or cluster) as client:
+    cluster = (contextlib.nullcontext(args.scheduler) if args.scheduler
+               else LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=":0"))
+    with cluster as cluster_or_address, Client(cluster_or_address) as client:
         print(f"cluster: {len(client.scheduler_info()['workers'])} workers ({client.scheduler.address}), "
               f"{time.perf_counter() - started:.2f} s to connect")
         started = time.perf_counter()
         X, y = make_on_workers(client, lazy_chunks(args.examples, args.features, args.chunks, args.seed))
         print(f"data: {args.examples} examples x {args.features} features in {args.chunks} chunks, "
-              f"{X.nbytes / 2**20:.1f} MiB, made on the workers in {time.perf_counter() - started:.2f} s")
+              f"{(X.nbytes + y.nbytes) / 2**20:.1f} MiB, made on the workers in {time.perf_counter() - started:.2f} s")
         history = gradient_descent(X, y, steps=args.steps, lr=args.lr, lam=args.lam, step_loss_and_grad=step)
         print(f"{args.steps} steps in {sum(history['seconds']):.2f} s "
               f"({np.median(history['seconds']):.3f} s per step, median)")
         for address, memory in sorted(client.run(worker_memory).items()):
-            print(f"worker {address}: data {memory['data'] / 2**20:.1f} MiB, "
-                  f"resident {memory['rss'] / 2**20:.0f} MiB (peak {memory['peak_rss'] / 2**20:.0f} MiB)")
-    if cluster is not None:
-        cluster.close()
+            print(f"worker {address}: data {memory['data'] / 2**20:.1f} MiB, {resident(memory)}")
+        print(f"this process: {resident(process_memory())}")
     return 0
 
 

@@ -91,14 +91,13 @@ def test_the_command_runs_on_a_running_cluster_and_reports_each_step_and_each_wo
     assert len([line for line in lines if line.startswith("worker")]) == 2
 
 
-def test_the_array_api_target_on_dask_arrays_gives_the_numpy_gradient(client, example):
+def test_the_array_api_target_on_dask_arrays_gives_the_same_loss_and_gradient(client, example):
     try:
-        symgrad.compile_source((EXAMPLES / "logreg_columns.sg").read_text(encoding="utf-8"), target="array-api")
-    except TypeError:
+        step = example.array_api_loss_and_grad((EXAMPLES / "logreg_columns.sg").read_text(encoding="utf-8"))
+    except LookupError:
         pytest.skip("this symgrad has no array-API target yet")
     X, y = example.make_on_workers(client, example.lazy_chunks(examples=3001, features=5, chunks=5, seed=7))
     w, b, lam = np.random.default_rng(1).standard_normal(5), 0.3, 0.1
-    step = example.array_api_loss_and_grad((EXAMPLES / "logreg_columns.sg").read_text(encoding="utf-8"))
     got = step(X, y, w, b, lam)
     want = reference(*dask.compute(X, y), w, b, lam)
     for value, expected in zip(got, want):
