@@ -227,6 +227,20 @@ def test_a_torch_model_freezes_params_outside_wrt_and_names_what_it_lacks(torch)
         adapters.TorchModel(module, dims={"n": 2, "m": 3}, x=np.zeros(3))
 
 
+def test_arguments_and_params_are_named_by_their_keyword_spelling(torch, jax64):
+    module = symgrad.compile_source("param lambda : R\nparam _x : R^n\ninput X : R^(n x N)\n"
+                                    "s = lambda sum(X) + _x^T _x\ngrad s\n")
+    net = adapters.TorchModel(module, dtype=torch.float64, lambda_=0.5, _x=np.array([1.0, -2.0]))
+    net(X=torch.ones(2, 3, dtype=torch.float64)).backward()   # ∂s/∂λ = sum(X) = 6, ∂s/∂x = 2 x
+    assert [name for name, _ in net.named_parameters()] == ["lambda_", "_x"]
+    assert net.lambda_.grad.item() == 6.0 and net._x.grad.tolist() == [2.0, -4.0]
+    function = adapters.jax_function(module)
+    grad = jax64.grad(lambda x: function(0.5, _x=x, X=np.ones((2, 3))))(np.array([1.0, -2.0]))
+    assert grad.tolist() == [2.0, -4.0]
+    with pytest.raises(TypeError, match="'plain' is no module compiled by symgrad"):
+        adapters.torch_function(types.ModuleType("plain"))
+
+
 def test_statement_picks_one_of_several_grad_statements(torch, jax64):
     module = symgrad.compile_source("param W : R^(n x m)\ninput x : R^m\n"
                                     "J = sum(exp(W x))\nR = ||W||^2\ngrad J wrt W\ngrad R wrt W\n")
