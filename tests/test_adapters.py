@@ -130,12 +130,16 @@ def test_jax_gradients_equal_jax_autodiff_also_under_jit(jax64, example):
             assert relative_error(grad, want_grad) < 1e-12, name
 
 
-def test_jit_of_jax_grad_of_the_function_itself_works(jax64):
+def test_jit_of_grad_and_vmap_of_the_function_itself_work(jax64):
     arrays = window_arguments(np.random.default_rng(2))
     function = adapters.jax_function(symgrad.load(EXAMPLES / "window.sg"))
     grad_W = jax64.jit(jax64.grad(function))(*arrays.values())
     want = jax64.grad(lambda *a: window(jax64.numpy, *a))(*map(jax64.numpy.asarray, arrays.values()))
     assert relative_error(grad_W, want) < 1e-12
+    W, b, u, x = arrays.values()
+    windows = np.stack([x, -x, 2 * x])   # one window per row
+    scores = jax64.vmap(function, in_axes=(None, None, None, 0))(W, b, u, windows)
+    assert relative_error(scores, [window(np, W, b, u, row) for row in windows]) < 1e-12
 
 
 def test_an_upstream_gradient_other_than_1_scales_the_gradients(torch, jax64):
