@@ -150,18 +150,18 @@ class Builder:
         return None
 
     def _identity_scale(self, node: Node) -> Node | None:
-        """s when node is s I (I, s ∘ I, I ∘ s, -(s I)), else None."""
+        """s when node is s I (I, s ∘ I, I ∘ s, -(s I)), else None. The
+        signs are counted by a loop: 5,000 nested negations cost no recursion."""
+        negations = 0
+        while node.op == "neg":
+            node, negations = node.args[0], negations + 1
+        scale = None
         if node.op == "identity":
-            return self.num(1)
-        if node.op == "neg":
-            scale = self._identity_scale(node.args[0])
-            return None if scale is None else self.neg(scale)
-        if node.op == "mul":
+            scale = self.num(1)
+        elif node.op == "mul":
             a, b = node.args
-            for scale, rest in ((a, b), (b, a)):
-                if scale.shape.is_scalar and rest.op == "identity":
-                    return scale
-        return None
+            scale = next((s for s, rest in ((a, b), (b, a)) if s.shape.is_scalar and rest.op == "identity"), None)
+        return self.neg(scale) if scale is not None and negations % 2 else scale
 
     @staticmethod
     def _zero(node: Node, other: Shape) -> bool:
