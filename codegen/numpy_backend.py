@@ -971,8 +971,11 @@ class FunctionWriter:
         raise KeyError(node)
 
     def inline(self, node: Node) -> bool:
+        # A transpose is inlined on a name (x.T), not on an inlined transpose: x.T.T.T... 5,000 long
+        # would overflow Python's compiler.
         return (node.op in ("number", "dimension") or
-                node.op == "transpose" and (id(node.args[0]) in self.names or node.args[0].op == "number"))
+                node.op == "transpose" and (self.names.get(id(node.args[0]), "").isidentifier()
+                                            or node.args[0].op == "number"))
 
     chain_root = None
 

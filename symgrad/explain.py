@@ -14,6 +14,7 @@ the gradients use it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import count
 
 from .differentiation import Derivation, differentiate_program
 from .ir import Node, Program, postorder
@@ -22,6 +23,7 @@ from .ops import OPS
 from .simplify import Builder
 
 LEAVES = {"variable", "number", "argument", "dimension", "identity", "zeros"}
+LONGEST_FORMULA = 24  # operations in a value without a name that derive writes out where it is used
 PATH_LIMIT = 32  # the most paths `--steps` writes out one by one for a gradient
 
 
@@ -62,6 +64,28 @@ def _signal_names(derivation: Derivation, forward_names: dict[int, str],
         subscript = forward_names.get(id(forward)) or str(len(result) + 1)
         result.append((forward, gradient, subscript, gradient.shape.is_column))
     return result
+
+
+def _forward_values(program: Program) -> list[tuple[str, Node]]:
+    """The definitions, in order, each after the values it uses that have
+    no name but a formula of more than LONGEST_FORMULA operations: those get
+    a name (v1, v2, ...), so that a deep expression (5,000 nested calls) is
+    written once, in pieces, and not again in full wherever it is used."""
+    taken = set(program.variables) | set(program.definitions) | set(program.dims) | set(program.functions)
+    fresh = (f"v{k}" for k in count(1) if f"v{k}" not in taken)
+    defined = {id(node): name for name, node in program.definitions.items()}
+    values: list[tuple[str, Node]] = []
+    operations: dict[int, int] = {}  # each value's formula, as printed: its operations
+    for node in postorder(list(program.definitions.values())):
+        if id(node) in defined:
+            values.append((defined[id(node)], node))
+            operations[id(node)] = 0
+            continue
+        operations[id(node)] = (1 + sum(operations[id(arg)] for arg in node.args)) if node.args else 0
+        if operations[id(node)] > LONGEST_FORMULA and node.op not in LEAVES:
+            values.append((next(fresh), node))
+            operations[id(node)] = 0
+    return values
 
 
 def _rule(node: Node, index: int):
@@ -178,7 +202,8 @@ class Explanation:
         self.derivations = differentiate_program(program)
         builder = self.derivations[0].builder if self.derivations else Builder()
         self.partials = builder._partial
-        self.forward_names = {id(node): name for name, node in program.definitions.items()}
+        self.forward_values = _forward_values(program)
+        self.forward_names = {id(node): name for name, node in self.forward_values}
         forward_ids = {id(node) for node in postorder(
             list(program.definitions.values()) + [request.node for request in program.grads])}
         self._chain_rules: dict[str, dict[str, ChainRule]] = {}
@@ -289,7 +314,7 @@ class Explanation:
                 lines.append(f"  {left:<40} {right}".rstrip())
 
         section(f"Forward ({self.program.source.filename})")
-        for name, node in self.program.definitions.items():
+        for name, node in self.forward_values:
             body = self.forward_printer(PRINTERS[style], but=node).doc(node)
             row(f"{first_printer.symbol(name)} = {body}", self._shape(node.shape, style))
         functions = list(self.program.functions.values())

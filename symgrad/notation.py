@@ -59,19 +59,45 @@ class Printer:
         (down to the named ones), operands before users, both ways round, in
         the order of an explicit stack (ir.postorder). Each method then finds
         its operands already printed, and no call goes deeper than the few
-        levels of one operation's expansion, however deep the expression."""
+        levels of one operation's expansion, however deep the expression.
+        A value's print is let go once every value that reads it is printed:
+        a sum of n terms, each its own text, would otherwise keep n partial
+        sums of up to n terms each."""
         transposed = transposed and not node.shape.is_scalar
-        if self._printed is None:
-            self._printed = {}
-            try:
-                for each in postorder([node], stop=self.names):
-                    for way in (False, True) if not each.shape.is_scalar else (False,):
-                        self._printed[(id(each), way)] = (each, self._print_one(each, way))
-                return self._printed[(id(node), transposed)][1]
-            finally:
-                self._printed = None
-        found = self._printed.get((id(node), transposed))
-        return found[1] if found is not None else self._print_one(node, transposed)
+        if self._printed is not None:
+            found = self._printed.get((id(node), transposed))
+            return found[1] if found is not None else self._print_one(node, transposed)
+        order = postorder([node], stop=self.names)
+        reads = [self._reads(each) for each in order]
+        readers_left: dict[int, int] = {}
+        for each_reads in reads:
+            for read in each_reads:
+                readers_left[id(read)] = readers_left.get(id(read), 0) + 1
+        self._printed = {}
+        try:
+            for each, each_reads in zip(order, reads):
+                for way in (False, True) if not each.shape.is_scalar else (False,):
+                    self._printed[(id(each), way)] = (each, self._print_one(each, way))
+                for read in each_reads:
+                    readers_left[id(read)] -= 1
+                    if readers_left[id(read)] == 0:
+                        self._printed.pop((id(read), False), None)
+                        self._printed.pop((id(read), True), None)
+            return self._printed[(id(node), transposed)][1]
+        finally:
+            self._printed = None
+
+    def _reads(self, node: Node) -> set[Node]:
+        """The values whose print node's print reads: its operands, and for a
+        sum the factors of its terms (P x + Q x is written (P + Q) x)."""
+        if id(node) in self.names:
+            return set()
+        reads = {id(arg): arg for arg in node.args}
+        if node.op == "add":
+            for term in node.args:
+                for factor, _ in self.product_split(term, False) or ():
+                    reads[id(factor)] = factor
+        return set(reads.values())
 
     def _print_one(self, node: Node, transposed: bool) -> tuple[str, int]:
         entry = self.names.get(id(node))
