@@ -1,11 +1,12 @@
 """Every command and option on deep models, under Python's usual recursion limit.
 
-A chain of 1,000 definitions and 5,000-deep nesting (brackets around a sum,
-nested calls, nested negations and transposes) go through `symgrad shapes`,
-`derive` (plain, --steps, --latex, --ascii, and the combinations), `compile`
-and `check`, in-process through symgrad.cli.main (and once through a
-subprocess): each exits 0 and prints what it is for. tests/test_scale.py
-checks the front end alone on the same models.
+A chain of 1,000 definitions and 5,000-deep nesting (brackets around a sum
+and around a product, nested calls, nested negations and transposes) go
+through `symgrad shapes`, `derive` (plain, --steps, --latex, --ascii, and
+the combinations), `compile` and `check`, in-process through
+symgrad.cli.main (and once through a subprocess): each exits 0 and prints
+what it is for. tests/test_scale.py checks the front end alone on the same
+models.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from front_end import chain, nested  # noqa: E402  (the benchmarks' models)
 MODELS = {
     "chain": (chain(1000), "s", "x0"),
     "brackets": (nested(5000, " + a"), "y", "a"),
+    "products": (nested(5000, " ∘ a"), "y", "a"),  # its gradient sums 5,000 products
     "calls": (f"param a : R\ny = {'tanh(' * 5000}a{')' * 5000}\ngrad y\n", "y", "a"),
     "transposes": (f"param v : R^n\ny = {'-' * 5000}v{'ᵀ' * 5001}\ns = y v\ngrad s\n", "s", "v"),
 }
