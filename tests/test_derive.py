@@ -190,3 +190,19 @@ def test_quadratic_form_gradient_is_a_plus_a_transposed_times_x():
 
 def test_trace_of_axb_gradient_is_a_transposed_b_transposed():
     assert gradient("trace_axb.sg", "X") == "∂t/∂X = Aᵀ Bᵀ"
+
+
+def test_a_long_formula_without_a_name_is_named_once_and_used_by_name(capsys, tmp_path):
+    """30 nested calls: the first 25 become v1 (more than 24 operations), written once."""
+    path = model(tmp_path, f"param a : R^n\ny = sum({'tanh(' * 30}a{')' * 30})\ngrad y wrt a\n")
+    lines = derive(capsys, path)
+    call, close = re.escape("tanh("), re.escape(")")
+    line(lines, rf"v1 = {call * 25}a{close * 25} +\[n×1\]")
+    line(lines, rf"y = sum\({call * 5}v1{close * 5}\) +\[1×1\]")
+    assert not any("tanh(" * 25 in text for text in lines if not text.startswith("v1 = "))
+
+
+def test_a_short_formula_without_a_name_is_written_where_it_is_used(capsys):
+    lines = derive(capsys, str(EXAMPLES / "window_ner.sg"))
+    assert not any(text.startswith("v1 = ") for text in lines)
+    line(lines, r"∂J/∂x = Wᵀ δ_2ᵀ +\[m×1\] = \[m×n\]\[n×1\]")

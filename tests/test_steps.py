@@ -178,3 +178,11 @@ def test_latex_steps_of_several_paths_are_latex_lines(capsys, tmp_path):
     steps = lines[lines.index("% Steps for s (G is the gradient arriving at each step)") + 1:]
     assert all(line.endswith(r" \\") for line in steps if line)
     assert r"\frac{\partial s}{\partial W} = \text{the sum of 2 paths, one for each way s uses W:} \\" in steps
+
+
+def test_an_l2_term_is_a_path_of_its_own(capsys, tmp_path):
+    lines = derive_steps(capsys, tmp_path, "param W : R^(n x m)\ninput x : R^m\nconst λ = 0.1\n"
+                                           "J = sum(tanh(W x)) + λ ||W||^2\ngrad J wrt W\n")
+    assert "∂J/∂W = the sum of 2 paths, one for each way J uses W:" in lines
+    chains = [line for line in lines if line.startswith("path ") and " · " in line]
+    assert len(chains) == 2 and any("‖W‖" in chain for chain in chains)
