@@ -94,12 +94,16 @@ def joined(parts: list[tuple]) -> tuple:
 def make_on_workers(client, parts: list[tuple]) -> tuple:
     """(X, y) of the chunks, each made and kept on one worker of the
     client's cluster, chunk k on worker k mod W (left to itself, the
-    scheduler may put most of them on one worker)."""
+    scheduler may put most of them on one worker). The joined arrays are
+    kept too: their chunks are the same objects, and a computation on them
+    then needs no task per chunk to join them again."""
     from dask.distributed import wait
     workers = sorted(client.scheduler_info()["workers"])
     kept = [client.persist(list(part), workers=[workers[k % len(workers)]]) for k, part in enumerate(parts)]
     wait(kept)
-    return joined(kept)
+    X, y = client.persist(list(joined(kept)))
+    wait([X, y])
+    return X, y
 
 
 def chunk_share(model_text: str, X, y, w, b, examples: int, lam: float) -> tuple:
@@ -148,9 +152,8 @@ def array_api_loss_and_grad(model_text: str):
     import dask.array as da
     try:
         model = symgrad.compile_source(model_text, str(MODEL), target="array-api")
-    except TypeError:   # compile_source takes no target
-        raise LookupError("this symgrad has no array-API target (symgrad.compile_source(text, target=...)); "
-                          "use --target numpy") from None
+    except (TypeError, ValueError) as error:   # no target argument, or an unknown target
+        raise LookupError(f"this symgrad has no array-API target ({error}); use --target numpy") from None
 
     def loss_and_grad(X, y, w, b: float, lam: float) -> tuple:
         J, grads = model.value_and_grad(da.from_array(w), b, X, y, X.shape[1], lam)
