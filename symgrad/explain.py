@@ -207,6 +207,7 @@ class Explanation:
         forward_ids = {id(node) for node in postorder(
             list(program.definitions.values()) + [request.node for request in program.grads])}
         self._chain_rules: dict[str, dict[str, ChainRule]] = {}
+        self._forward_printers: dict[type, Printer] = {}
         self.targets: dict[str, dict[str, GradientView]] = {}
         self.signals: dict[str, list[tuple[Node, Node, str, bool]]] = {}
         for derivation in self.derivations:
@@ -240,11 +241,25 @@ class Explanation:
         arities = self.partials.arities() if self.partials else {}
         return printer_class(names, arities)
 
-    def forward_printer(self, printer_class, but: Node | None = None) -> Printer:
+    def forward_printer(self, printer_class) -> Printer:
         """A printer that names forward values only (never an error signal,
-        even where a forward value is also a gradient), except `but`."""
-        names = {key: (name, False) for key, name in self.forward_names.items() if key != id(but)}
-        return printer_class(names, self.partials.arities() if self.partials else {})
+        even where a forward value is also a gradient); one per style."""
+        printer = self._forward_printers.get(printer_class)
+        if printer is None:
+            names = {key: (name, False) for key, name in self.forward_names.items()}
+            printer = printer_class(names, self.partials.arities() if self.partials else {})
+            self._forward_printers[printer_class] = printer
+        return printer
+
+    def formula(self, node: Node, printer_class) -> str:
+        """A forward value's own formula, the others it uses by their names."""
+        printer = self.forward_printer(printer_class)
+        name = printer.names.pop(id(node), None)
+        try:
+            return printer.doc(node)
+        finally:
+            if name is not None:
+                printer.names[id(node)] = name
 
     def label(self, node: Node, printer: Printer) -> str:
         """How ∂target/∂(value) writes a forward value: its name, or its formula."""
@@ -315,7 +330,7 @@ class Explanation:
 
         section(f"Forward ({self.program.source.filename})")
         for name, node in self.forward_values:
-            body = self.forward_printer(PRINTERS[style], but=node).doc(node)
+            body = self.formula(node, PRINTERS[style])
             row(f"{first_printer.symbol(name)} = {body}", self._shape(node.shape, style))
         functions = list(self.program.functions.values())
         derived = self.partials.functions() if self.partials else []
