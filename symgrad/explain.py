@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import count
 
-from .differentiation import Derivation, differentiate_program
+from .differentiation import Derivation, adjoint_rule, differentiate_program
 from .ir import Node, Program, postorder
-from .notation import PRINTERS, PRODUCT, Printer
+from .notation import PRINTERS, PRODUCT, SUM, Printer
 from .ops import OPS
 from .simplify import Builder
 
-LEAVES = {"variable", "number", "argument", "dimension", "identity", "zeros"}
+LEAVES = {name for name, op in OPS.items() if op.arity == 0}  # the operations of no operands
 LONGEST_FORMULA = 24  # operations in a value without a name that derive writes out where it is used
 PATH_LIMIT = 32  # the most paths `--steps` writes out one by one for a gradient
 
@@ -88,19 +88,10 @@ def _forward_values(program: Program) -> list[tuple[str, Node]]:
     return values
 
 
-def _rule(node: Node, index: int):
-    """The adjoint rule of node's operand `index`: (builder, node, G) ->
-    its share of G; None where the operation sends that operand nothing."""
-    vjp = OPS[node.op].vjp
-    if callable(vjp):  # one rule for every operand (user functions)
-        return lambda b, y, g: vjp(b, y, g, index)
-    return vjp[index] if vjp else None
-
-
 def _operand_share(builder: Builder, node: Node, index: int, gradient: Node) -> Node | None:
     """The share of node's operand `index` in the gradient G arriving at
     node, summed to the operand's shape (None where it gets nothing)."""
-    rule = _rule(node, index)
+    rule = adjoint_rule(node, index)
     return builder.sum_to(rule(builder, node, gradient), node.args[index].shape) if rule else None
 
 
@@ -141,15 +132,19 @@ class ChainRule:
 def _paths(root: Node, goal: Node, builder: Builder) -> ChainRule:
     """Every path of operand links from root down to goal that carries a
     gradient, counted first (a count per value, operands before users) and
-    enumerated by an explicit stack only when there are few."""
+    enumerated by an explicit stack only when there are few. They are in
+    the order the gradient adds them: by the last link first, its value
+    latest in the forward pass first (reverse mode reaches it first)."""
     count: dict[int, int] = {}
     links: dict[int, list[Link]] = {}
-    for node in postorder([root]):
+    order = postorder([root])
+    position = {id(node): k for k, node in enumerate(order)}
+    for node in order:
         if node is goal:
             count[id(node)] = 1
             continue
         links[id(node)] = [Link(node, index) for index, operand in enumerate(node.args)
-                           if count.get(id(operand)) and _rule(node, index) is not None]
+                           if count.get(id(operand)) and adjoint_rule(node, index) is not None]
         count[id(node)] = sum(count[id(link.operand)] for link in links[id(node)])
     total = count[id(root)]
     if total > PATH_LIMIT:
@@ -159,14 +154,16 @@ def _paths(root: Node, goal: Node, builder: Builder) -> ChainRule:
     while stack:
         node, above = stack.pop()
         if node is goal:
-            chain: list[Link] = []
+            upward: list[Link] = []  # from the variable up to the target
             while above is not None:
                 above, link = above
-                chain.append(link)
-            paths.append(chain[::-1])
+                upward.append(link)
+            paths.append(upward)
             continue
         stack.extend((link.operand, (above, link)) for link in reversed(links[id(node)]))
-    return ChainRule(goal.data, total, [Path(tuple(chain), _term(chain, builder)) for chain in paths])
+    paths.sort(key=lambda upward: [(-position[id(link.node)], link.index) for link in upward])
+    return ChainRule(goal.data, total, [Path(tuple(upward[::-1]), _term(upward[::-1], builder))
+                                        for upward in paths])
 
 
 def _term(chain: list[Link], builder: Builder) -> Node:
@@ -201,7 +198,7 @@ class Explanation:
         self.program = program
         self.derivations = differentiate_program(program)
         builder = self.derivations[0].builder if self.derivations else Builder()
-        self.partials = builder._partial
+        self.partials = builder.partials
         self.forward_values = _forward_values(program)
         self.forward_names = {id(node): name for name, node in self.forward_values}
         forward_ids = {id(node) for node in postorder(
@@ -418,7 +415,7 @@ class Explanation:
                 lines += self._path_lines(path, name, printer, indent, inner, end)
                 if several:
                     lines.append(f"{inner}{name} = {printer.doc(path.term)}{end}")
-            terms = " + ".join(printer.wrap(path.term, PRODUCT) for path in rule.paths)
+            terms = " + ".join(printer.wrap(path.term, PRODUCT if several else SUM) for path in rule.paths)
             lines.append(f"{indent}{d} = {terms}{end}")
         return lines
 
@@ -446,7 +443,7 @@ class Explanation:
         node = link.node
         g = Node("argument", (), node.shape, node.span, data="G")
         text = f"G{printer.maps_to}{printer.doc(_operand_share(builder, node, link.index, g))}"
-        factor = _rule(node, link.index)(builder, node, builder.num(1))
+        factor = adjoint_rule(node, link.index)(builder, node, builder.num(1))
         if (OPS[node.op].elementwise and node.shape == link.operand.shape and not node.shape.is_scalar
                 and factor.op != "number"):
             f = printer.doc(factor)

@@ -12,6 +12,7 @@ nothing of gradients: for every example and for random models.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import mpmath
@@ -139,9 +140,9 @@ def test_tied_weights_steps_show_both_paths_and_their_sum(capsys, tmp_path):
     steps = lines[lines.index("Steps for s (G is the gradient arriving at each step)"):]
     assert "∂s/∂W = the sum of 2 paths, one for each way s uses W:" in steps
     chains = [line for line in steps if line.startswith("path ") and " · " in line]
-    assert chains == [  # through Wᵀ directly, and through h = W X
-        "path 1 = ∂s/∂(tanh(Wᵀ h)) · ∂(tanh(Wᵀ h))/∂(Wᵀ h) · ∂(Wᵀ h)/∂(Wᵀ) · ∂(Wᵀ)/∂W",
-        "path 2 = ∂s/∂(tanh(Wᵀ h)) · ∂(tanh(Wᵀ h))/∂(Wᵀ h) · ∂(Wᵀ h)/∂h · ∂h/∂W"]
+    assert chains == [  # through h = W X, and through Wᵀ directly (the gradient's order)
+        "path 1 = ∂s/∂(tanh(Wᵀ h)) · ∂(tanh(Wᵀ h))/∂(Wᵀ h) · ∂(Wᵀ h)/∂h · ∂h/∂W",
+        "path 2 = ∂s/∂(tanh(Wᵀ h)) · ∂(tanh(Wᵀ h))/∂(Wᵀ h) · ∂(Wᵀ h)/∂(Wᵀ) · ∂(Wᵀ)/∂W"]
     terms = [line.partition(" = ")[2] for line in steps if line.startswith("path ") and " · " not in line]
     assert len(terms) == 2
     (total,) = [line for line in steps if line.startswith("∂s/∂W = ") and "paths" not in line]
@@ -186,3 +187,15 @@ def test_an_l2_term_is_a_path_of_its_own(capsys, tmp_path):
     assert "∂J/∂W = the sum of 2 paths, one for each way J uses W:" in lines
     chains = [line for line in lines if line.startswith("path ") and " · " in line]
     assert len(chains) == 2 and any("‖W‖" in chain for chain in chains)
+
+
+@pytest.mark.parametrize("text", [TIED, (EXAMPLES / "window_ner.sg").read_text(encoding="utf-8")],
+                         ids=["tied", "window_ner"])
+def test_the_sum_of_the_paths_reads_as_the_gradient_section(capsys, tmp_path, text):
+    lines = derive_steps(capsys, tmp_path, text)
+    start = next(k for k, line in enumerate(lines) if line.startswith("Steps for"))
+    shapes = r" +\[[^]]*\]( = (\[[^]]*\])+)?$"
+    gradients = {re.sub(shapes, "", line) for line in lines[:start] if line.startswith("∂")}
+    sums = [line for line in lines[start:]
+            if line.startswith("∂") and not any(mark in line for mark in (" · ", "paths", "↦"))]
+    assert sums and all(line in gradients for line in sums), (sums, gradients)
