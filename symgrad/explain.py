@@ -415,8 +415,9 @@ class Explanation:
                 lines += self._path_lines(path, name, printer, indent, inner, end)
                 if several:
                     lines.append(f"{inner}{name} = {printer.doc(path.term)}{end}")
-            terms = " + ".join(printer.wrap(path.term, PRODUCT if several else SUM) for path in rule.paths)
-            lines.append(f"{indent}{d} = {terms}{end}")
+            if several or rule.paths[0].links:  # (the target itself has no chain to add up)
+                terms = " + ".join(printer.wrap(path.term, PRODUCT if several else SUM) for path in rule.paths)
+                lines.append(f"{indent}{d} = {terms}{end}")
         return lines
 
     def _path_lines(self, path: Path, name: str, printer: Printer, indent: str, inner: str,
