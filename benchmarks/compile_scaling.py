@@ -21,7 +21,7 @@ import sys
 import time
 
 from symgrad import __version__
-from symgrad.codegen.numpy_backend import generate
+from symgrad.codegen import generate
 from symgrad.differentiation import differentiate_program
 from symgrad.lowering import analyze
 from symgrad.source import Source

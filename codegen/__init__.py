@@ -1,1 +1,94 @@
-"""Code generation backends; installed as symgrad.codegen."""
+"""Code generation: a checked, differentiated program as a module of one target.
+
+A target is a folder here (numpy/) with a printer (printer.py: one rule per
+IR operation) and a writer (writer.py: the module around the steps), both
+built on the backend-neutral schedule (schedule.py). TARGETS below is the
+one place where a target is registered. Installed, this folder is the
+package symgrad.codegen.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from functools import cache
+from pathlib import Path
+
+# Target name -> the writer class that writes its modules ("module:Class").
+TARGETS = {"numpy": "symgrad.codegen.numpy.writer:NumpyWriter"}
+
+# The line after which a runtime file's text is copied into generated modules.
+CARRIED_MARK = "# ---------------------------------------------------------------- carried\n"
+# The runtime files, by what they hold (modules of their own, read as text:
+# the text below CARRIED_MARK is carried).
+RUNTIME_FILES = {"runtime": "symgrad.codegen.numpy.runtime", "helpers": "symgrad.codegen.numpy.helpers",
+                 "check": "symgrad.check_runtime"}
+
+
+class UnknownTarget(ValueError):
+    """A target name that is not in TARGETS."""
+
+
+def writer_class(target: str) -> type:
+    """The writer of a target, or UnknownTarget naming the targets there are.
+    A printer without a rule for an operation that reaches code is an error
+    here, before any model is compiled."""
+    if target not in TARGETS:
+        raise UnknownTarget(f"unknown target '{target}': the targets are {', '.join(sorted(TARGETS))}")
+    module, name = TARGETS[target].split(":")
+    writer = getattr(importlib.import_module(module), name)
+    missing = missing_rules(writer.printer_class)
+    if missing:
+        raise NotImplementedError(f"the {target} target's printer has no rule for {', '.join(missing)}")
+    return writer
+
+
+def missing_rules(printer_class: type) -> list[str]:
+    """The operations of symgrad.ops.OPS that reach code (all but those the
+    writers print as names and literals) without a `_print_NAME` rule."""
+    from symgrad.ops import OPS
+    return [name for name, op in OPS.items()
+            if not op.printed_by_writer and not hasattr(printer_class, f"_print_{name}")]
+
+
+def generate(program, derivations, target: str = "numpy", with_check: bool = False) -> str:
+    """The source of a target's module for a program and its derivations;
+    with_check: it carries check_gradients() too."""
+    return writer_class(target)(program, derivations).write(with_check)
+
+
+def _runtime_text(kind: str) -> str:
+    """A runtime file's text, found where its module is (not imported)."""
+    return Path(importlib.util.find_spec(RUNTIME_FILES[kind]).origin).read_text(encoding="utf-8")
+
+
+@cache
+def carried(kind: str) -> str:
+    """The part of a runtime file (RUNTIME_FILES) that generated modules carry."""
+    text = _runtime_text(kind)
+    return text[text.index(CARRIED_MARK) + len(CARRIED_MARK):]
+
+
+@cache
+def carried_sections(kind: str, mark: str = "# helper: ") -> dict[str, tuple[str, tuple[str, ...]]]:
+    """A runtime file cut at its `# helper: NAME  (needs: A, B)` lines: by
+    name, the text up to the next one and the helpers it needs."""
+    text = "\n" + carried(kind)
+    sections = {}
+    for part in text.split("\n" + mark)[1:]:
+        head, _, body = part.partition("\n")
+        name, _, needs = head.partition("  (needs: ")
+        sections[name] = (body.strip("\n") + "\n", tuple(filter(None, needs.rstrip(")").split(", "))))
+    return sections
+
+
+def literal_dict(name: str, value: dict, comment: str) -> str:
+    """`NAME = {...}` in Python, a list's items one a line, under a comment."""
+    lines = []
+    for key, item in value.items():
+        if isinstance(item, list) and item and key != "dims":
+            items = "".join(f"        {entry!r},\n" for entry in item)
+            lines.append(f"    {key!r}: [\n{items}    ],")
+        else:
+            lines.append(f"    {key!r}: {item!r},")
+    return comment + f"{name} = {{\n" + "\n".join(lines) + "\n}"

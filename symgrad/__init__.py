@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401  (symgrad.__version__)
 
 
 def _source(text_or_path: str):
@@ -28,17 +28,18 @@ def derive(text_or_path: str):
     return Explanation(analyze(_source(text_or_path), allow_undefined_functions=True))
 
 
-def load(path):
+def load(path, target: str = "numpy", with_check: bool = False):
     """Compile a model file in memory (cached by content) and return a module
-    with forward, backward, value_and_grad and evaluate."""
+    with forward, backward, value_and_grad and evaluate, for `target` (the
+    targets: symgrad.codegen.TARGETS); with_check: with check_gradients()."""
     from .compiler import load as _load
-    return _load(path)
+    return _load(path, target, with_check)
 
 
-def compile_source(text: str, filename: str = "<string>"):
+def compile_source(text: str, filename: str = "<string>", target: str = "numpy", with_check: bool = False):
     """Like load, for a model's text."""
     from .compiler import compile_source as _compile_source
-    return _compile_source(text, filename)
+    return _compile_source(text, filename, target, with_check)
 
 
 def check(model, dims=None, seed=0, inputs=None, **options):

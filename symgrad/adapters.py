@@ -70,16 +70,16 @@ class _Statement:
 
     What it relies on in the module: the entry points of the interface
     (forward, backward, value_and_grad, evaluate, suffixed _NAME where the
-    file has several grad statements), `_CHECK_SPEC["arguments"]` and
-    `["grads"]` (what `symgrad check` reads too) and `TARGET`, absent for
-    the NumPy target."""
+    file has several grad statements), its public `SIGNATURE` (arguments:
+    name, keyword, kind, rows, columns; statements: target, suffix, wrt,
+    gradient fields) and `TARGET`."""
 
     def __init__(self, module, name: str | None = None):
-        spec = getattr(module, "_CHECK_SPEC", None)
+        spec = getattr(module, "SIGNATURE", None)
         if spec is None:
             raise TypeError(f"{getattr(module, '__name__', module)!r} is no module compiled by symgrad "
                             "(symgrad.load, symgrad.compile_source or a `symgrad compile` output)")
-        statements = {target: (suffix, wrt) for target, suffix, wrt in spec["grads"]}
+        statements = {target: (suffix, wrt) for target, suffix, wrt, _ in spec["statements"]}
         if not statements:
             raise ValueError(f"{spec['model']} has no grad statement")
         self.target = next(iter(statements)) if name is None else name
@@ -90,8 +90,8 @@ class _Statement:
         self.forward, self.backward, self.value_and_grad, self.evaluate = (
             getattr(module, entry + suffix) for entry in ("forward", "backward", "value_and_grad", "evaluate"))
         self.signature = inspect.signature(self.forward)
-        self.arguments = [_Argument(keyword, name, kind, rows, cols) for keyword, (name, _, kind, rows, cols, _)
-                          in zip(self.signature.parameters, spec["arguments"])]
+        self.arguments = [_Argument(keyword, name, kind, rows, cols)
+                          for name, keyword, kind, rows, cols in spec["arguments"]]
         names = [argument.name for argument in self.arguments]
         self.wrt = [names.index(name) for name in wrt]
         self.array_api = getattr(module, "TARGET", "numpy") == "array-api"

@@ -32,7 +32,7 @@ from functools import cache
 from pathlib import Path
 from typing import TypeVar
 
-from . import __version__
+from .version import __version__
 
 T = TypeVar("T")
 
@@ -58,10 +58,12 @@ def cache_dir() -> Path:
 def code_fingerprint() -> bytes:
     """A digest of symgrad's own code, so that a changed compiler (not only a
     new version) never reuses what the old one wrote."""
-    from . import codegen, grammar
+    from importlib.util import find_spec  # found, not imported: this module is below the code generators
     digest = hashlib.sha256(__version__.encode())
-    for package in (Path(__file__).parent, Path(codegen.__file__).parent, Path(grammar.__file__).parent):
-        for path in sorted(package.glob("*.py")) + sorted(package.glob("*.lark")):
+    folders = [Path(__file__).parent] + [Path(find_spec(name).submodule_search_locations[0])
+                                         for name in ("symgrad.codegen", "symgrad.grammar")]
+    for package in folders:
+        for path in sorted(package.rglob("*.py")) + sorted(package.glob("*.lark")):
             digest.update(path.read_bytes())
     return digest.digest()
 

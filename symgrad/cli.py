@@ -73,8 +73,12 @@ def cmd_derive(args) -> int:
 
 
 def cmd_compile(args) -> int:
-    from .compiler import generate_module
-    code = generate_module(read_source(args.model))
+    from .compiler import UnknownTarget, generate_module
+    try:
+        code = generate_module(read_source(args.model), args.target, args.with_check)
+    except UnknownTarget as error:
+        print(f"symgrad: error: --target: {error}", file=sys.stderr)
+        return BAD_INPUT
     if args.output in (None, "-"):
         sys.stdout.write(code)
     else:
@@ -84,7 +88,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .checking import run
+    from .cli_check import run
     return run(args)
 
 
@@ -115,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     compile_ = command("compile", "write a standalone NumPy module for the model", cmd_compile)
     compile_.add_argument("-o", "--output", metavar="OUT.py",
                           help="where to write the module (default: standard output)")
+    compile_.add_argument("--target", default="numpy", metavar="NAME",
+                          help="the arrays the module computes with (default: numpy; see docs/backends.md)")
+    compile_.add_argument("--with-check", action="store_true",
+                          help="the module also carries check_gradients(), its own gradient check (NumPy only)")
     derive = command("derive", "print every gradient in matrix notation, with its error signals and shapes",
                      cmd_derive)
     style = derive.add_mutually_exclusive_group()

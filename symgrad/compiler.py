@@ -1,4 +1,4 @@
-"""Model text to a NumPy module: `compile_source`, `load`, `generate_module`.
+"""Model text to a module of a target: `compile_source`, `load`, `generate_module`.
 
 Compiled modules are cached by content (the model text, its file name and
 symgrad's code) in the user's cache directory, so an unchanged model is not
@@ -15,35 +15,50 @@ from pathlib import Path
 from types import ModuleType
 
 from . import cache
+from .codegen import UnknownTarget  # noqa: F401  (the error of an unknown target, for the command line)
 from .cache import cache_dir  # noqa: F401  (where tests and users look for the cache)
 from .source import Source, read_source
 
 
-def generate_module(source: Source) -> str:
-    """The generated module's source for a model, or ModelError."""
+def generate_module(source: Source, target: str = "numpy", with_check: bool = False) -> str:
+    """The generated module's source for a model, or ModelError (or
+    codegen.UnknownTarget); with_check: it carries check_gradients()."""
+    from .codegen import generate, writer_class
     from .differentiation import differentiate_program
     from .lowering import analyze
-    from .codegen.numpy_backend import generate
+    writer_class(target)  # an unknown target is told before the model is read
     program = analyze(source)
-    return generate(program, differentiate_program(program))
+    return generate(program, differentiate_program(program), target, with_check)
 
 
 _loaded: dict[str, ModuleType] = {}
+# Module name -> how it was compiled (source, target), for with_check.
+_compiled_from: dict[str, tuple[Source, str]] = {}
 
 
-def compile_source(text: str, filename: str = "<string>") -> ModuleType:
+def compile_source(text: str, filename: str = "<string>", target: str = "numpy",
+                   with_check: bool = False) -> ModuleType:
     """Compile model text to a module object with forward, backward,
     value_and_grad and evaluate (cached by content)."""
-    return _compile(Source(text, filename))
+    return _compile(Source(text, filename), target, with_check)
 
 
-def load(path: str | os.PathLike) -> ModuleType:
+def load(path: str | os.PathLike, target: str = "numpy", with_check: bool = False) -> ModuleType:
     """Compile the model file at path (cached by content) and return the module."""
-    return _compile(read_source(os.fspath(path)))
+    return _compile(read_source(os.fspath(path)), target, with_check)
 
 
-def _compile(source: Source) -> ModuleType:
-    key = cache.key(source.filename, source.text)
+def with_check(module: ModuleType) -> ModuleType | None:
+    """The same model compiled with check_gradients(), for a module compiled
+    in this process; None for any other module."""
+    if module.__name__ not in _compiled_from:
+        return None
+    source, target = _compiled_from[module.__name__]
+    return _compile(source, target, True)
+
+
+def _compile(source: Source, target: str, checked: bool) -> ModuleType:
+    key = cache.key(source.filename, source.text, target, "with check" if checked else "")
     if key in _loaded:
         return _loaded[key]
     name = f"symgrad_model_{key}"
@@ -57,7 +72,9 @@ def _compile(source: Source) -> ModuleType:
         exec(compile(code, str(path) if path else f"<symgrad {source.filename}>", "exec"), module.__dict__)
         return module
 
-    return _register(key, cache.cached(f"{name}.py", lambda: generate_module(source).encode(), run))
+    module = cache.cached(f"{name}.py", lambda: generate_module(source, target, checked).encode(), run)
+    _compiled_from[name] = (source, target)
+    return _register(key, module)
 
 
 def _register(key: str, module: ModuleType) -> ModuleType:

@@ -35,11 +35,18 @@ class Derivation:
     def target(self) -> str:
         return self.request.target
 
+    @property
+    def partials(self):
+        """The user functions' derivatives this derivation used (or None)."""
+        return self.builder.partials
 
-def _rule(node: Node, index: int):
+
+def adjoint_rule(node: Node, index: int):
+    """The rule `rule(b, y, g)` that gives operand `index` of node its share
+    of the gradient (see symgrad.ops.Op), or None where it gets none."""
     vjp = OPS[node.op].vjp
     if vjp is None:
-        raise InternalError(f"operation '{node.op}' has no adjoint rule")
+        return None
     if callable(vjp):  # one rule for every operand (user functions)
         return lambda b, y, g: vjp(b, y, g, index)
     return vjp[index]
@@ -62,10 +69,12 @@ def differentiate(request: GradRequest, builder: Builder) -> Derivation:
         gradient = _total(builder, shares.pop(id(node)))
         signals.append((node, gradient))
         builder.span = node.span
+        if OPS[node.op].vjp is None:
+            raise InternalError(f"operation '{node.op}' has no adjoint rule")
         for index, operand in enumerate(node.args):
             if id(operand) not in depends:
                 continue
-            rule = _rule(node, index)
+            rule = adjoint_rule(node, index)
             if rule is None:
                 continue
             share = builder.sum_to(rule(builder, node, gradient), operand.shape)

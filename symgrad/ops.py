@@ -37,6 +37,16 @@ class Op:
     # stable step, is this expression of plain operations (expansion(*args)
     # builds it): derive prints it so, and the tests evaluate it so.
     expansion: Callable | None = None
+    # Written by the backends' writers as a name or a literal: no printer rule.
+    printed_by_writer: bool = False
+    # Its value may be an operand itself or a view of one (never handed back uncopied).
+    view: bool = False
+    # Its derivative jumps where its argument crosses a point (the gradient
+    # checker compares there with care): relu, abs, max, ...
+    kink: bool = False
+    # The operand values it is defined for, where not all: "positive",
+    # "invertible", "positive determinant" (the checker draws inputs there).
+    domain: str = ""
 
 
 OPS: dict[str, Op] = {}
@@ -119,10 +129,11 @@ def _b(y):
 
 
 # ------------------------------------------------------------------ leaves
-define("variable", 0, _same, symbol="a param, input or const")
-define("number", 0, _same, elementwise=True, symbol="a number")
-define("dimension", 0, _same, symbol="a dimension used as a number")
-define("argument", 0, _same, elementwise=True, symbol="an argument of a function")
+define("variable", 0, _same, symbol="a param, input or const", printed_by_writer=True, view=True)
+define("number", 0, _same, elementwise=True, symbol="a number", printed_by_writer=True)
+define("dimension", 0, _same, symbol="a dimension used as a number", printed_by_writer=True)
+define("argument", 0, _same, elementwise=True, symbol="an argument of a function", printed_by_writer=True,
+       view=True)
 
 # ------------------------------------------------------ arithmetic (level 1-4)
 define("add", 2, _broadcast("elementwise sum (+)"), elementwise=True, symbol="+", vjp=(
@@ -145,9 +156,9 @@ define("pow", 2, _broadcast("elementwise power (.^)"), elementwise=True, symbol=
 define("matmul", 2, lambda a, b: shapes.matmul(a, b, "matrix product"), symbol="A B", vjp=(
     lambda b, y, g: b.matmul(g, b.T(_b(y))),                          # ∂A = G Bᵀ
     lambda b, y, g: b.matmul(b.T(_a(y)), g)))                         # ∂B = Aᵀ G
-define("transpose", 1, lambda a: a.T, symbol="ᵀ", vjp=(
+define("transpose", 1, lambda a: a.T, symbol="ᵀ", view=True, vjp=(
     lambda b, y, g: b.T(g),))
-define("inv", 1, lambda a: shapes.square(a, "inverse"), symbol="inv", vjp=(
+define("inv", 1, lambda a: shapes.square(a, "inverse"), symbol="inv", domain="invertible", vjp=(
     lambda b, y, g: b.neg(b.matmul(b.matmul(b.T(y), g), b.T(y))),),)  # ∂A = -A⁻ᵀ G A⁻ᵀ
 
 # ---------------------------------------------------- elementwise functions
@@ -174,8 +185,11 @@ _elementwise_rules = {
     "erf": lambda b, y, g: b.mul(g, b.mul(b.num(2 / 3.141592653589793 ** 0.5),
                                           b.op("exp", b.neg(b.mul(_a(y), _a(y)))))),
 }
+# What else the checker knows of some of them: a kink, or a restricted domain.
+_elementwise_facts = {"relu": {"kink": True}, "abs": {"kink": True}, "sign": {"kink": True},
+                      "hardtanh": {"kink": True}, "log": {"domain": "positive"}, "sqrt": {"domain": "positive"}}
 for _name, _rule in _elementwise_rules.items():
-    define(_name, 1, _same, elementwise=True, symbol=_name, vjp=(_rule,))
+    define(_name, 1, _same, elementwise=True, symbol=_name, vjp=(_rule,), **_elementwise_facts.get(_name, {}))
 
 
 def _where_positive(b, y, x):
@@ -188,19 +202,19 @@ def _where_not_positive(b, y, x):
     return b.op("where_ge", b.num(0), _a(y), x)
 
 
-define("leaky_relu", 2, _broadcast("leaky_relu"), elementwise=True, symbol="leaky_relu", vjp=(
+define("leaky_relu", 2, _broadcast("leaky_relu"), elementwise=True, symbol="leaky_relu", kink=True, vjp=(
     # z > 0: 1, else a
     lambda b, y, g: b.add(_where_positive(b, y, g), _where_not_positive(b, y, b.mul(g, _b(y)))),
     lambda b, y, g: _where_not_positive(b, y, b.mul(g, _a(y)))))
-define("elu", 2, _broadcast("elu"), elementwise=True, symbol="elu", vjp=(
+define("elu", 2, _broadcast("elu"), elementwise=True, symbol="elu", kink=True, vjp=(
     # z > 0: 1, else a e^z = y + a
     lambda b, y, g: b.add(_where_positive(b, y, g), _where_not_positive(b, y, b.mul(g, b.add(y, _b(y))))),
     lambda b, y, g: _where_not_positive(b, y, b.mul(g, b.sub(b.op("exp", _a(y)), b.num(1))))))
 # max routes the gradient to a where a >= b (to b where b > a); min to a where a <= b.
-define("max", 2, _broadcast("max"), elementwise=True, symbol="max", vjp=(
+define("max", 2, _broadcast("max"), elementwise=True, symbol="max", kink=True, vjp=(
     lambda b, y, g: b.op("where_ge", _a(y), _b(y), g),
     lambda b, y, g: b.op("where_gt", _b(y), _a(y), g)))
-define("min", 2, _broadcast("min"), elementwise=True, symbol="min", vjp=(
+define("min", 2, _broadcast("min"), elementwise=True, symbol="min", kink=True, vjp=(
     lambda b, y, g: b.op("where_ge", _b(y), _a(y), g),
     lambda b, y, g: b.op("where_gt", _a(y), _b(y), g)))
 # A user function f(t) = ...: its partial derivatives come from SymPy.
@@ -222,26 +236,26 @@ define("mean", 1, _to_scalar, symbol="mean", vjp=(
     lambda b, y, g: b.fill(b.div(g, b.size(_a(y).shape)), _a(y).shape),))
 define("tr", 1, _square_to_scalar("tr"), symbol="tr", vjp=(
     lambda b, y, g: b.mul(g, b.eye(_a(y).shape.rows)),))             # ∂A = g I
-define("det", 1, _square_to_scalar("det"), symbol="det", vjp=(
+define("det", 1, _square_to_scalar("det"), symbol="det", domain="invertible", vjp=(
     lambda b, y, g: b.mul(b.mul(g, y), b.T(b.op("inv", _a(y)))),))   # ∂A = g det(A) A⁻ᵀ
-define("logdet", 1, _square_to_scalar("logdet"), symbol="logdet", vjp=(
+define("logdet", 1, _square_to_scalar("logdet"), symbol="logdet", domain="positive determinant", vjp=(
     lambda b, y, g: b.mul(g, b.T(b.op("inv", _a(y)))),))             # ∂A = g A⁻ᵀ
 define("diag_matrix", 1, _vector("diag"), symbol="diag", vjp=(
     lambda b, y, g: b.op("diag_vector", g),))
-define("diag_vector", 1, _diagonal, symbol="diag", vjp=(
+define("diag_vector", 1, _diagonal, symbol="diag", view=True, vjp=(
     lambda b, y, g: b.op("diag_matrix", g),))
 define("norm", 1, _to_scalar, symbol="||·||", vjp=(
     lambda b, y, g: b.op("norm_grad", _a(y), y, g),))                  # ∂A = g A / ||A||, 0 at A = 0
 define("sqnorm", 1, _to_scalar, symbol="||·||²", vjp=(                 # ||A||², written ||A||^2
     lambda b, y, g: b.mul(b.mul(b.num(2), g), _a(y)),))                 # ∂A = 2 g A
-define("norm1", 1, _to_scalar, symbol="norm1", vjp=(
+define("norm1", 1, _to_scalar, symbol="norm1", kink=True, vjp=(
     lambda b, y, g: b.mul(g, b.op("sign", _a(y))),))
 define("rowsum", 1, _column_of_rows, symbol="rowsum", vjp=(          # sum of each row: n×N -> n×1
     lambda b, y, g: b.fill(g, _a(y).shape),))
 define("colsum", 1, _row_of_columns, symbol="colsum", vjp=(          # sum of each column: n×N -> 1×N
     lambda b, y, g: b.fill(g, _a(y).shape),))
 # `fill` spreads a scalar, a column or a row over `data`, the target shape.
-define("fill", 1, _same, symbol="fill", vjp=(
+define("fill", 1, _same, symbol="fill", view=True, vjp=(
     lambda b, y, g: b.sum_to(g, _a(y).shape),))
 define("identity", 0, _same, symbol="I")
 define("zeros", 0, _same, symbol="0")

@@ -49,6 +49,12 @@ class Builder:
         self._partial = partial  # (builder, apply node, operand index) -> derivative node
         self.span = None  # where new nodes are attributed: the forward op being differentiated
 
+    @property
+    def partials(self):
+        """What derives user functions (symgrad.partials.Partials), or None:
+        the backends and `derive` read the derived functions from it."""
+        return self._partial
+
     # ------------------------------------------------------------ generic
     def op(self, name: str, *args: Node, data=None, shape: Shape | None = None, span=None) -> Node:
         """The node `name(*args)`, simplified, shared and shape-checked."""

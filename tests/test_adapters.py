@@ -264,7 +264,7 @@ def array_api_norm_wx(numpy_module):
     operators every array library has, it records the types it is called
     with."""
     module = types.ModuleType("norm_wx_array_api")
-    module.TARGET, module._CHECK_SPEC, module.Grads = "array-api", numpy_module._CHECK_SPEC, numpy_module.Grads
+    module.TARGET, module.SIGNATURE, module.Grads = "array-api", numpy_module.SIGNATURE, numpy_module.Grads
     module.called_with = []
 
     def value_and_grad(W, x):

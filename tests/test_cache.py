@@ -55,7 +55,7 @@ def fresh_process(monkeypatch) -> list[str]:
     generated: list[str] = []
     original = symgrad.compiler.generate_module
     monkeypatch.setattr(symgrad.compiler, "generate_module",
-                        lambda source: generated.append(source.filename) or original(source))
+                        lambda source, *options: generated.append(source.filename) or original(source, *options))
     return generated
 
 

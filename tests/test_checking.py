@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad.checking import CheckInputError, Progress, parse_dims
+from symgrad.checking import CheckInputError
+from symgrad.cli_check import Progress, parse_dims
 from symgrad.cli import main
 from symgrad.compiler import generate_module
 from symgrad.source import Source, read_source
@@ -35,7 +36,7 @@ def planted(tmp_path: Path, model: str, edits, only_in: str | None = None) -> Pa
     only inside that generated function."""
     path = REPO / "examples" / model
     source = read_source(str(path)) if path.is_file() else Source(model, "model.sg")
-    code = generate_module(source)
+    code = generate_module(source, with_check=True)
     for pattern, replacement in edits:
         if only_in:
             start = code.index(f"\ndef {only_in}(")
@@ -138,7 +139,7 @@ def test_every_example_passes_at_20_seeds(example):
 def test_a_symmetric_model_draw_is_not_symmetric():
     """Positive definite draws for logdet are not symmetric, or a dropped
     transpose in X⁻ᵀ would pass."""
-    spec = symgrad.load(REPO / "examples" / "logdet.sg")._CHECK_SPEC
+    spec = symgrad.load(REPO / "examples" / "logdet.sg", with_check=True)._CHECK_SPEC
     assert spec["arguments"] == [("X", "X", "param", "n", "n", "pd")]
     report = symgrad.check(REPO / "examples" / "logdet.sg")
     assert any("X positive definite" in note for note in report.notes)
@@ -380,7 +381,8 @@ def run_with_only_numpy(directory: Path, script: str) -> subprocess.CompletedPro
 
 
 def test_a_compiled_module_checks_its_own_gradients_with_only_numpy(tmp_path):
-    (tmp_path / "window_model.py").write_text(generate_module(read_source(WINDOW)), encoding="utf-8")
+    (tmp_path / "window_model.py").write_text(generate_module(read_source(WINDOW), with_check=True),
+                                              encoding="utf-8")
     planted(tmp_path, "window.sg", [(r"^(\s+delta_z = )(.+)$", r"\1-(\2)")]).rename(tmp_path / "buggy.py")
     done = run_with_only_numpy(tmp_path, (
         "import window_model, buggy\n"

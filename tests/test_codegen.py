@@ -737,11 +737,11 @@ def test_every_computed_line_is_commented_with_its_math():
 
 
 def test_a_node_without_a_printer_rule_is_a_compile_time_error():
-    from symgrad.codegen.numpy_backend import NumpyPrinter
+    from symgrad.codegen.numpy.printer import NumpyPrinter
     from symgrad.ir import Node
     from symgrad.shapes import SCALAR
     with pytest.raises(NotImplementedError, match="no rule for operation 'frobnicate'"):
-        NumpyPrinter({}, {}, "_dtype").expression(Node("frobnicate", (), SCALAR, None), [])
+        NumpyPrinter({}, {}, []).expression(Node("frobnicate", (), SCALAR, None), [])
 
 
 # ------------------------------------------------ the cache of symgrad.load
@@ -750,9 +750,9 @@ def counting_generate(monkeypatch) -> list:
     calls = []
     original = symgrad.compiler.generate_module
 
-    def generate(source):
+    def generate(source, *args):
         calls.append(source.filename)
-        return original(source)
+        return original(source, *args)
 
     monkeypatch.setattr(symgrad.compiler, "generate_module", generate)
     monkeypatch.setattr(symgrad.compiler, "_loaded", {})
@@ -799,7 +799,7 @@ def test_load_cache_survives_across_processes(tmp_path):
         "import sys, numpy as np, symgrad, symgrad.compiler\n"
         "calls = []\n"
         "original = symgrad.compiler.generate_module\n"
-        "symgrad.compiler.generate_module = lambda source: calls.append(1) or original(source)\n"
+        "symgrad.compiler.generate_module = lambda *args: calls.append(1) or original(*args)\n"
         "module = symgrad.load(sys.argv[1])\n"
         "print(len(calls), module.__file__, module.evaluate(np.zeros(3)))\n")
     env = dict(os.environ, SYMGRAD_CACHE_DIR=str(tmp_path / "cache"))

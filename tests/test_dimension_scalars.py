@@ -178,7 +178,7 @@ def test_dimensions_as_scalars_compile_check_and_derive(index, tmp_path, capsys)
         np.testing.assert_allclose(getattr(grads, name), reference_gradient(chosen, sizes, values, name),
                                    rtol=1e-5, atol=1e-6, err_msg=f"dL/d{name} of\n{text}")
 
-    report = module.check_gradients(dims=sizes, inputs=values, quiet=True)
+    report = symgrad.compile_source(text, with_check=True).check_gradients(dims=sizes, inputs=values, quiet=True)
     assert report["passed"], report
 
     model = tmp_path / "model.sg"

@@ -20,7 +20,7 @@ from gradcheck import check_grads
 from random_models import RandomChooser, generate
 
 import symgrad
-from symgrad.codegen import numpy_backend
+from symgrad.codegen import RUNTIME_FILES, carried
 from symgrad.compiler import generate_module
 from symgrad.source import Source
 
@@ -233,8 +233,7 @@ def unexpected_text(text: str, filename: str) -> str:
 def fixed_texts() -> set[str]:
     """The strings and comments of the code blocks the backend copies into
     every module as they are (its runtime and helpers): no model text."""
-    blocks = [value for value in vars(numpy_backend).values() if isinstance(value, str)]
-    blocks += [value for value in numpy_backend.HELPERS.values()]
+    blocks = [carried(kind) for kind in RUNTIME_FILES]
     texts = set()
     for block in blocks:
         try:
@@ -345,7 +344,7 @@ def test_every_name_is_a_keyword_argument_as_written_where_python_takes_it(name)
         assert module.evaluate(**{name: a, other: c, "x": x}) == pytest.approx(value, rel=1e-14)
         assert module.forward(**{name: a, other: c, "x": x})[0] == pytest.approx(value, rel=1e-14)
     assert not any(field.startswith("_") or keyword.iskeyword(field) for field in module.Grads._fields)
-    assert module.check_gradients(quiet=True)["passed"]
+    assert symgrad.compile_source(text, with_check=True).check_gradients(quiet=True)["passed"]
 
 
 def test_shapes_prints_the_spellings_that_differ(tmp_path, capsys):

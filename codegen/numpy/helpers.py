@@ -1,0 +1,183 @@
+"""The helpers a generated NumPy module carries when one of its steps needs
+them (NumpyPrinter.helper): the text from one `# helper: NAME` line to the
+next is copied into the module, with the helpers it names as needed."""
+
+import numpy as _np
+
+# ---------------------------------------------------------------- carried
+# helper: sigmoid
+def _sigmoid(x):
+    """1 / (1 + e^-x) = exp(-softplus(-x)): no overflow, and accurate in the
+    tails (the relative error grows only with log(1 + e^-x))."""
+    return _np.exp(-_np.logaddexp(0, -x))
+
+
+# helper: softmax
+def _softmax(s):
+    """Softmax of each column, shifted by the column's max for stability."""
+    e = _np.exp(s - _np.max(s, axis=0, keepdims=True))
+    return e / _np.sum(e, axis=0, keepdims=True)
+
+
+# helper: logsumexp
+def _logsumexp_parts(s):
+    """(m, l) of each column (rows), logsumexp = m + l: m the column's largest
+    entry, l = log1p(r), r the sum of exp(s - m) over its other entries.
+    log1p keeps the digits of a sum just above 1 that log(1 + r) would round
+    away; where r is small, it is summed again without the largest entry's
+    exp(0) = 1, whose rounding would take r's digits."""
+    s = _np.asarray(s)
+    if s.ndim < 2:  # a scalar is its own logsumexp
+        return s, _np.zeros_like(s)
+    m = s.max(axis=0, keepdims=True)
+    finite = _np.isfinite(m)
+    every = finite.all()
+    e = _np.exp(s - m if every else s - _np.where(finite, m, 0))
+    r = e.sum(axis=0, keepdims=True) - 1
+    if not every or r.min() < 0.5:  # r < 0.5: no tie for the max (a tie makes r >= 1), one entry is 1
+        r = _np.where(r < 0.5, _np.where(e < 1, e, 0).sum(axis=0, keepdims=True), r)
+    l = _np.log1p(r)
+    return m, (l if every else _np.where(finite, l, 0))
+
+def _logsumexp(s):
+    """log sum exp of each column (a row)."""
+    m, l = _logsumexp_parts(s)
+    return m + l
+
+
+# helper: log_softmax  (needs: logsumexp)
+def _log_softmax(s):
+    """log softmax of each column: (s - m) - l, logsumexp = m + l."""
+    m, l = _logsumexp_parts(s)
+    return (s - m) - l
+
+
+# helper: log_softmax_grad
+def _log_softmax_grad(y, g):
+    """g - softmax ∘ colsum(g), y = log_softmax(s), softmax p = exp(y). Where
+    one class has more than half the mass, as g ∘ (1 - p) - p ∘ (colsum(g) - g),
+    with 1 - p taken as -expm1(y) at each column's top entry, where p may be
+    nearly 1 and 1 - p would lose its digits (elsewhere p < 1/2, and 1 - p is
+    exact enough). Where no class has, as written: it loses no digit then."""
+    y = _np.asarray(y)
+    if y.ndim < 2:
+        return g * -_np.expm1(y)
+    p = _np.exp(y)
+    top = y.max(axis=0, keepdims=True)
+    colsum = _np.sum(g, axis=0, keepdims=True)
+    if top.max() < -0.6931471805599453:  # every p < 1/2
+        return g - p * colsum
+    return g * _np.where(y == top, -_np.expm1(top), 1 - p) - p * (colsum - g)
+
+
+# helper: tanh_slope
+def _tanh_slope(y, z):
+    """tanh'(z) = 1 - y², y = tanh(z). That subtraction loses digits as |y|
+    nears 1, and all of them where y rounds to ±1 (|z| > 19.1: 0, not 7.2e-35
+    at z = 40). Where every 1 - y² >= 1/16 (|z| <= 2.06) it is within 40 ulp
+    and taken as it is; else the slope is sech²(z), which keeps its relative
+    accuracy in both tails (z clipped to ±700, ±89 in float32, where tanh' is
+    0 in floats and cosh would overflow)."""
+    q = _np.asarray(y * y)  # the one new array: every step below writes into it
+    _np.subtract(1, q, out=q)
+    if _np.min(q) < 0.0625:
+        limit = 700.0 if q.dtype.itemsize > 4 else 89.0
+        _np.clip(z, -limit, limit, out=q)
+        _np.cosh(q, out=q)
+        _np.divide(1, q, out=q)
+        _np.multiply(q, q, out=q)
+    return q if q.ndim else q[()]
+
+
+# helper: norm_grad
+def _norm_grad(a, norm, g):
+    """g a / ||a||; 0 where ||a|| = 0, which has no derivative there (as
+    abs'(0) = 0), rather than 0/0."""
+    return a * (g / norm) if norm != 0 else a * 0.0
+
+
+# helper: softmax_grad  (needs: logsumexp)
+def _softmax_grad(p, s, g):
+    """p ∘ (g - colsum(p ∘ g)), p = softmax(s): as
+    p ∘ (g ∘ (1 - p) - (colsum(p ∘ g) - p ∘ g)). Where p > 1/2, 1 - p is taken
+    as -expm1(-l) = r / (1 + r) at each column's largest entry (see
+    _logsumexp_parts and _log_softmax_grad)."""
+    pg = p * g
+    if _np.max(p) < 0.5:
+        q = 1 - p
+    else:
+        m, l = _logsumexp_parts(s)
+        q = _np.where(s == m, -_np.expm1(-l), 1 - p)
+    return p * (g * q - (_np.sum(pg, axis=0, keepdims=True) - pg))
+
+
+# helper: erf
+try:
+    from scipy.special import erf as _erf
+except ImportError:  # NumPy alone has no erf: fall back to math.erf, entry by entry
+    import math as _math
+    _erf_entries = _np.vectorize(_math.erf, otypes=[float])
+
+    def _erf(x):
+        """erf of each entry, in x's dtype (math.erf computes in float64)."""
+        x = _np.asarray(x)
+        return _erf_entries(x).astype(x.dtype, copy=False)
+
+
+# helper: gelu  (needs: erf)
+def _gelu(x):
+    """x Φ(x), Φ the standard normal CDF."""
+    return x * (0.5 * (1 + _erf(x * 0.7071067811865476)))
+
+
+# helper: halves
+_cuts = {}
+
+
+def _chain_cost(dims):
+    """The fewest multiplications that compute a chain of matrices of sizes
+    dims[0]×dims[1], dims[1]×dims[2], ... (the order multi_dot takes)."""
+    n = len(dims) - 1
+    cost = [[0] * n for _ in range(n)]
+    for length in range(2, n + 1):
+        for i in range(n - length + 1):
+            j = i + length - 1
+            cost[i][j] = min(cost[i][m] + cost[m + 1][j] + dims[i] * dims[m + 1] * dims[j + 1]
+                             for m in range(i, j))
+    return cost[0][n - 1]
+
+
+def _product(factors):
+    return factors[0] if len(factors) == 1 else _np.linalg.multi_dot(factors)
+
+
+def _halves(factors, cyclic):
+    """(L, R): the products of two parts of the square product F1 F2 ... Fk,
+    L R = F1 ... Fk, or with `cyclic` any cyclic shift of it, cut where
+    computing L, R and L ∘ Rᵀ takes the fewest multiplications (chosen once
+    per sizes)."""
+    k = len(factors)
+    sizes = tuple(f.shape[0] for f in factors) * 2  # F[i] is sizes[i]×sizes[i + 1], around the cycle
+    cut = _cuts.get((sizes, cyclic))
+    if cut is None:
+        def cost(i, j):  # L = F[i:j] (sizes[i]×sizes[j]), R = F[j:k + i]
+            return _chain_cost(sizes[i:j + 1]) + _chain_cost(sizes[j:k + i + 1]) + sizes[i] * sizes[j]
+        cut = _cuts[sizes, cyclic] = min(((i, j) for i in range(k if cyclic else 1) for j in range(i + 1, k + i)),
+                                         key=lambda c: cost(*c))
+    i, j = cut
+    cycle = factors + factors
+    return _product(cycle[i:j]), _product(cycle[j:k + i])
+
+
+# helper: trace_of_product  (needs: halves)
+def _trace_of_product(factors):
+    """tr(F1 F2 ... Fk) = sum(L ∘ Rᵀ), tr being invariant under cyclic
+    shifts: tr(Dᵀ Σ⁻¹ D) of D d×N costs d²N and d×d memory, not N×N."""
+    return _np.einsum("ij,ji->", *_halves(factors, cyclic=True))
+
+
+# helper: diagonal_of_product  (needs: halves)
+def _diagonal_of_product(factors):
+    """diag(F1 F2 ... Fk) = rowsum(L ∘ Rᵀ), a column: diag(Xᵀ Σ⁻¹ X) of X
+    d×N costs d²N and memory N d, not N×N."""
+    return _np.einsum("ij,ji->i", *_halves(factors, cyclic=False))[:, None]

@@ -1,0 +1,165 @@
+"""The NumPy target's printer: one rule per IR operation, the NumPy
+expression of a node whose operands are already printed."""
+
+from __future__ import annotations
+
+from symgrad.ir import Node
+
+from .. import carried_sections
+
+
+class NumpyPrinter:
+    """One method per IR operation: the NumPy expression for a node whose
+    operands are already printed (each operand is a name or a number)."""
+
+    dtype = "_dtype"  # the local holding the arguments' common dtype
+
+    def __init__(self, dims: dict, functions: dict[str, str], arguments: list[str]):
+        self.dims = dims            # dimension symbol -> local name
+        self.functions = functions  # function name (user or derived) -> Python name
+        self.arguments = arguments  # the arguments' local names, in order
+        self.helpers: set[str] = set()
+
+    UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "neg": "negative",
+              "exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "absolute", "sign": "sign", "sin": "sin",
+              "cos": "cos", "tan": "tan", "tanh": "tanh"}
+
+    def inplace(self, node: Node, operands: list[str], position: int, out: str) -> str | None:
+        """node's expression writing into operand `position`, or None."""
+        if node.op in self.UFUNCS:
+            return f"_np.{self.UFUNCS[node.op]}({', '.join(operands)}, out={out})"
+        if node.op == "relu":
+            return f"_np.maximum({operands[0]}, 0, out={out})"
+        if node.op in ("where_gt", "where_ge") and position == 2:
+            a, b, x = operands
+            return f"_np.multiply({x}, {a} {'>' if node.op == 'where_gt' else '>='} {b}, out={out})"
+        return None
+
+    def inplace_guard(self) -> list[str]:
+        """The line that decides, once per call, whether steps may write into
+        their operands' buffers (inplace's forms test `_inplace`)."""
+        return [f"    _inplace = {self.helper('same_dtype')}(_dtype, {', '.join(self.arguments)})"]
+
+    def expression(self, node: Node, operands: list[str]) -> str:
+        method = getattr(self, f"_print_{node.op}", None)
+        if method is None:
+            raise NotImplementedError(f"the NumPy backend has no rule for operation '{node.op}'")
+        return method(node, *operands)
+
+    def helper(self, name: str) -> str:
+        """The name `_NAME` of a helper of runtime.py or helpers.py, which the
+        module then carries (with the helpers it needs)."""
+        runtime = carried_sections("runtime")
+        for needed in (runtime.get(name) or carried_sections("helpers")[name])[1]:
+            self.helper(needed)
+        self.helpers.add(name)
+        return f"_{name}"
+
+    def helpers_code(self) -> str:
+        """The helpers the module uses, in runtime.py's and helpers.py's order."""
+        return "\n\n\n".join(text for kind in ("runtime", "helpers") for name, (text, _) in carried_sections(kind).items()
+                             if name in self.helpers)
+
+    @staticmethod
+    def number(value: float) -> str:
+        return number(value)
+
+    def product_chain(self, factors: list[str]) -> str:
+        """A product of three or more matrices, in the cheapest order for
+        the sizes at call time."""
+        return f"_np.linalg.multi_dot([{', '.join(factors)}])"
+
+    def reduction_of_product(self, op: str, factors: list[str]) -> str:
+        """tr or diag_vector of the product of factors, without the product."""
+        helper = {"tr": "trace_of_product", "diag_vector": "diagonal_of_product"}[op]
+        return f"{self.helper(helper)}([{', '.join(factors)}])"
+
+    def merged_factor(self, op: str, operand: str, factor: str, on_left: bool) -> str:
+        """op(operand) times factor, with op(operand) on the left or the
+        right, without forming op(operand): inv is a solve, diag_matrix a
+        scaling of rows or columns."""
+        if op == "inv":
+            return f"_np.linalg.solve({operand}, {factor})" if on_left else \
+                f"_np.linalg.solve({operand}.T, {factor}.T).T"
+        return f"{operand} * {factor}" if on_left else f"{factor} * {operand}.T"
+
+    def dim(self, dim) -> str:
+        return str(dim) if isinstance(dim, int) else self.dims[dim]
+
+    def dims_tuple(self, dims) -> str:
+        return f"({self.dim(dims[0])}, {self.dim(dims[1])})"
+
+    # leaves are printed by the writer; these are the operations
+    def _print_add(self, node, a, b): return f"{a} + {b}"
+    def _print_sub(self, node, a, b): return f"{a} - {b}"
+    def _print_mul(self, node, a, b): return f"{a} * {b}"
+    def _print_div(self, node, a, b): return f"{a} / {b}"
+    def _print_neg(self, node, a): return f"-{a}"
+    def _print_pow(self, node, a, b): return f"{a} ** {b}"
+    def _print_matmul(self, node, a, b): return f"{a} @ {b}"
+    # A 1x1 operand may be a Python float or a 0-d array: no .T, no linalg.
+    def _print_transpose(self, node, a): return a if node.shape.is_scalar else f"{a}.T"
+    def _print_inv(self, node, a): return f"1.0 / {a}" if node.shape.is_scalar else f"_np.linalg.inv({a})"
+    def _print_relu(self, node, a): return f"_np.maximum({a}, 0)"
+    def _print_softplus(self, node, a): return f"_np.logaddexp(0, {a})"
+    def _print_hardtanh(self, node, a): return f"_np.clip({a}, -1, 1)"
+    def _print_sigmoid(self, node, a): return f"{self.helper('sigmoid')}({a})"
+    # 1 - σ(z) is σ(-z) = exp(-softplus(z)): no digit lost where σ(z) rounds to 1
+    def _print_sigmoid_slope(self, node, y, z): return f"{y} * _np.exp(-_np.logaddexp(0, {z}))"
+    def _print_softplus_slope(self, node, z, y): return f"_np.exp({z} - {y})"
+    def _print_tanh_slope(self, node, y, z): return f"{self.helper('tanh_slope')}({y}, {z})"
+    def _print_gelu(self, node, a): return f"{self.helper('gelu')}({a})"
+    def _print_erf(self, node, a): return f"{self.helper('erf')}({a})"
+    def _print_leaky_relu(self, node, z, a): return f"_np.where({z} > 0, {z}, {a} * {z})"
+    def _print_elu(self, node, z, a): return f"_np.where({z} > 0, {z}, {a} * _np.expm1(_np.minimum({z}, 0)))"
+    def _print_max(self, node, a, b): return f"_np.maximum({a}, {b})"
+    def _print_min(self, node, a, b): return f"_np.minimum({a}, {b})"
+    def _print_gt(self, node, a, b): return f"_np.greater({a}, {b}).astype({self.dtype})"
+    def _print_ge(self, node, a, b): return f"_np.greater_equal({a}, {b}).astype({self.dtype})"
+    def _print_where_gt(self, node, a, b, x): return self.gate(node, f"{a} > {b}", x)
+    def _print_where_ge(self, node, a, b, x): return self.gate(node, f"{a} >= {b}", x)
+
+    def gate(self, node, condition: str, x: str) -> str:
+        """x where the condition holds, else 0, as x * mask: four times faster
+        than np.where(condition, x, 0). A number is made a NumPy scalar of the
+        computation's dtype first, so that float32 stays float32."""
+        if node.args[2].op == "number":
+            x = f"{self.dtype}.type({x})"
+        return f"{x} * ({condition})"
+    def _print_sqnorm(self, node, a): return f"_np.vdot({a}, {a})"
+    def _print_sum(self, node, a): return f"_np.sum({a})"
+    def _print_mean(self, node, a): return f"_np.mean({a})"
+    def _print_tr(self, node, a): return a if node.args[0].shape.is_scalar else f"_np.trace({a})"
+    def _print_det(self, node, a): return a if node.args[0].shape.is_scalar else f"_np.linalg.det({a})"
+    def _print_logdet(self, node, a):
+        return f"_np.log(_np.abs({a}))" if node.args[0].shape.is_scalar else f"_np.linalg.slogdet({a})[1]"
+    def _print_diag_matrix(self, node, a): return f"_np.diagflat({a})"
+    def _print_diag_vector(self, node, a): return f"_np.diagonal({a})[:, None]"
+    def _print_norm(self, node, a): return f"_np.sqrt(_np.sum({a} * {a}))"
+    def _print_norm_grad(self, node, a, y, g): return f"{self.helper('norm_grad')}({a}, {y}, {g})"
+    def _print_norm1(self, node, a): return f"_np.sum(_np.abs({a}))"
+    def _print_rowsum(self, node, a): return f"_np.sum({a}, axis=1, keepdims=True)"
+    def _print_colsum(self, node, a): return f"_np.sum({a}, axis=0, keepdims=True)"
+    def _print_softmax(self, node, a): return f"{self.helper('softmax')}({a})"
+    def _print_log_softmax(self, node, a): return f"{self.helper('log_softmax')}({a})"
+    def _print_logsumexp(self, node, a): return f"{self.helper('logsumexp')}({a})"
+    def _print_softmax_grad(self, node, p, s, g): return f"{self.helper('softmax_grad')}({p}, {s}, {g})"
+    def _print_log_softmax_grad(self, node, y, g): return f"{self.helper('log_softmax_grad')}({y}, {g})"
+    def _print_fill(self, node, a): return f"_np.broadcast_to({a}, {self.dims_tuple(node.data)})"
+    def _print_identity(self, node): return f"_np.eye({self.dim(node.data)}, dtype={self.dtype})"
+    def _print_zeros(self, node): return f"_np.zeros({self.dims_tuple(node.data)}, dtype={self.dtype})"
+
+    def _print_apply(self, node, *args):
+        return f"{self.functions[node.data]}({', '.join(args)})"
+
+
+for _op in ("exp", "log", "sqrt", "abs", "sign", "sin", "cos", "tan", "tanh"):
+    setattr(NumpyPrinter, f"_print_{_op}", lambda self, node, a, _op=_op: f"_np.{_op}({a})")
+
+
+def number(value: float) -> str:
+    text = repr(float(value))
+    if text in ("inf", "-inf", "nan"):  # 1e999 reads as inf, which is no Python literal (but may be a name)
+        text = f"{text[:-3]}_np.{text[-3:]}"
+    return f"({text})" if text.startswith("-") else text
+

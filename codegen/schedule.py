@@ -1,0 +1,356 @@
+"""The backend-neutral schedule of a generated module: which values each
+function computes and in what order, what they are called, which forward
+values the cache keeps for backward, which products are computed inside a
+longer chain, and the comment on each step (its math, shape and model
+line). A target's printer says how each step is written (codegen/<target>/
+printer.py); its writer, how the module around them is (writer.py).
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+
+from symgrad.differentiation import Derivation
+from symgrad.ir import Node, Program, UserFunction, postorder
+from symgrad.naming import keyword_spelling, python_names
+from symgrad.notation import Printer
+from symgrad.ops import OPS
+
+# tr(A B ...) and diag(A B ...) are computed from the factors (the printer's
+# reduction_of_product), never from the product, which may be N×N of the data.
+REDUCTIONS_OF_PRODUCTS = ("tr", "diag_vector")
+# Factors of products that are no arrays of their own: A⁻¹ X is a solve and
+# diag(v) X a scaling (the printer's merged_factor).
+MERGED_FACTORS = ("inv", "diag_matrix")
+
+class Namer:
+    """Chooses local names that clash with no model name and no other local."""
+
+    def __init__(self, taken):
+        self.taken = set(taken)
+        self.count = 0
+
+    def fresh(self, wanted: str, own: bool = False) -> str:
+        """A new local name like `wanted`; `own`: wanted is the value's own
+        model spelling, which no other local can have."""
+        if own:
+            return wanted
+        if wanted == "t" or not wanted.isidentifier() or keyword.iskeyword(wanted):
+            self.count += 1
+            wanted = f"t{self.count}"
+        name = wanted
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
+
+
+
+@dataclass
+class Step:
+    """One generated statement, `name = expression  # comment`, kept as a
+    record until the function is complete, when `render` may turn it into an
+    in-place form that writes into a dead operand's buffer."""
+
+    name: str
+    node: Node
+    operands: list[str]
+    expression: str
+    comment: str
+
+    @property
+    def fresh(self) -> bool:
+        """Its value is a new array of its own (no view, no argument)."""
+        return not OPS[self.node.op].view and self.node.op != "apply" and not self.node.shape.is_scalar
+
+    def lines(self) -> list[str]:
+        return [f"    {self.name} = {self.expression}", f"    # {self.comment}"]
+
+
+IDENTIFIER = re.compile(r"[^\W\d]\w*")
+
+
+def render(prologue: list[str], lines: list, live_out: str, printer, inplace: bool) -> list[str]:
+    """The function body's lines: the prologue (taking the arguments), then
+    the steps. With `inplace`, a step whose operand is a
+    temporary array of the result's shape, never used again, writes into
+    that operand's buffer (out=), when the arguments share one dtype
+    (`_inplace`, computed once per call): fewer fresh allocations, less
+    memory traffic. Names in `live_out` (returned, cached) are never reused."""
+    live = set(IDENTIFIER.findall(live_out))
+    last_use: dict[str, int] = {}
+    for index, line in enumerate(lines):
+        if isinstance(line, Step):
+            for operand in line.operands:  # an operand may be an expression: `t5.T` uses t5
+                for name in IDENTIFIER.findall(operand):
+                    last_use[name] = index
+    produced = {line.name: line for line in lines if isinstance(line, Step) and line.fresh}
+    reused = False
+    for index, step in enumerate(lines):
+        if not (inplace and isinstance(step, Step)):
+            continue
+        for position, operand in enumerate(step.operands):
+            donor = produced.get(operand)
+            if (donor is None or operand in live or last_use.get(operand) != index
+                    or donor.node.shape != step.node.shape):
+                continue
+            form = printer.inplace(step.node, step.operands, position, f"{operand} if _inplace else None")
+            if form:
+                step.expression = form
+                reused = True
+                break
+    out = prologue + printer.inplace_guard() * reused
+    for line in lines:
+        out += line.lines() if isinstance(line, Step) else [line]
+    return out
+
+
+class FunctionWriter:
+    """Writes the body of one generated function: one statement per node."""
+
+    def __init__(self, module: "Schedule", namer: Namer, names: dict[int, str],
+                 absorbed: set[int] = frozenset()):
+        self.module = module
+        self.printer = module.printer
+        self.namer = namer
+        self.names = dict(names)  # node id -> Python expression already available
+        self.absorbed = absorbed  # matrix products computed inside a longer chain
+        self.lines: list[str] = []
+
+    def factors(self, node: Node) -> list[Node]:
+        """The factors of a matrix-product chain, through the absorbed products."""
+        if node.op == "matmul" and (node is self.chain_root or id(node) in self.absorbed):
+            return [f for a in node.args for f in self.factors(a)]
+        return [node]
+
+    def chain(self, factors: list[Node]) -> list[str]:
+        """The values of a product's factors. An inverse used by this product
+        alone is no factor of its own: A⁻¹ X is solve(A, X) and X A⁻¹ is
+        solve(Aᵀ, Xᵀ)ᵀ, one factorization of A, with a solve's accuracy.
+        Nor is a diagonal matrix used only in products: diag(v) X = v ∘ X,
+        X diag(v) = X ∘ vᵀ, never the N×N diag(v) of a data vector."""
+        merged = [index for index, f in enumerate(factors) if f.op in MERGED_FACTORS and id(f) in self.absorbed]
+        values = [None if index in merged else self.value(f) for index, f in enumerate(factors)]
+        for index in reversed(merged):  # right to left: A⁻¹ B⁻¹ X = solve(A, solve(B, X))
+            op, inner = factors[index].op, self.value(factors[index].args[0])
+            if index + 1 < len(values):
+                values[index:index + 2] = [self.printer.merged_factor(op, inner, values[index + 1], on_left=True)]
+            else:
+                values[index - 1:] = [self.printer.merged_factor(op, inner, values[index - 1], on_left=False)]
+        return values
+
+    def value(self, node: Node) -> str:
+        """The expression for node: its name, or an inlined leaf."""
+        if id(node) in self.names:
+            return self.names[id(node)]
+        if node.op == "number":
+            return self.printer.number(node.data)
+        if node.op == "dimension":
+            return self.printer.dim(node.data)
+        raise KeyError(node)
+
+    def inline(self, node: Node) -> bool:
+        # A transpose is inlined on a name (x.T), not on an inlined transpose: x.T.T.T... 5,000 long
+        # would overflow Python's compiler.
+        return (node.op in ("number", "dimension") or
+                node.op == "transpose" and (self.names.get(id(node.args[0]), "").isidentifier()
+                                            or node.args[0].op == "number"))
+
+    chain_root = None
+
+    def emit(self, node: Node, name_hint: str, math_names: dict[int, tuple[str, bool]], own: bool = False):
+        if id(node) in self.names or node.op in ("number", "dimension") or id(node) in self.absorbed:
+            return
+        self.chain_root = node
+        factors = self.factors(node)
+        reduced = node.op in REDUCTIONS_OF_PRODUCTS and id(node.args[0]) in self.absorbed
+        if reduced:
+            factors = self.factors(node.args[0])
+        chain = self.chain(factors) if reduced or node.op == "matmul" else []
+        if reduced and len(chain) == 1:  # tr(A⁻¹ B) = tr(solve(A, B))
+            expression = self.printer.expression(node, chain)
+        elif reduced:
+            # tr or diag of a product: never the product itself, which may be N×N of the data.
+            expression = self.printer.reduction_of_product(node.op, chain)
+        elif len(chain) > 2:
+            # The cheapest order depends on the sizes, known only at call time.
+            expression = self.printer.product_chain(chain)
+        elif len(chain) == 1:  # A⁻¹ B solved, or diag(v) B scaled
+            expression = chain[0]
+        else:
+            expression = self.printer.expression(node, chain or [self.value(a) for a in node.args])
+        if self.inline(node):
+            self.names[id(node)] = expression
+            return
+        name = self.namer.fresh(name_hint, own)
+        self.names[id(node)] = name
+        model_name = math_names.pop(id(node), None)
+        math = Printer(math_names, self.module.arities).doc(node)
+        math_names[id(node)] = model_name or (name, False)
+        where = f"  ({self.module.filename}:{node.span.line})" if node.span else ""
+        operands = chain or [self.value(a) for a in node.args]
+        self.lines.append(Step(name, node, operands, expression,
+                               f"{math_names[id(node)][0]} = {math} : {node.shape}{where}"))
+
+def gradient_order(derivation: Derivation, available: set[int]) -> list[Node]:
+    """The gradient graph's nodes, operands first, not descending below the
+    nodes in `available` (forward values come from the cache, not again).
+    The gradients nearest the output come first (by the depth of their
+    graph): as backpropagation reaches a layer, its weights' gradients are
+    taken while its error signal is fresh in the cache, and no signal stays
+    alive to the end."""
+    roots = list(derivation.gradients.values())
+    depth: dict[int, int] = {}
+    for node in postorder(roots, stop=available):
+        below = [] if id(node) in available else node.args
+        depth[id(node)] = 1 + max((depth[id(a)] for a in below), default=0)
+    return postorder(sorted(roots, key=lambda root: depth[id(root)]), stop=available)
+
+
+
+class Schedule:
+    """What a target's writer builds on: the names of the model's values in
+    the module, and, per grad statement, the steps of its functions.
+    Subclasses give `printer_class` and write `prologue` (taking the
+    arguments) and the module itself."""
+
+    printer_class: type
+
+    def __init__(self, program: Program, derivations: list[Derivation]):
+        self.program = program
+        self.derivations = derivations
+        # Shown in comments only, escaped so that no file name can end one.
+        self.filename = repr(program.source.filename)[1:-1]
+        model_names = list(program.variables) + list(program.dims) + list(program.definitions) \
+            + list(program.functions)
+        self.spelled = python_names(model_names)
+        self.keywords = python_names(program.variables, keyword_spelling)
+        partials = derivations[0].partials if derivations else None
+        self.arities = partials.arities() if partials else {}
+        # A user function lives at module level as _fn_NAME: no model name
+        # starts with `_`, and no Python builtin the runtime uses is shadowed.
+        self.functions: dict[str, str] = {name: f"_fn_{self.spelled[name]}" for name in program.functions}
+        self.derived: list[UserFunction] = []
+        for (original, index), function in (partials.derived.items() if partials else ()):
+            if function is not None:
+                self.derived.append(function)
+                self.functions[function.name] = f"_d{index + 1}_{self.spelled[original]}"
+        self.printer = self.printer_class({d: self.spelled[d] for d in program.dims}, self.functions,
+                                          [self.spelled[v.name] for v in program.arguments])
+        # Locals for the shape and dtype each argument was passed with.
+        namer = Namer(self.taken())
+        self.given = {v.name: (namer.fresh(f"{self.spelled[v.name]}_shape"),
+                               namer.fresh(f"{self.spelled[v.name]}_dtype")) for v in program.arguments}
+
+    def shown_arity(self, function: UserFunction) -> int:
+        return self.arities.get(function.name, len(function.params))
+
+    def taken(self) -> set[str]:
+        return set(self.spelled.values()) | set(self.functions.values()) | {"cache", "upstream"}
+
+    def math_names(self) -> dict[int, tuple[str, bool]]:
+        names = {id(v.node): (v.name, False) for v in self.program.variables.values()}
+        names.update({id(node): (name, False) for name, node in self.program.definitions.items()})
+        return names
+
+
+    def prologue(self, wrt: set[str]) -> list[str]:
+        """The lines that take the arguments (the target's own)."""
+        raise NotImplementedError
+
+    def forward_body(self, derivation: Derivation, wrt: bool = True):
+        """The prologue, one line per forward step, the writer that knows the
+        name of every value computed, and the math names of those values
+        (for the comments of the gradient steps)."""
+        request = derivation.request
+        lines = self.prologue({v.name for v in request.wrt} if wrt else set())
+        namer = Namer(self.taken() | {n for pair in self.given.values() for n in pair})
+        leaves = {id(v.node): self.spelled[v.name] for v in self.program.variables.values()}
+        writer = FunctionWriter(self, namer, leaves, self.absorbed_products(derivation, gradient=wrt))
+        math_names = self.math_names()
+        for node in postorder([request.node]):
+            own = node.name in self.program.definitions and self.program.definitions[node.name] is node
+            writer.emit(node, self.spelled[node.name] if own else "t", math_names, own)
+        return lines, writer.lines, writer, math_names
+
+    def absorbed_products(self, derivation: Derivation, gradient: bool = True) -> set[int]:
+        """The values not computed on their own, in the functions that compute
+        the gradients too (or, with gradient=False, the value alone):
+        matrix products used once, by another matrix product, and not named
+        by the model: they are computed inside the longer chain, whose order
+        is chosen at call time; a product (named or not) whose only use is a
+        trace or a diagonal: that is computed from its factors; an inverse
+        whose only use is one product: the product is a solve; a diagonal
+        matrix used only in products: they scale rows or columns."""
+        forward = postorder([derivation.request.node])
+        backward = gradient_order(derivation, {id(n) for n in forward}) if gradient else []
+        uses: dict[int, list[str]] = {}
+        for node in forward + backward:
+            for arg in node.args:
+                uses.setdefault(id(arg), []).append(node.op)
+        for root in [derivation.request.node, *(derivation.gradients.values() if gradient else ())]:
+            uses.setdefault(id(root), []).append("result")
+        return {id(node) for node in forward + backward
+                if node.op == "matmul" and (uses.get(id(node)) in (["tr"], ["diag_vector"]) and not node.shape.is_scalar
+                                            or uses.get(id(node)) == ["matmul"] and not (
+                    node.name in self.program.definitions and self.program.definitions[node.name] is node))
+                or node.op == "inv" and uses.get(id(node)) == ["matmul"]
+                or node.op == "diag_matrix" and set(uses.get(id(node), ())) == {"matmul"}}
+
+    def cache_nodes(self, derivation: Derivation, writer: FunctionWriter) -> list[Node]:
+        """Forward values (and variables) the gradient graph reads. A value
+        written inline (Bᵀ as `B.T`) is not kept: backward writes it again
+        from what it is made of."""
+        kept = {id(n) for n in postorder([derivation.request.node]) if writer.names.get(id(n), "").isidentifier()}
+        return [n for n in gradient_order(derivation, kept) if id(n) in kept]
+
+    def backward_body(self, derivation: Derivation, forward: FunctionWriter, forward_math: dict,
+                      available: dict[int, str]) -> tuple[list, list[tuple]]:
+        """One line per gradient step, given the forward values by name
+        (`available`; `forward`, `forward_math`: forward_body's writer and
+        names), and per variable of wrt (variable, its gradient's value,
+        whether it must be copied: never an input, a view of one, or one
+        array twice)."""
+        request = derivation.request
+        namer = Namer(forward.namer.taken | set(available.values()))
+        namer.count = forward.namer.count
+        writer = FunctionWriter(self, namer, available, self.absorbed_products(derivation))
+        signal_names = {}
+        for forward, gradient in derivation.signals:
+            if id(gradient) not in signal_names and forward.name and gradient.args:
+                signal_names[id(gradient)] = f"delta_{self.spelled.get(forward.name, 't')}"
+        roots = {id(node): f"grad_{self.spelled[name]}" for name, node in derivation.gradients.items()}
+        math_names = dict(forward_math)
+        for node in gradient_order(derivation, set(available)):
+            hint = signal_names.get(id(node)) or roots.get(id(node)) or "t"
+            if hint.startswith("delta_"):
+                math_names[id(node)] = ("δ_" + hint[len("delta_"):], False)
+            writer.emit(node, hint, math_names)
+        results, returned = [], set()
+        for variable in request.wrt:
+            gradient = derivation.gradients[variable.name]
+            copy = OPS[gradient.op].view or id(gradient) in available or id(gradient) in returned
+            returned.add(id(gradient))
+            results.append((variable, writer.value(gradient), copy))
+        return writer.lines, results
+
+
+    def suffix(self, request) -> str:
+        """What a statement's entry points add to their names: nothing for
+        a file's only grad statement, else _TARGET."""
+        return "" if len(self.derivations) == 1 else f"_{self.spelled.get(request.target, request.target)}"
+
+    def signature(self) -> dict:
+        """The module's public description of its interface (`SIGNATURE`),
+        which the gradient checker and the framework adapters read."""
+        program = self.program
+        return {
+            "model": program.source.filename,
+            "dims": list(program.dims),
+            "arguments": [(v.name, self.keywords[v.name], v.kind, v.shape.rows, v.shape.cols)
+                          for v in program.arguments],
+            "statements": [(d.request.target, self.suffix(d.request), tuple(v.name for v in d.request.wrt),
+                            tuple(self.spelled[v.name] for v in d.request.wrt)) for d in self.derivations],
+        }
