@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from . import __version__
+from .version import __version__
 from .source import ModelError, read_source
 
 BAD_INPUT = 2

@@ -394,3 +394,23 @@ def test_a_compiled_module_checks_its_own_gradients_with_only_numpy(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0] == f"{WINDOW}: n=4, m=6; seed 2; float64; each gradient per entry and along 4 random directions"
     assert lines[-1] == "True False ['W', 'b', 'x']"
+
+
+# ------------------------------------------- the checker, carried on request
+
+def test_symgrad_check_compiles_the_check_a_loaded_module_lacks():
+    """A module from symgrad.load carries no checker; symgrad.check of it
+    compiles the same model with one, in memory."""
+    module = symgrad.load(WINDOW)
+    assert not hasattr(module, "check_gradients")
+    assert symgrad.check(module, dims={"n": 3, "m": 4}).passed
+
+
+def test_checking_a_file_compiled_without_the_check_says_how_to_get_one(tmp_path):
+    path = tmp_path / "window_model.py"
+    path.write_text(generate_module(read_source(WINDOW)), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "symgrad", "check", str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == (f"symgrad: error: {path} has no gradient check: compile it with "
+                           "`symgrad compile --with-check`, or check the model file itself\n")

@@ -847,3 +847,84 @@ def test_cache_directory_is_the_users(tmp_path, monkeypatch):
     assert symgrad.compiler.cache_dir() == tmp_path / "home" / ".cache" / "symgrad"
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "mine"))
     assert symgrad.compiler.cache_dir() == tmp_path / "mine"
+
+
+# ------------------------------------------------------ targets (the seam)
+
+def test_every_operation_has_a_rule_in_every_target_or_is_written_as_a_name():
+    """Walk every operation of the table: each registered target's printer
+    has a `_print_` rule for it, or the op is printed by the writers (a
+    variable, a number, a dimension, a function's argument)."""
+    from symgrad.codegen import TARGETS, writer_class
+    from symgrad.ops import OPS
+    by_writer = {name for name, op in OPS.items() if op.printed_by_writer}
+    assert by_writer == {"variable", "number", "dimension", "argument"}
+    for target in TARGETS:
+        printer = writer_class(target).printer_class
+        assert [name for name in OPS if name not in by_writer and not hasattr(printer, f"_print_{name}")] == []
+
+
+def test_a_target_whose_printer_lacks_a_rule_is_refused_before_compiling(monkeypatch):
+    from symgrad.codegen.numpy.printer import NumpyPrinter
+    monkeypatch.delattr(NumpyPrinter, "_print_relu")
+    with pytest.raises(NotImplementedError, match="the numpy target's printer has no rule for relu"):
+        symgrad.compile_source("param x : R^n\ny = sum(x ∘ x)\ngrad y wrt x\n")
+
+
+def test_an_unknown_target_is_an_error_naming_the_targets(tmp_path):
+    from symgrad.codegen import UnknownTarget
+    with pytest.raises(UnknownTarget, match="unknown target 'cuda': the targets are numpy"):
+        symgrad.load(REPO / "examples" / "window.sg", target="cuda")
+    done = subprocess.run([sys.executable, "-m", "symgrad", "compile", str(REPO / "examples" / "window.sg"),
+                           "--target", "cuda"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == "symgrad: error: --target: unknown target 'cuda': the targets are numpy\n"
+
+
+def test_a_module_says_its_target_and_its_interface():
+    """TARGET and SIGNATURE, against the model's declarations written here."""
+    text = ("param W : R^(n×3)\ninput x : R^3\nparam lambda : R\nh = W x\n"
+            "L = sum(h ∘ h) + lambda sum(W ∘ W)\nS = sum(h)\ngrad L wrt W, lambda\ngrad S wrt x\n")
+    module = symgrad.compile_source(text, "tied.sg")
+    assert module.TARGET == "numpy"
+    assert module.SIGNATURE == {
+        "model": "tied.sg",
+        "dims": ["n"],
+        "arguments": [("W", "W", "param", "n", 3), ("x", "x", "input", 3, 1), ("lambda", "lambda_", "param", 1, 1)],
+        "statements": [("L", "_L", ("W", "lambda"), ("W", "lambda_")), ("S", "_S", ("x",), ("x",))],
+    }
+    assert module.Grads_L._fields == ("W", "lambda_")
+
+
+def test_the_checker_is_carried_only_on_request():
+    window = REPO / "examples" / "window.sg"
+    plain = generate_module(symgrad.source.read_source(str(window)))
+    checked = generate_module(symgrad.source.read_source(str(window)), with_check=True)
+    assert "check_gradients" not in plain and "_CHECK_SPEC" not in plain
+    assert "def check_gradients(" in checked and "_CHECK_SPEC = {" in checked
+    assert not hasattr(symgrad.load(window), "check_gradients")
+    assert symgrad.load(window, with_check=True).check_gradients(quiet=True)["passed"]
+    done = subprocess.run([sys.executable, "-m", "symgrad", "compile", str(window), "--with-check"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == checked
+
+
+def test_a_module_carries_only_the_runtime_it_uses():
+    """The window model takes no scalar and no row: no _scalar_in, no _row;
+    a model with a scalar argument has _scalar_in."""
+    window = generate_module(symgrad.source.read_source(str(REPO / "examples" / "window.sg")))
+    assert "def _column(" in window and "def _scalar_in(" not in window and "def _row(" not in window
+    scalar = generate_module(Source("param c : R\ninput x : R^n\ny = c sum(x)\ngrad y wrt c\n", "c.sg"))
+    assert "def _scalar_in(" in scalar
+
+
+def test_the_runtime_files_are_modules_that_compute_what_they_say():
+    """The text a module carries is importable code: its helpers against
+    plain NumPy."""
+    from symgrad.codegen.numpy import helpers, runtime
+    s = np.array([[1.0, -2.0], [3.0, 0.5], [-1.0, 4.0]])
+    np.testing.assert_allclose(helpers._softmax(s), np.exp(s) / np.exp(s).sum(axis=0), rtol=1e-15)
+    np.testing.assert_allclose(helpers._sigmoid(s), 1 / (1 + np.exp(-s)), rtol=1e-15)
+    np.testing.assert_allclose(helpers._logsumexp(s), np.log(np.exp(s).sum(axis=0, keepdims=True)), rtol=1e-15)
+    column, shape = runtime._column(np.array([1, 2, 3]))
+    assert column.shape == (3, 1) and column.dtype == np.float64 and shape == (3,)
