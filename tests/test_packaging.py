@@ -52,6 +52,9 @@ def test_the_wheel_ships_the_grammar_under_symgrad_only(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "symgrad/grammar/symgrad.lark" in names
     assert "symgrad/codegen/__init__.py" in names
+    # the NumPy target, and the runtime its modules carry, read as text where installed
+    assert {"symgrad/codegen/numpy/writer.py", "symgrad/codegen/numpy/runtime.py",
+            "symgrad/codegen/numpy/helpers.py", "symgrad/check_runtime.py"} <= set(names)
     assert {name.split("/")[0] for name in names} == {"symgrad", f"symgrad-{symgrad.__version__}.dist-info"}
 
 
@@ -78,3 +81,10 @@ def test_the_installed_wheel_runs_outside_the_repository(wheel, tmp_path, capsys
     assert run(command, "--version", cwd=elsewhere, env=clean) == f"symgrad {symgrad.__version__}\n"
     assert main(["shapes", str(EXAMPLE)]) == 0
     assert run(command, "shapes", "window.sg", cwd=elsewhere, env=clean) == capsys.readouterr().out
+
+    # Compiling reads the runtime files from the installed package: the same module as here.
+    from symgrad.compiler import generate_module
+    from symgrad.source import Source
+    expected = generate_module(Source(EXAMPLE.read_text(encoding="utf-8"), "window.sg"), with_check=True)
+    assert run(command, "compile", "window.sg", "--with-check", cwd=elsewhere, env=clean) == expected
+    assert "passed: all 4 gradients agree" in run(command, "check", "window.sg", cwd=elsewhere, env=clean)
