@@ -91,19 +91,15 @@ def joined(parts: list[tuple]) -> tuple:
     return da.concatenate([X for X, _ in parts], axis=1), da.concatenate([y for _, y in parts])
 
 
-def make_on_workers(client, parts: list[tuple]) -> tuple:
-    """(X, y) of the chunks, each made and kept on one worker of the
-    client's cluster, chunk k on worker k mod W (left to itself, the
-    scheduler may put most of them on one worker). The joined arrays are
-    kept too: their chunks are the same objects, and a computation on them
-    then needs no task per chunk to join them again."""
+def make_on_workers(client, parts: list[tuple]) -> list[tuple]:
+    """The chunks made and kept on the workers of the client's cluster,
+    chunk k on worker k mod W (left to itself, the scheduler may put most
+    of them on one worker)."""
     from dask.distributed import wait
     workers = sorted(client.scheduler_info()["workers"])
-    kept = [client.persist(list(part), workers=[workers[k % len(workers)]]) for k, part in enumerate(parts)]
+    kept = [tuple(client.persist(list(part), workers=[workers[k % len(workers)]])) for k, part in enumerate(parts)]
     wait(kept)
-    X, y = client.persist(list(joined(kept)))
-    wait([X, y])
-    return X, y
+    return kept
 
 
 def chunk_share(model_text: str, X, y, w, b, examples: int, lam: float) -> tuple:
@@ -130,24 +126,34 @@ def tree_sum(parts: list, fan_in: int = 4):
     return parts[0]
 
 
-def loss_and_grad(X, y, w, b: float, lam: float) -> tuple:
-    """(J, ∂J/∂w, ∂J/∂b) of the full batch, over the chunks of the dask
-    arrays X and y (NumPy target): one share per chunk, the L2 term in the
-    first share alone, the shares tree-summed on the cluster."""
+def loss_and_grad(parts: list[tuple], w, b: float, lam: float) -> tuple:
+    """(J, ∂J/∂w, ∂J/∂b) of the full batch over the chunks kept on the
+    workers (make_on_workers), with the NumPy target: one share per chunk,
+    computed where the chunk is, the L2 term in the first share alone, the
+    shares tree-summed on the cluster."""
     import dask
+    from dask.distributed import get_client
     model_text = MODEL.read_text(encoding="utf-8")
-    examples = X.shape[1]
-    shares = [dask.delayed(chunk_share)(model_text, X_k, y_k, w, b, examples, lam if k == 0 else 0.0)
-              for k, (X_k, y_k) in enumerate(zip(X.to_delayed().ravel(), y.to_delayed().ravel()))]
+    examples = sum(X.shape[1] for X, _ in parts)
+    holders = get_client().who_has([X for X, _ in parts])
+    shares = []
+    for k, (X, y) in enumerate(parts):
+        (X,), (y,) = X.to_delayed().ravel(), y.to_delayed().ravel()
+        if not holders[X.key]:
+            raise ValueError("the chunks are not kept on the workers: pass those that make_on_workers returns")
+        # Only where the chunk is: to balance the work, dask would otherwise
+        # copy chunks to a worker that is idle while theirs is busy.
+        with dask.annotate(workers=list(holders[X.key]), allow_other_workers=False):
+            shares.append(dask.delayed(chunk_share)(model_text, X, y, w, b, examples, lam if k == 0 else 0.0))
     J, grad_w, grad_b = dask.compute(tree_sum(shares))[0]
     return float(J), grad_w, float(grad_b)
 
 
 def array_api_loss_and_grad(model_text: str):
     """loss_and_grad through the array-API target: the compiled module is
-    called on the dask arrays themselves, N_all = N, and the graph it builds
-    is computed on the cluster. A LookupError if this symgrad has no
-    array-API target."""
+    called on the chunks joined as dask arrays, N_all = N, and the graph it
+    builds (dask's own products and reductions over chunks) is computed on
+    the cluster. A LookupError if this symgrad has no array-API target."""
     import dask
     import dask.array as da
     try:
@@ -155,7 +161,8 @@ def array_api_loss_and_grad(model_text: str):
     except (TypeError, ValueError) as error:   # no target argument, or an unknown target
         raise LookupError(f"this symgrad has no array-API target ({error}); use --target numpy") from None
 
-    def loss_and_grad(X, y, w, b: float, lam: float) -> tuple:
+    def loss_and_grad(parts: list[tuple], w, b: float, lam: float) -> tuple:
+        X, y = joined(parts)
         J, grads = model.value_and_grad(da.from_array(w), b, X, y, X.shape[1], lam)
         J, grad_w, grad_b = dask.compute(J, grads.w, grads.b)
         return float(J), np.asarray(grad_w), float(grad_b)
@@ -163,18 +170,18 @@ def array_api_loss_and_grad(model_text: str):
     return loss_and_grad
 
 
-def gradient_descent(X, y, *, steps: int, lr: float, lam: float, step_loss_and_grad=loss_and_grad,
+def gradient_descent(parts: list[tuple], *, steps: int, lr: float, lam: float, step_loss_and_grad=loss_and_grad,
                      out=None) -> dict:
-    """`steps` steps of full-batch gradient descent from w = 0, b = 0,
-    printing the loss and gradient norm of each step and its seconds to
-    out (None: standard output).
+    """`steps` steps of full-batch gradient descent over the chunks kept on
+    the workers, from w = 0, b = 0, printing the loss and gradient norm of
+    each step and its seconds to out (None: standard output).
     Returns the history: loss, gradient norm and seconds per step, and the
     final (w, b)."""
-    w, b = np.zeros(X.shape[0]), 0.0
+    w, b = np.zeros(parts[0][0].shape[0]), 0.0
     history = {"loss": [], "grad_norm": [], "seconds": []}
     for step in range(steps):
         start = time.perf_counter()
-        J, grad_w, grad_b = step_loss_and_grad(X, y, w, b, lam)
+        J, grad_w, grad_b = step_loss_and_grad(parts, w, b, lam)
         seconds = time.perf_counter() - start
         norm = float(np.sqrt(grad_w @ grad_w + grad_b ** 2))
         print(f"step {step:3d}  loss {J:.6f}  |grad| {norm:.3e}  {seconds:.3f} s", file=out)
@@ -238,10 +245,11 @@ def main(argv=None) -> int:
         print(f"cluster: {len(client.scheduler_info()['workers'])} workers ({client.scheduler.address}), "
               f"{time.perf_counter() - started:.2f} s to connect")
         started = time.perf_counter()
-        X, y = make_on_workers(client, lazy_chunks(args.examples, args.features, args.chunks, args.seed))
+        parts = make_on_workers(client, lazy_chunks(args.examples, args.features, args.chunks, args.seed))
         print(f"data: {args.examples} examples x {args.features} features in {args.chunks} chunks, "
-              f"{(X.nbytes + y.nbytes) / 2**20:.1f} MiB, made on the workers in {time.perf_counter() - started:.2f} s")
-        history = gradient_descent(X, y, steps=args.steps, lr=args.lr, lam=args.lam, step_loss_and_grad=step)
+              f"{sum(X.nbytes + y.nbytes for X, y in parts) / 2**20:.1f} MiB, "
+              f"made on the workers in {time.perf_counter() - started:.2f} s")
+        history = gradient_descent(parts, steps=args.steps, lr=args.lr, lam=args.lam, step_loss_and_grad=step)
         print(f"{args.steps} steps in {sum(history['seconds']):.2f} s "
               f"({np.median(history['seconds']):.3f} s per step, median)")
         for address, memory in sorted(client.run(worker_memory).items()):

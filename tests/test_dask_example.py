@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import runpy
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -50,14 +51,14 @@ def relative_error(got, want) -> float:
 
 
 def test_the_gradient_over_chunks_on_two_workers_equals_the_gradient_of_the_gathered_data(client, example):
-    X, y = example.make_on_workers(client, example.lazy_chunks(examples=3001, features=5, chunks=5, seed=7))
+    parts = example.make_on_workers(client, example.lazy_chunks(examples=3001, features=5, chunks=5, seed=7))
     assert all(chunks for chunks in client.has_what().values())   # both workers hold chunks
     rng = np.random.default_rng(1)
     w, b, lam = rng.standard_normal(5), 0.3, 0.1
 
-    J, grad_w, grad_b = example.loss_and_grad(X, y, w, b, lam)
+    J, grad_w, grad_b = example.loss_and_grad(parts, w, b, lam)
 
-    X_all, y_all = dask.compute(X, y)   # small: gathered here only to compare
+    X_all, y_all = dask.compute(*example.joined(parts))   # small: gathered here only to compare
     numpy_module = symgrad.load(str(EXAMPLES / "logreg_columns.sg"))
     J_one, grads_one = numpy_module.value_and_grad(w, b, X_all, y_all, len(y_all), lam)
     for want in ((J_one, grads_one.w, grads_one.b), reference(X_all, y_all, w, b, lam)):
@@ -76,10 +77,24 @@ def test_the_data_set_is_the_same_however_it_is_chunked_and_wherever_it_is_made(
 
 
 def test_a_short_gradient_descent_lowers_the_loss_at_every_step(client, example):
-    X, y = example.make_on_workers(client, example.lazy_chunks(examples=4000, features=4, chunks=3, seed=2))
-    history = example.gradient_descent(X, y, steps=4, lr=2.0, lam=1e-3, out=io.StringIO())
+    parts = example.make_on_workers(client, example.lazy_chunks(examples=4000, features=4, chunks=3, seed=2))
+    history = example.gradient_descent(parts, steps=4, lr=2.0, lam=1e-3, out=io.StringIO())
     assert np.all(np.diff(history["loss"]) < 0)
     assert history["grad_norm"][-1] < history["grad_norm"][0] / 2
+
+
+def test_a_step_copies_no_chunk_to_an_idle_worker(client, example):
+    """Every chunk on a busy worker, the other idle: to balance the work,
+    dask would copy chunks to the idle one, but each share waits for the
+    worker that holds its chunk."""
+    busy = sorted(client.scheduler_info()["workers"])[0]
+    parts = [tuple(client.persist(list(part), workers=[busy]))
+             for part in example.lazy_chunks(examples=40_000, features=5, chunks=8, seed=3)]
+    distributed.wait(parts)
+    sleeping = client.submit(time.sleep, 1, workers=[busy], pure=False)
+    example.loss_and_grad(parts, np.ones(5), 0.0, 0.1)
+    assert sleeping.done()
+    assert {worker for workers in client.who_has(parts).values() for worker in workers} == {busy}
 
 
 def test_the_command_runs_on_a_running_cluster_and_reports_each_step_and_each_worker(client, example, capsys):
@@ -96,9 +111,9 @@ def test_the_array_api_target_on_dask_arrays_gives_the_same_loss_and_gradient(cl
         step = example.array_api_loss_and_grad((EXAMPLES / "logreg_columns.sg").read_text(encoding="utf-8"))
     except LookupError:
         pytest.skip("this symgrad has no array-API target yet")
-    X, y = example.make_on_workers(client, example.lazy_chunks(examples=3001, features=5, chunks=5, seed=7))
+    parts = example.make_on_workers(client, example.lazy_chunks(examples=3001, features=5, chunks=5, seed=7))
     w, b, lam = np.random.default_rng(1).standard_normal(5), 0.3, 0.1
-    got = step(X, y, w, b, lam)
-    want = reference(*dask.compute(X, y), w, b, lam)
+    got = step(parts, w, b, lam)
+    want = reference(*dask.compute(*example.joined(parts)), w, b, lam)
     for value, expected in zip(got, want):
         assert relative_error(value, expected) <= 1e-12
