@@ -40,8 +40,6 @@ import numpy as np
 import symgrad
 
 MODEL = Path(__file__).resolve().parent / "logreg_columns.sg"
-
-
 BLOCK = 4096   # examples drawn from one seed
 
 
@@ -138,13 +136,13 @@ def loss_and_grad(parts: list[tuple], w, b: float, lam: float) -> tuple:
     holders = get_client().who_has([X for X, _ in parts])
     shares = []
     for k, (X, y) in enumerate(parts):
-        (X,), (y,) = X.to_delayed().ravel(), y.to_delayed().ravel()
-        if not holders[X.key]:
+        (X_k,), (y_k,) = X.to_delayed().ravel(), y.to_delayed().ravel()   # the kept chunks themselves
+        if not holders.get(X_k.key):
             raise ValueError("the chunks are not kept on the workers: pass those that make_on_workers returns")
         # Only where the chunk is: to balance the work, dask would otherwise
         # copy chunks to a worker that is idle while theirs is busy.
-        with dask.annotate(workers=list(holders[X.key]), allow_other_workers=False):
-            shares.append(dask.delayed(chunk_share)(model_text, X, y, w, b, examples, lam if k == 0 else 0.0))
+        with dask.annotate(workers=list(holders[X_k.key]), allow_other_workers=False):
+            shares.append(dask.delayed(chunk_share)(model_text, X_k, y_k, w, b, examples, lam if k == 0 else 0.0))
     J, grad_w, grad_b = dask.compute(tree_sum(shares))[0]
     return float(J), grad_w, float(grad_b)
 
@@ -157,7 +155,7 @@ def array_api_loss_and_grad(model_text: str):
     import dask
     import dask.array as da
     try:
-        model = symgrad.compile_source(model_text, str(MODEL), target="array-api")
+        model = symgrad.compile_source(model_text, MODEL.name, target="array-api")
     except (TypeError, ValueError) as error:   # no target argument, or an unknown target
         raise LookupError(f"this symgrad has no array-API target ({error}); use --target numpy") from None
 

@@ -117,3 +117,8 @@ def test_the_array_api_target_on_dask_arrays_gives_the_same_loss_and_gradient(cl
     want = reference(*dask.compute(*example.joined(parts)), w, b, lam)
     for value, expected in zip(got, want):
         assert relative_error(value, expected) <= 1e-12
+
+
+def test_chunks_not_kept_on_the_workers_are_refused_with_a_clear_error(client, example):
+    with pytest.raises(ValueError, match="not kept on the workers"):
+        example.loss_and_grad(example.lazy_chunks(examples=100, features=2, chunks=2), np.ones(2), 0.0, 0.1)
