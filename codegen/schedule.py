@@ -25,6 +25,7 @@ REDUCTIONS_OF_PRODUCTS = ("tr", "diag_vector")
 # diag(v) X a scaling (the printer's merged_factor).
 MERGED_FACTORS = ("inv", "diag_matrix")
 
+
 class Namer:
     """Chooses local names that clash with no model name and no other local."""
 

@@ -45,7 +45,7 @@ def compile_source(text: str, filename: str = "<string>", target: str = "numpy",
 def check(model, dims=None, seed=0, inputs=None, **options):
     """Check every gradient of a model against central finite differences.
     model: a path, the model's text, or a compiled module (from load,
-    compile_source, or a file `symgrad compile` wrote); dims: sizes of the
+    compile_source, or a file `symgrad compile --with-check` wrote); dims: sizes of the
     dimensions ({"n": 8}); inputs: arrays by argument name, or a .npz path.
     Options: max_entries, directions, rtol, progress. Returns a Report with
     `.passed`, `.results` and `.to_json()`; it shows as a table in Jupyter."""

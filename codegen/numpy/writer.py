@@ -13,7 +13,7 @@ from symgrad.notation import Printer
 from symgrad.version import __version__
 
 from .. import carried, literal_dict
-from ..schedule import FunctionWriter, Namer, Schedule, gradient_order, render
+from ..schedule import FunctionWriter, Schedule, render
 from .printer import NumpyPrinter, number
 
 ENTRY_POINTS = ("Grads", "forward", "backward", "value_and_grad", "evaluate")
