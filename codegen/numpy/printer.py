@@ -126,6 +126,7 @@ class NumpyPrinter:
         if node.args[2].op == "number":
             x = f"{self.dtype}.type({x})"
         return f"{x} * ({condition})"
+
     def _print_sqnorm(self, node, a): return f"_np.vdot({a}, {a})"
     def _print_sum(self, node, a): return f"_np.sum({a})"
     def _print_mean(self, node, a): return f"_np.mean({a})"
