@@ -461,6 +461,7 @@ EXAMPLE_SIZES = {
     "trace_axb.sg": {"p": 2, "n": 3, "m": 2},
     "logdet.sg": {"n": 2},
     "logistic_regression.sg": {"N": 3, "d": 2},
+    "logreg_columns.sg": {"d": 2, "N": 3},
     "mlp.sg": {"H": 3, "D": 2, "C": 2, "N": 2},
 }
 EXAMPLE_CASES = {
