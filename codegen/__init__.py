@@ -15,13 +15,16 @@ from functools import cache
 from pathlib import Path
 
 # Target name -> the writer class that writes its modules ("module:Class").
-TARGETS = {"numpy": "symgrad.codegen.numpy.writer:NumpyWriter"}
+TARGETS = {"numpy": "symgrad.codegen.numpy.writer:NumpyWriter",
+           "array-api": "symgrad.codegen.array_api.writer:ArrayApiWriter"}
 
 # The line after which a runtime file's text is copied into generated modules.
 CARRIED_MARK = "# ---------------------------------------------------------------- carried\n"
 # The runtime files, by what they hold (modules of their own, read as text:
 # the text below CARRIED_MARK is carried).
 RUNTIME_FILES = {"runtime": "symgrad.codegen.numpy.runtime", "helpers": "symgrad.codegen.numpy.helpers",
+                 "array_api_runtime": "symgrad.codegen.array_api.runtime",
+                 "array_api_helpers": "symgrad.codegen.array_api.helpers",
                  "check": "symgrad.check_runtime"}
 
 

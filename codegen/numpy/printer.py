@@ -46,19 +46,51 @@ class NumpyPrinter:
             raise NotImplementedError(f"the NumPy backend has no rule for operation '{node.op}'")
         return method(node, *operands)
 
+    # The runtime files (codegen.RUNTIME_FILES) whose helpers the modules carry.
+    RUNTIME = ("runtime", "helpers")
+    # The locals that describe a call: computed by _arguments, kept in the cache.
+    STATE = ("_dtype",)
+
     def helper(self, name: str) -> str:
-        """The name `_NAME` of a helper of runtime.py or helpers.py, which the
+        """The name `_NAME` of a helper of the RUNTIME files, which the
         module then carries (with the helpers it needs)."""
-        runtime = carried_sections("runtime")
-        for needed in (runtime.get(name) or carried_sections("helpers")[name])[1]:
+        section = next(sections[name] for sections in map(carried_sections, self.RUNTIME) if name in sections)
+        for needed in section[1]:
             self.helper(needed)
         self.helpers.add(name)
         return f"_{name}"
 
+    def call(self, name: str, *args: str) -> str:
+        """A call of the helper NAME on args."""
+        return f"{self.helper(name)}({', '.join(args)})"
+
     def helpers_code(self) -> str:
-        """The helpers the module uses, in runtime.py's and helpers.py's order."""
-        return "\n\n\n".join(text for kind in ("runtime", "helpers") for name, (text, _) in carried_sections(kind).items()
-                             if name in self.helpers)
+        """The helpers the module uses, in the RUNTIME files' order (a name
+        that two files have: the first's, as helper finds it)."""
+        texts: dict[str, str] = {}
+        for kind in self.RUNTIME:
+            for name, (text, _) in carried_sections(kind).items():
+                if name in self.helpers:
+                    texts.setdefault(name, text)
+        return "\n\n\n".join(texts.values())
+
+    def arguments_prologue(self, arrays: list[str]) -> list[str]:
+        """The first lines of _arguments (NumPy needs none)."""
+        return []
+
+    def dtype_lines(self, arrays: list[str], scalars: list[str]) -> list[str]:
+        """The last lines of _arguments: the computation's dtype, from the
+        taken arguments (`scalars`: those that are 1x1)."""
+        return [f"    _dtype = _np.result_type({', '.join(arrays)})" if arrays else "    _dtype = _np.dtype(_np.float64)"]
+
+    def function_prologue(self, arrays: str) -> list[str]:
+        """The lines that give a user function of `arrays` the locals its
+        indicators and constant results read."""
+        return [f"    _dtype = _np.result_type({arrays})"]
+
+    def filled(self, arrays: str, value: str) -> str:
+        """A constant value in the broadcast shape of arrays."""
+        return f"_np.full(_np.broadcast({arrays}).shape, {value}, _dtype)"
 
     @staticmethod
     def number(value: float) -> str:

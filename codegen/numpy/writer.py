@@ -14,7 +14,7 @@ from symgrad.version import __version__
 
 from .. import carried, literal_dict
 from ..schedule import FunctionWriter, Schedule, render
-from .printer import NumpyPrinter, number
+from .printer import NumpyPrinter
 
 ENTRY_POINTS = ("Grads", "forward", "backward", "value_and_grad", "evaluate")
 SIGNATURE_COMMENT = ("# The interface: the arguments (name, keyword, kind, rows, columns) and the grad\n"
@@ -66,9 +66,9 @@ class NumpyWriter(Schedule):
             if node.op == "argument":
                 values[id(node)] = params[node.data]
             elif node.op == "variable":
-                values[id(node)] = number(self.program.variables[node.data].value)
+                values[id(node)] = self.printer.number(self.program.variables[node.data].value)
             elif node.op == "number":
-                values[id(node)] = number(node.data)
+                values[id(node)] = self.printer.number(node.data)
             else:
                 operands = [v if v.isidentifier() or v.replace(".", "").isdigit() else f"({v})"
                             for v in (values[id(a)] for a in node.args)]
@@ -81,10 +81,10 @@ class NumpyWriter(Schedule):
         read = {node.data for node in postorder([function.body]) if node.op == "argument"}
         output = [p for p in function.params if "(" in p]  # a partial's f(t) has the full shape
         constant_in_some = read != set(function.params) and not read & set(output)
-        if constant_in_some or re.search(r"\b_dtype\b", body):
-            lines.append(f"    _dtype = _np.result_type({arrays})")
+        if constant_in_some or re.search(rf"\b({'|'.join(self.printer.STATE)})\b", body):
+            lines += self.printer.function_prologue(arrays)
         if constant_in_some:
-            body = f"_np.full(_np.broadcast({arrays}).shape, {body}, _dtype)"
+            body = self.printer.filled(arrays, body)
         return (f"def {name}({arrays}):\n"
                 f'    """{function.name}({", ".join(function.params[:self.shown_arity(function)])}) = {math}, '
                 f'entry by entry."""\n'
@@ -106,7 +106,7 @@ class NumpyWriter(Schedule):
         # argument of wrt was given, the dimensions and the computation's dtype.
         cache = [forward_writer.value(node) for node in cache_names]
         cache += [name for v in request.wrt for name in self.given[v.name]]
-        cache += [self.spelled[d] for d in self.bound_dims()] + ["_dtype"]
+        cache += [self.spelled[d] for d in self.bound_dims()] + list(self.printer.STATE)
         result = forward_writer.value(request.node)
 
         unpack = ["    _upstream = upstream"] + bracketed("", cache, " = cache")
@@ -122,7 +122,7 @@ class NumpyWriter(Schedule):
                 f"forward{suffix}", f"({target}, cache for backward). Arguments: {doc_args}.",
                 "\n".join(render(prologue, forward_body, f"{result} {' '.join(cache)}", self.printer, True)
                           + bracketed("_cache = ", cache, ""))
-                + f"\n    return {self.printer.helper('value_out')}({result}, _dtype), _cache"),
+                + f"\n    return {self.printer.call('value_out', result, '_dtype')}, _cache"),
             f"def backward{suffix}(cache, upstream=1.0):\n"
             f'    """The gradients of {target} from forward\'s cache, times upstream."""\n'
             + "\n".join(render(unpack, backward_lines, backward_result, self.printer, False))
@@ -131,11 +131,11 @@ class NumpyWriter(Schedule):
                 f"value_and_grad{suffix}", f"({target}, its gradients) in one call. Arguments: {doc_args}.",
                 "\n".join(render(prologue, forward_body + fused_lines, f"{result} {fused_result}", self.printer,
                                   True))
-                + f"\n    return _value_out({result}, _dtype), {fused_result}"),
+                + f"\n    return {self.printer.call('value_out', result, '_dtype')}, {fused_result}"),
             self.entry_point(
                 f"evaluate{suffix}", f"{target} alone: no cache, no backward work. Arguments: {doc_args}.",
                 "\n".join(render(*self.forward_body(derivation, wrt=False)[:2], result, self.printer, True))
-                + f"\n    return _value_out({result}, _dtype)"),
+                + f"\n    return {self.printer.call('value_out', result, '_dtype')}"),
             # Internal references go through names no model spelling can shadow.
             f"_{grads} = {grads}",
         ]
@@ -168,7 +168,7 @@ class NumpyWriter(Schedule):
         lines = bracketed("", self.taken_arguments(), f" = {call}")
         for variable in self.program.variables.values():
             if variable.value is not None:
-                lines.append(f"    {self.spelled[variable.name]} = {number(variable.value)}")
+                lines.append(f"    {self.spelled[variable.name]} = {self.printer.number(variable.value)}")
         return lines
 
     def taken_arguments(self) -> list[str]:
@@ -176,7 +176,7 @@ class NumpyWriter(Schedule):
         it was given, the dimensions, and the computation's dtype."""
         names = [self.spelled[v.name] for v in self.program.arguments]
         names += [name for v in self.program.arguments for name in self.given[v.name]]
-        return names + [self.spelled[d] for d in self.bound_dims()] + ["_dtype"]
+        return names + [self.spelled[d] for d in self.bound_dims()] + list(self.printer.STATE)
 
     def bound_dims(self) -> list[str]:
         """The dimensions the arguments' shapes bind, in the order bound."""
@@ -185,18 +185,19 @@ class NumpyWriter(Schedule):
     def arguments_function(self) -> str:
         """_arguments: floats, vectors as columns, dims bound from the first
         array that has them and checked against every other."""
-        lines: list[str] = []
+        arrays = [self.spelled[v.name] for v in self.program.arguments]
+        lines = self.printer.arguments_prologue(arrays)
         bound: dict[str, str] = {}  # dim -> the variable that bound it
         helper = self.printer.helper
         for variable in self.program.arguments:
             name = self.spelled[variable.name]
             shape, dtype = self.given[variable.name]
             if variable.shape.is_scalar:
-                lines.append(f"    {name}, {shape}, {dtype} = {helper('scalar_in')}({name}, {variable.name!r})")
+                lines.append(f"    {name}, {shape}, {dtype} = {self.printer.call('scalar_in', name, repr(variable.name))}")
                 continue
             rows, cols = variable.shape.dims()
-            taker = helper("column" if cols == 1 else "row" if rows == 1 else "matrix")
-            lines.append(f"    {name}, {shape} = {taker}({name})")
+            taker = "column" if cols == 1 else "row" if rows == 1 else "matrix"
+            lines.append(f"    {name}, {shape} = {self.printer.call(taker, name)}")
             lines.append(f"    {dtype} = {name}.dtype")
             known = ", ".join(f"{d!r}: {self.spelled[d]}" for d in bound)
             by = ", ".join(f"{d!r}: {v!r}" for d, v in bound.items())
@@ -220,9 +221,8 @@ class NumpyWriter(Schedule):
             if later:
                 lines.append(f"    if {' or '.join(later)}:\n        {bad}")
             bound.update({dim: variable.name for _, dim in binds})
-        arrays = [self.spelled[v.name] for v in self.program.arguments]
-        lines.append(f"    _dtype = _np.result_type({', '.join(arrays)})" if arrays
-                     else "    _dtype = _np.dtype(_np.float64)")
+        lines += self.printer.dtype_lines(arrays, [self.spelled[v.name] for v in self.program.arguments
+                                                   if v.shape.is_scalar])
         lines.append(f"    return {', '.join(self.taken_arguments())}")
         return (f"def _arguments({', '.join(arrays)}):\n"
                 '    """The arguments taken (floats, vectors as columns, shapes checked), the shape\n'

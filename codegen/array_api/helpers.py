@@ -1,0 +1,218 @@
+"""The helpers a generated array-API module carries when one of its steps
+needs them (ArrayApiPrinter.helper): the stable forms of the NumPy target's
+helpers (codegen/numpy/helpers.py), written over the namespace `xp` of the
+call and without branches on values, so that they trace under jax.jit and
+stay lazy on Dask arrays: where the NumPy helper takes the accurate form
+only when some entry needs it, these take it entry by entry (the same
+numbers to rounding, at the cost of computing both forms)."""
+
+import array_api_compat as _compat
+
+# ---------------------------------------------------------------- carried
+# helper: sigmoid
+def _sigmoid(xp, x):
+    """1 / (1 + e^-x) = exp(-softplus(-x)): no overflow, and accurate in the
+    tails."""
+    return xp.exp(-xp.logaddexp(0.0, -x))
+
+
+# helper: softmax
+def _softmax(xp, s):
+    """Softmax of each column, shifted by the column's max for stability."""
+    if s.ndim < 2:  # a scalar's softmax is 1
+        return xp.ones_like(s)
+    e = xp.exp(s - xp.max(s, axis=0, keepdims=True))
+    return e / xp.sum(e, axis=0, keepdims=True)
+
+
+# helper: logsumexp
+def _logsumexp_parts(xp, s):
+    """(m, l) of each column (rows), logsumexp = m + l: m the column's largest
+    entry (0 where it is not finite), l = log1p(r), r the sum of exp(s - m)
+    over the column's other entries: where r < 1/2 (no tie for the max), r is
+    summed again without the largest entry's exp(0) = 1, whose rounding would
+    take r's digits."""
+    if s.ndim < 2:  # a scalar is its own logsumexp
+        return s, xp.zeros_like(s)
+    m = xp.max(s, axis=0, keepdims=True)
+    finite = xp.isfinite(m)
+    m = xp.where(finite, m, 0.0)
+    e = xp.exp(s - m)
+    r = xp.sum(e, axis=0, keepdims=True) - 1
+    r = xp.where(r < 0.5, xp.sum(xp.where(e < 1, e, 0.0), axis=0, keepdims=True), r)
+    return m, xp.where(finite, xp.log1p(r), 0.0)
+
+
+def _logsumexp(xp, s):
+    """log sum exp of each column (a row)."""
+    m, l = _logsumexp_parts(xp, s)
+    return m + l
+
+
+# helper: log_softmax  (needs: logsumexp)
+def _log_softmax(xp, s):
+    """log softmax of each column: (s - m) - l, logsumexp = m + l."""
+    m, l = _logsumexp_parts(xp, s)
+    return (s - m) - l
+
+
+# helper: log_softmax_grad
+def _log_softmax_grad(xp, y, g):
+    """g - softmax ∘ colsum(g), y = log_softmax(s), softmax p = exp(y), as
+    g ∘ (1 - p) - p ∘ (colsum(g) - g), with 1 - p taken as -expm1(y) at each
+    column's top entry, where p may be nearly 1."""
+    if y.ndim < 2:
+        return g * -xp.expm1(y)
+    p = xp.exp(y)
+    top = xp.max(y, axis=0, keepdims=True)
+    colsum = xp.sum(g, axis=0, keepdims=True)
+    return g * xp.where(y == top, -xp.expm1(top), 1 - p) - p * (colsum - g)
+
+
+# helper: tanh_slope
+def _tanh_slope(xp, y, z):
+    """tanh'(z) = 1 - y², y = tanh(z), where it is >= 1/16 (within 40 ulp);
+    elsewhere sech²(z), which keeps its relative accuracy in the tails (z
+    clipped to ±700, ±89 in float32, where cosh would overflow)."""
+    q = 1 - y * y
+    limit = 700.0 if xp.finfo(q.dtype).bits > 32 else 89.0
+    sech = 1 / xp.cosh(xp.clip(z, -limit, limit))
+    return xp.where(q < 0.0625, sech * sech, q)
+
+
+# helper: norm_grad
+def _norm_grad(xp, a, norm, g):
+    """g a / ||a||; 0 where ||a|| = 0, which has no derivative there (as
+    abs'(0) = 0), rather than 0/0."""
+    zero = norm == 0
+    return xp.where(zero, 0.0, a * (g / xp.where(zero, 1.0, norm)))
+
+
+# helper: softmax_grad  (needs: logsumexp)
+def _softmax_grad(xp, p, s, g):
+    """p ∘ (g - colsum(p ∘ g)), p = softmax(s): as
+    p ∘ (g ∘ (1 - p) - (colsum(p ∘ g) - p ∘ g)), with 1 - p taken as
+    -expm1(-l) = r / (1 + r) at each column's largest entry."""
+    pg = p * g
+    if pg.ndim < 2:  # a scalar's softmax is the constant 1
+        return pg * 0.0
+    m, l = _logsumexp_parts(xp, s)
+    q = xp.where(s == m, -xp.expm1(-l), 1 - p)
+    return p * (g * q - (xp.sum(pg, axis=0, keepdims=True) - pg))
+
+
+# helper: erf
+def _erf(xp, x):
+    """erf of each entry. The standard has no erf: it is each library's own
+    (torch.special, jax.scipy.special, cupyx.scipy.special, SciPy or
+    math.erf for NumPy and Dask's chunks)."""
+    if _compat.is_torch_namespace(xp):
+        import torch
+        return torch.special.erf(x)
+    if _compat.is_jax_namespace(xp):
+        from jax.scipy.special import erf
+        return erf(x)
+    if _compat.is_cupy_namespace(xp):
+        from cupyx.scipy.special import erf
+        return erf(x)
+    if _compat.is_dask_namespace(xp):
+        return x.map_blocks(_numpy_erf, dtype=x.dtype)
+    if _compat.is_numpy_namespace(xp):
+        return _numpy_erf(x)
+    raise NotImplementedError(f"erf (for gelu) of arrays of {xp.__name__}: the array API standard has none")
+
+
+def _numpy_erf(x):
+    """erf of a NumPy array, in its dtype: SciPy's, or math.erf entry by entry."""
+    import numpy
+    try:
+        from scipy.special import erf
+    except ImportError:
+        import math
+        erf = numpy.vectorize(math.erf, otypes=[float])
+    return numpy.asarray(erf(x)).astype(numpy.asarray(x).dtype, copy=False)
+
+
+# helper: gelu  (needs: erf)
+def _gelu(xp, x):
+    """x Φ(x), Φ the standard normal CDF."""
+    return x * (0.5 * (1 + _erf(xp, x * 0.7071067811865476)))
+
+
+# helper: diagflat
+def _diagflat(xp, v):
+    """The diagonal matrix of a column or row v (its entries times I)."""
+    v = xp.reshape(v, (-1,))
+    return xp.eye(v.shape[0], dtype=v.dtype, device=_compat.device(v)) * v[:, None]
+
+
+# helper: multi_dot
+_splits = {}
+
+
+def _chain_splits(dims):
+    """For the chain of matrices dims[0]×dims[1], dims[1]×dims[2], ...: the
+    fewest multiplications of each sub-chain i..j and where to split it."""
+    n = len(dims) - 1
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(2, n + 1):
+        for i in range(n - length + 1):
+            j = i + length - 1
+            cost[i][j], split[i][j] = min((cost[i][m] + cost[m + 1][j] + dims[i] * dims[m + 1] * dims[j + 1], m)
+                                          for m in range(i, j))
+    return cost, split
+
+
+def _multi_dot(factors):
+    """The product of factors in the cheapest order for their sizes (chosen
+    once per sizes), as NumPy's linalg.multi_dot."""
+    if len(factors) == 1:
+        return factors[0]
+    dims = tuple(f.shape[0] for f in factors) + (factors[-1].shape[1],)
+    if dims not in _splits:
+        _splits[dims] = _chain_splits(dims)[1]
+    split = _splits[dims]
+
+    def product(i, j):
+        return factors[i] if i == j else product(i, split[i][j]) @ product(split[i][j] + 1, j)
+    return product(0, len(factors) - 1)
+
+
+# helper: halves  (needs: multi_dot)
+_cuts = {}
+
+
+def _halves(factors, cyclic):
+    """(L, R): the products of two parts of the square product F1 F2 ... Fk,
+    L R = F1 ... Fk, or with `cyclic` any cyclic shift of it, cut where
+    computing L, R and L ∘ Rᵀ takes the fewest multiplications (chosen once
+    per sizes)."""
+    k = len(factors)
+    sizes = tuple(f.shape[0] for f in factors) * 2  # F[i] is sizes[i]×sizes[i + 1], around the cycle
+    cut = _cuts.get((sizes, cyclic))
+    if cut is None:
+        def cost(i, j):  # L = F[i:j] (sizes[i]×sizes[j]), R = F[j:k + i]
+            return (_chain_splits(sizes[i:j + 1])[0][0][-1] + _chain_splits(sizes[j:k + i + 1])[0][0][-1]
+                    + sizes[i] * sizes[j])
+        cut = _cuts[sizes, cyclic] = min(((i, j) for i in range(k if cyclic else 1) for j in range(i + 1, k + i)),
+                                         key=lambda c: cost(*c))
+    i, j = cut
+    cycle = factors + factors
+    return _multi_dot(cycle[i:j]), _multi_dot(cycle[j:k + i])
+
+
+# helper: trace_of_product  (needs: halves)
+def _trace_of_product(xp, factors):
+    """tr(F1 F2 ... Fk) = sum(L ∘ Rᵀ), tr being invariant under cyclic
+    shifts: tr(Dᵀ Σ⁻¹ D) of D d×N costs d²N and d×d memory, not N×N."""
+    left, right = _halves(factors, cyclic=True)
+    return xp.sum(left * right.T)
+
+
+# helper: diagonal_of_product  (needs: halves)
+def _diagonal_of_product(xp, factors):
+    """diag(F1 F2 ... Fk) = rowsum(L ∘ Rᵀ), a column: diag(Xᵀ Σ⁻¹ X) of X
+    d×N costs d²N and memory N d, not N×N."""
+    left, right = _halves(factors, cyclic=False)
+    return xp.sum(left * right.T, axis=1, keepdims=True)

@@ -1,0 +1,95 @@
+"""What generated array-API modules carry to take their arguments (floats,
+vectors as columns, shapes checked) and hand back values and gradients,
+in the library, on the device and in the dtype of the arguments: the text
+from one `# helper: NAME` line to the next is copied into a module that
+uses _NAME (ArrayApiPrinter.helper). Every helper takes the namespace `xp`
+of the call (array_api_compat.array_namespace of the arguments) first;
+none writes into an array."""
+
+import array_api_compat as _compat
+
+# ---------------------------------------------------------------- carried
+# helper: namespace
+def _namespace(*values):
+    """(xp, device): the array API namespace and the device of the arguments
+    that are arrays; NumPy's, on the CPU, when every one is a number or a list."""
+    arrays = [value for value in values if _compat.is_array_api_obj(value)]
+    if not arrays:
+        from array_api_compat import numpy as xp
+        return xp, None
+    return _compat.array_namespace(*arrays), _compat.device(arrays[0])
+
+
+# helper: floats
+def _floats(xp, value):
+    """value as an array of floats of xp (integers become float64)."""
+    array = value if _compat.is_array_api_obj(value) else xp.asarray(value)
+    return array if xp.isdtype(array.dtype, "real floating") else xp.astype(array, xp.float64)
+
+
+# helper: matrix  (needs: floats)
+def _matrix(xp, value):
+    """A matrix argument, and the shape it was passed with."""
+    array = _floats(xp, value)
+    return array, tuple(array.shape)
+
+
+# helper: column  (needs: floats)
+def _column(xp, value):
+    """A vector argument: shape (n,) is taken as the column (n, 1)."""
+    array = _floats(xp, value)
+    return (array[:, None] if array.ndim == 1 else array), tuple(array.shape)
+
+
+# helper: row  (needs: floats)
+def _row(xp, value):
+    """A row argument: shape (n,) is taken as the row (1, n)."""
+    array = _floats(xp, value)
+    return (array[None, :] if array.ndim == 1 else array), tuple(array.shape)
+
+
+# helper: scalar_in  (needs: floats)
+def _scalar_in(xp, value, name):
+    """A scalar argument, with its shape and dtype as given (a Python number:
+    (), None). A number stays one until the computation's dtype is known
+    (_dtype_of), so that it does not widen a float32 computation."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value), (), None
+    array = _floats(xp, value)
+    if _compat.size(array) != 1:
+        raise ValueError(f"{name}: expected a scalar, got shape {tuple(array.shape)}")
+    return xp.reshape(array, ()), tuple(array.shape), array.dtype
+
+
+# helper: dtype_of
+def _dtype_of(xp, *values):
+    """The computation's dtype: that of the arrays among values, as the
+    library promotes them (float64 when every one is a number)."""
+    arrays = [value for value in values if not isinstance(value, float)]
+    return xp.result_type(*arrays) if arrays else xp.float64
+
+
+# helper: value_out
+def _value_out(xp, value, dtype):
+    """A 1x1 result as a 0-d array of the computation's dtype."""
+    value = xp.reshape(xp.asarray(value, dtype=dtype) if isinstance(value, (int, float)) else value, ())
+    return value if value.dtype == dtype else xp.astype(value, dtype)
+
+
+# helper: grad_out
+def _grad_out(xp, gradient, shape, dtype, default_dtype, copy, upstream):
+    """A gradient, times upstream, in the shape and dtype of its argument
+    (dtype None: the argument was a Python number; use the computation's),
+    a copy where it is an argument itself, so that writing into it changes
+    no input. `upstream` may be a number or a 0-d array of the library."""
+    if dtype is None:
+        dtype = default_dtype
+    if not (isinstance(upstream, (int, float)) and upstream == 1):
+        gradient, copy = gradient * upstream, False
+    if isinstance(gradient, (int, float)):  # a constant gradient
+        gradient, copy = xp.asarray(gradient, dtype=dtype), False
+    if tuple(gradient.shape) != tuple(shape):
+        gradient = xp.reshape(gradient, shape)
+    if gradient.dtype != dtype:
+        return xp.astype(gradient, dtype)
+    return xp.asarray(gradient, copy=True) if copy else gradient
