@@ -20,6 +20,10 @@ TARGETS = {"numpy": "symgrad.codegen.numpy.writer:NumpyWriter",
 
 # The line after which a runtime file's text is copied into generated modules.
 CARRIED_MARK = "# ---------------------------------------------------------------- carried\n"
+# The longest line of generated code the writers aim for (the project sets
+# no limit of its own: 110 keeps a step and its comment on one line for most
+# models).
+LINE_WIDTH = 110
 # The runtime files, by what they hold (modules of their own, read as text:
 # the text below CARRIED_MARK is carried).
 RUNTIME_FILES = {"runtime": "symgrad.codegen.numpy.runtime", "helpers": "symgrad.codegen.numpy.helpers",
@@ -85,13 +89,28 @@ def carried_sections(kind: str, mark: str = "# helper: ") -> dict[str, tuple[str
     return sections
 
 
+def packed(head: str, items: list[str], tail: str, joiner: str = ", ") -> list[str]:
+    """The lines of `head`, the items joined by `joiner`, then `tail`: as
+    many items a line as LINE_WIDTH takes, continued under the first."""
+    lines = [head]
+    for index, item in enumerate(items):
+        text = item + (joiner.rstrip() if index + 1 < len(items) else tail)
+        if lines[-1] == head:
+            lines[-1] += text
+        elif len(lines[-1]) + 1 + len(text) > LINE_WIDTH:
+            lines.append(" " * len(head) + text)
+        else:
+            lines[-1] += " " + text
+    return lines if items else [head + tail]
+
+
 def literal_dict(name: str, value: dict, comment: str) -> str:
-    """`NAME = {...}` in Python, a list's items one a line, under a comment."""
+    """`NAME = {...}` in Python under a comment, one key a line, a long
+    list's items as many a line as LINE_WIDTH takes."""
     lines = []
     for key, item in value.items():
-        if isinstance(item, list) and item and key != "dims":
-            items = "".join(f"        {entry!r},\n" for entry in item)
-            lines.append(f"    {key!r}: [\n{items}    ],")
+        if isinstance(item, list) and item:
+            lines += packed(f"    {key!r}: [", [repr(entry) for entry in item], "],")
         else:
             lines.append(f"    {key!r}: {item!r},")
     return comment + f"{name} = {{\n" + "\n".join(lines) + "\n}"

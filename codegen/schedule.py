@@ -18,6 +18,8 @@ from symgrad.naming import keyword_spelling, python_names
 from symgrad.notation import Printer
 from symgrad.ops import OPS
 
+from . import LINE_WIDTH
+
 # tr(A B ...) and diag(A B ...) are computed from the factors (the printer's
 # reduction_of_product), never from the product, which may be N×N of the data.
 REDUCTIONS_OF_PRODUCTS = ("tr", "diag_vector")
@@ -67,7 +69,12 @@ class Step:
         return not OPS[self.node.op].view and self.node.op != "apply" and not self.node.shape.is_scalar
 
     def lines(self) -> list[str]:
-        return [f"    {self.name} = {self.expression}", f"    # {self.comment}"]
+        """The statement with its comment after it, on the same line where
+        both fit in LINE_WIDTH, else on the line above."""
+        statement = f"    {self.name} = {self.expression}"
+        if len(statement) + len(self.comment) + 4 <= LINE_WIDTH:
+            return [f"{statement}  # {self.comment}"]
+        return [f"    # {self.comment}", statement]
 
 
 IDENTIFIER = re.compile(r"[^\W\d]\w*")

@@ -37,6 +37,8 @@ def planted(tmp_path: Path, model: str, edits, only_in: str | None = None) -> Pa
     path = REPO / "examples" / model
     source = read_source(str(path)) if path.is_file() else Source(model, "model.sg")
     code = generate_module(source, with_check=True)
+    # A step's comment goes above it, so that an edit matches the statement to its end.
+    code = re.sub(r"^( +)(\w+ = .+?)  (# .+ : .+  \(.+:\d+\))$", r"\1\3\n\1\2", code, flags=re.MULTILINE)
     for pattern, replacement in edits:
         if only_in:
             start = code.index(f"\ndef {only_in}(")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from symgrad.ir import Node
 
-from .. import carried_sections
+from .. import LINE_WIDTH, carried_sections, packed
 
 
 class NumpyPrinter:
@@ -36,9 +36,9 @@ class NumpyPrinter:
         return None
 
     def inplace_guard(self) -> list[str]:
-        """The line that decides, once per call, whether steps may write into
-        their operands' buffers (inplace's forms test `_inplace`)."""
-        return [f"    _inplace = {self.helper('same_dtype')}(_dtype, {', '.join(self.arguments)})"]
+        """The lines an entry point needs before its in-place forms: none,
+        _arguments decides `_inplace` (dtype_lines) once per call."""
+        return []
 
     def expression(self, node: Node, operands: list[str]) -> str:
         method = getattr(self, f"_print_{node.op}", None)
@@ -49,7 +49,7 @@ class NumpyPrinter:
     # The runtime files (codegen.RUNTIME_FILES) whose helpers the modules carry.
     RUNTIME = ("runtime", "helpers")
     # The locals that describe a call: computed by _arguments, kept in the cache.
-    STATE = ("_dtype",)
+    STATE = ("_dtype", "_inplace")
 
     def helper(self, name: str) -> str:
         """The name `_NAME` of a helper of the RUNTIME files, which the
@@ -66,13 +66,14 @@ class NumpyPrinter:
 
     def helpers_code(self) -> str:
         """The helpers the module uses, in the RUNTIME files' order (a name
-        that two files have: the first's, as helper finds it)."""
+        that two files have: the first's, as helper finds it), two blank
+        lines apart (each text ends with its own line end)."""
         texts: dict[str, str] = {}
         for kind in self.RUNTIME:
             for name, (text, _) in carried_sections(kind).items():
                 if name in self.helpers:
                     texts.setdefault(name, text)
-        return "\n\n\n".join(texts.values())
+        return "\n\n".join(texts.values())
 
     def arguments_prologue(self, arrays: list[str]) -> list[str]:
         """The first lines of _arguments (NumPy needs none)."""
@@ -81,7 +82,15 @@ class NumpyPrinter:
     def dtype_lines(self, arrays: list[str], scalars: list[str]) -> list[str]:
         """The last lines of _arguments: the computation's dtype, from the
         taken arguments (`scalars`: those that are 1x1)."""
-        return [f"    _dtype = _np.result_type({', '.join(arrays)})" if arrays else "    _dtype = _np.dtype(_np.float64)"]
+        dtype = f"    _dtype = _np.result_type({', '.join(arrays)})" if arrays else "    _dtype = _np.dtype(_np.float64)"
+        # Steps may write results into temporaries (inplace) only where every
+        # argument has the computation's dtype: no value then loses precision.
+        # A scalar passed as a Python number has none, and changes no dtype.
+        same = [f"{a}.dtype" for a in arrays if a not in scalars] + [f"getattr({a}, 'dtype', _dtype)" for a in scalars]
+        inplace = f"    _inplace = {' == '.join(same + ['_dtype'])}"
+        if len(inplace) > LINE_WIDTH:
+            inplace = "\n".join(packed("    _inplace = (", same + ["_dtype"], ")", " == "))
+        return [dtype, inplace]
 
     def function_prologue(self, arrays: str) -> list[str]:
         """The lines that give a user function of `arrays` the locals its

@@ -11,73 +11,49 @@ import numpy as _np
 _ndarray = _np.ndarray
 
 
-# helper: floats  (needs: ndarray)
-def _floats(value):
-    """value as an array of floats (integers become float64)."""
-    if type(value) is _ndarray and value.dtype.kind == "f":
-        return value
-    array = _np.asarray(value)
-    return array if array.dtype.kind == "f" else array.astype(_np.float64)
-
-
-# helper: matrix  (needs: floats)
+# helper: matrix  (needs: ndarray)
 def _matrix(value):
-    """A matrix argument, and the shape it was passed with."""
-    array = _floats(value)
-    return array, array.shape
+    """An argument as an array of floats (integers become float64), and the
+    shape it was passed with."""
+    array = value if type(value) is _ndarray else _np.asarray(value)
+    return (array if array.dtype.kind == "f" else array.astype(_np.float64)), array.shape
 
 
-# helper: column  (needs: floats)
+# helper: column  (needs: matrix)
 def _column(value):
     """A vector argument: shape (n,) is taken as the column (n, 1)."""
-    array = _floats(value)
-    return (array[:, None] if array.ndim == 1 else array), array.shape
+    array, shape = _matrix(value)
+    return (array[:, None] if array.ndim == 1 else array), shape
 
 
-# helper: row  (needs: floats)
+# helper: row  (needs: matrix)
 def _row(value):
     """A row argument: shape (n,) is taken as the row (1, n)."""
-    array = _floats(value)
-    return (array[None, :] if array.ndim == 1 else array), array.shape
+    array, shape = _matrix(value)
+    return (array[None, :] if array.ndim == 1 else array), shape
 
 
-# helper: scalar_in  (needs: floats)
+# helper: scalar_in  (needs: matrix)
 def _scalar_in(value, name):
     """A scalar argument, with its shape and dtype as given. A Python number
     stays one: NumPy treats it as weak, so it does not change the dtype."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value), (), None
-    array = _floats(value)
+    array, shape = _matrix(value)
     if array.size != 1:
-        raise ValueError(f"{name}: expected a scalar, got shape {array.shape}")
-    return array.reshape(()), array.shape, array.dtype
+        raise ValueError(f"{name}: expected a scalar, got shape {shape}")
+    return array.reshape(()), shape, array.dtype
 
 
 # helper: bad_shape
 def _bad_shape(name, given, expected, dims, bound_by):
     """Raise the ValueError of an argument of the wrong shape."""
-    def show(dim):
-        return f"{dim}={dims[dim]}" if dim in dims else str(dim)
-    rows, cols = expected
-    if cols == 1:
-        text = f"({show(rows)},) or ({show(rows)}, 1)"
-    elif rows == 1:
-        text = f"(1, {show(cols)}) or ({show(cols)},)"
-    else:
-        text = f"({show(rows)}, {show(cols)})"
-    sources = sorted(f"{d} from {bound_by[d]}" for d in (rows, cols) if d in bound_by)
+    rows, cols = (f"{d}={dims[d]}" if d in dims else str(d) for d in expected)
+    text = (f"({rows},) or ({rows}, 1)" if expected[1] == 1
+            else f"(1, {cols}) or ({cols},)" if expected[0] == 1 else f"({rows}, {cols})")
+    sources = sorted(f"{d} from {bound_by[d]}" for d in expected if d in bound_by)
     note = f" ({', '.join(sources)})" if sources else ""
     raise ValueError(f"{name}: expected shape {text}{note}, got shape {given}")
-
-
-# helper: same_dtype
-def _same_dtype(dtype, *values):
-    """Every array argument has the computation's dtype: results can be
-    written into temporaries without changing any value's precision."""
-    for value in values:  # a loop, not all(...): this runs on every call
-        if getattr(value, "dtype", dtype) != dtype:
-            return False
-    return True
 
 
 # helper: value_out  (needs: ndarray)
@@ -93,13 +69,7 @@ def _value_out(value, dtype):
 def _grad_out(gradient, shape, dtype, default_dtype, copy, upstream):
     """A gradient, times upstream, in the shape and dtype of its argument
     (dtype None: the argument was a Python number; use the computation's)."""
-    if dtype is None:
-        dtype = default_dtype
     if upstream != 1.0:
         gradient, copy = gradient * upstream, False
-    gradient = _np.asarray(gradient)
-    if gradient.shape != shape:
-        gradient = gradient.reshape(shape)
-    if gradient.dtype != dtype:
-        return gradient.astype(dtype)[()]
-    return gradient.copy()[()] if copy else gradient[()]
+    gradient = _np.asarray(gradient).reshape(shape)
+    return gradient.astype(default_dtype if dtype is None else dtype, copy=copy)[()]

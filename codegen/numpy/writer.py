@@ -4,7 +4,6 @@ header, the arguments' prologue, the entry points, the user functions)."""
 from __future__ import annotations
 
 import re
-import textwrap
 
 from symgrad.differentiation import Derivation
 from symgrad.ir import UserFunction, postorder
@@ -12,7 +11,7 @@ from symgrad.naming import base_spelling
 from symgrad.notation import Printer
 from symgrad.version import __version__
 
-from .. import carried, literal_dict
+from .. import carried, literal_dict, packed
 from ..schedule import FunctionWriter, Schedule, render
 from .printer import NumpyPrinter
 
@@ -110,11 +109,14 @@ class NumpyWriter(Schedule):
         result = forward_writer.value(request.node)
 
         unpack = ["    _upstream = upstream"] + bracketed("", cache, " = cache")
+        # Inside the functions, the class goes by a name no model spelling can
+        # shadow (_Grads) where a model name is its own.
+        grads_class = f"_{grads}" if grads in self.spelled.values() else grads
         cached = {id(n): forward_writer.value(n) for n in cache_names}
         backward_lines, backward_result = self.gradients(derivation, forward_writer, forward_math, cached,
-                                                         "_upstream", f"_{grads}")
+                                                         "_upstream", grads_class)
         fused_lines, fused_result = self.gradients(derivation, forward_writer, forward_math,
-                                                   dict(forward_writer.names), "1.0", f"_{grads}")
+                                                   dict(forward_writer.names), "1.0", grads_class)
         parts = [
             f"class {grads}(_NamedTuple):\n"
             f'    """The gradients of {target}, in `wrt` order."""\n{fields}',
@@ -136,9 +138,9 @@ class NumpyWriter(Schedule):
                 f"evaluate{suffix}", f"{target} alone: no cache, no backward work. Arguments: {doc_args}.",
                 "\n".join(render(*self.forward_body(derivation, wrt=False)[:2], result, self.printer, True))
                 + f"\n    return {self.printer.call('value_out', result, '_dtype')}"),
-            # Internal references go through names no model spelling can shadow.
-            f"_{grads} = {grads}",
         ]
+        if grads_class != grads:
+            parts.append(f"{grads_class} = {grads}")
         if suffix and index == 0:
             parts.append("\n".join(f"{name} = {name}{suffix}" for name in ENTRY_POINTS))
         return "\n\n\n".join(parts)
@@ -182,6 +184,11 @@ class NumpyWriter(Schedule):
         """The dimensions the arguments' shapes bind, in the order bound."""
         return list(dict.fromkeys(d for v in self.program.arguments for d in v.shape.dims() if isinstance(d, str)))
 
+    def dim_value(self, dim) -> str:
+        """A dimension of a shape as _arguments reads it: a number, or the
+        local it was bound to."""
+        return str(dim) if isinstance(dim, int) else self.spelled[dim]
+
     def arguments_function(self) -> str:
         """_arguments: floats, vectors as columns, dims bound from the first
         array that has them and checked against every other."""
@@ -198,7 +205,6 @@ class NumpyWriter(Schedule):
             rows, cols = variable.shape.dims()
             taker = "column" if cols == 1 else "row" if rows == 1 else "matrix"
             lines.append(f"    {name}, {shape} = {self.printer.call(taker, name)}")
-            lines.append(f"    {dtype} = {name}.dtype")
             known = ", ".join(f"{d!r}: {self.spelled[d]}" for d in bound)
             by = ", ".join(f"{d!r}: {v!r}" for d, v in bound.items())
             bad = f"{helper('bad_shape')}({variable.name!r}, {shape}, {(rows, cols)!r}, {{{known}}}, {{{by}}})"
@@ -212,6 +218,8 @@ class NumpyWriter(Schedule):
                     later.append(f"{name}.shape[{axis}] != {self.spelled[dim]}")
                 else:
                     binds.append((axis, dim))
+            if not binds:  # every dim known: one comparison of tuples is the fastest check
+                checks = [f"{name}.shape != ({self.dim_value(rows)}, {self.dim_value(cols)})"]
             lines.append(f"    if {' or '.join(checks)}:\n        {bad}")
             if len(binds) == 2:
                 lines.append(f"    {self.spelled[rows]}, {self.spelled[cols]} = {name}.shape")
@@ -223,7 +231,10 @@ class NumpyWriter(Schedule):
             bound.update({dim: variable.name for _, dim in binds})
         lines += self.printer.dtype_lines(arrays, [self.spelled[v.name] for v in self.program.arguments
                                                    if v.shape.is_scalar])
-        lines.append(f"    return {', '.join(self.taken_arguments())}")
+        # An array's dtype as given is that of the array taken (integers became float64).
+        dtypes = {self.given[v.name][1]: f"{self.spelled[v.name]}.dtype" for v in self.program.arguments
+                  if not v.shape.is_scalar}
+        lines += bracketed("return ", [dtypes.get(name, name) for name in self.taken_arguments()], "")
         return (f"def _arguments({', '.join(arrays)}):\n"
                 '    """The arguments taken (floats, vectors as columns, shapes checked), the shape\n'
                 '    and dtype each was given, the dimensions, and the dtype of the computation."""\n'
@@ -252,12 +263,4 @@ class NumpyWriter(Schedule):
 def bracketed(prefix: str, items: list[str], suffix: str) -> list[str]:
     """The lines of `prefix(items)suffix`, a tuple of names or values: one
     line, or broken between items where one would be long."""
-    text = ", ".join(items) + "," * (len(items) == 1)
-    one_line = f"    {prefix}({text}){suffix}"
-    if len(one_line) <= 110:
-        return [one_line]
-    width = max(40, 104 - len(prefix) - len(suffix))
-    parts = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
-    lines = [f"    {prefix}({parts[0]}"] + [" " * (5 + len(prefix)) + part for part in parts[1:]]
-    lines[-1] += f"){suffix}"
-    return lines
+    return packed(f"    {prefix}(", [f"{items[0]},"] if len(items) == 1 else items, f"){suffix}")
