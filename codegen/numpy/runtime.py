@@ -13,8 +13,7 @@ _ndarray = _np.ndarray
 
 # helper: matrix  (needs: ndarray)
 def _matrix(value):
-    """An argument as an array of floats (integers become float64), and the
-    shape it was passed with."""
+    """An argument as an array of floats (integers become float64), and its shape as given."""
     array = value if type(value) is _ndarray else _np.asarray(value)
     return (array if array.dtype.kind == "f" else array.astype(_np.float64)), array.shape
 

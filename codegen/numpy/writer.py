@@ -108,22 +108,28 @@ class NumpyWriter(Schedule):
         cache += [self.spelled[d] for d in self.bound_dims()] + list(self.printer.STATE)
         result = forward_writer.value(request.node)
 
-        unpack = ["    _upstream = upstream"] + bracketed("", cache, " = cache")
-        # Inside the functions, the class goes by a name no model spelling can
-        # shadow (_Grads) where a model name is its own.
-        grads_class = f"_{grads}" if grads in self.spelled.values() else grads
+        grads_class, forward, upstream = (self.unshadowed(name) for name in (grads, f"forward{suffix}", "upstream"))
+        unpack = [f"    {upstream} = upstream"] * (upstream != "upstream") + bracketed("", cache, " = cache")
         cached = {id(n): forward_writer.value(n) for n in cache_names}
         backward_lines, backward_result = self.gradients(derivation, forward_writer, forward_math, cached,
-                                                         "_upstream", grads_class)
+                                                         upstream, grads_class)
         fused_lines, fused_result = self.gradients(derivation, forward_writer, forward_math,
                                                    dict(forward_writer.names), "1.0", grads_class)
+        forward_lines = render(prologue, forward_body, f"{result} {' '.join(cache)}", self.printer, True)
+        evaluate_lines = render(*self.forward_body(derivation, wrt=False)[:2], result, self.printer, True)
+        # Where a model name shadows one of the module's own, its functions use an alias.
+        aliases = [(grads_class, grads)]
+        if evaluate_lines == forward_lines:  # the same steps: no copy of them
+            evaluate_body = f"    return {forward}({', '.join(self.spelled[v.name] for v in self.program.arguments)})[0]"
+            aliases.append((forward, f"forward{suffix}"))
+        else:
+            evaluate_body = "\n".join(evaluate_lines) + f"\n    return {self.printer.call('value_out', result, '_dtype')}"
         parts = [
             f"class {grads}(_NamedTuple):\n"
             f'    """The gradients of {target}, in `wrt` order."""\n{fields}',
             self.entry_point(
                 f"forward{suffix}", f"({target}, cache for backward). Arguments: {doc_args}.",
-                "\n".join(render(prologue, forward_body, f"{result} {' '.join(cache)}", self.printer, True)
-                          + bracketed("_cache = ", cache, ""))
+                "\n".join(forward_lines + bracketed("_cache = ", cache, ""))
                 + f"\n    return {self.printer.call('value_out', result, '_dtype')}, _cache"),
             f"def backward{suffix}(cache, upstream=1.0):\n"
             f'    """The gradients of {target} from forward\'s cache, times upstream."""\n'
@@ -134,16 +140,18 @@ class NumpyWriter(Schedule):
                 "\n".join(render(prologue, forward_body + fused_lines, f"{result} {fused_result}", self.printer,
                                   True))
                 + f"\n    return {self.printer.call('value_out', result, '_dtype')}, {fused_result}"),
-            self.entry_point(
-                f"evaluate{suffix}", f"{target} alone: no cache, no backward work. Arguments: {doc_args}.",
-                "\n".join(render(*self.forward_body(derivation, wrt=False)[:2], result, self.printer, True))
-                + f"\n    return {self.printer.call('value_out', result, '_dtype')}"),
+            self.entry_point(f"evaluate{suffix}", f"{target} alone: no backward work. Arguments: {doc_args}.",
+                             evaluate_body),
         ]
-        if grads_class != grads:
-            parts.append(f"{grads_class} = {grads}")
+        parts += [f"{alias} = {name}" for alias, name in aliases if alias != name]
         if suffix and index == 0:
             parts.append("\n".join(f"{name} = {name}{suffix}" for name in ENTRY_POINTS))
         return "\n\n\n".join(parts)
+
+    def unshadowed(self, name: str) -> str:
+        """How the module's functions refer to its own `name`: by it, or
+        where a model name is spelled so, by _NAME, which no spelling is."""
+        return f"_{name}" if name in self.spelled.values() else name
 
     def entry_point(self, name: str, doc: str, body: str) -> str:
         """A function of the model's arguments. Its keyword arguments are the
