@@ -71,9 +71,9 @@ def _dtype_of(xp, *values):
 
 # helper: value_out
 def _value_out(xp, value, dtype):
-    """A 1x1 result as a 0-d array of the computation's dtype."""
-    value = xp.reshape(xp.asarray(value, dtype=dtype) if isinstance(value, (int, float)) else value, ())
-    return value if value.dtype == dtype else xp.astype(value, dtype)
+    """A 1x1 result as a 0-d array of the computation's dtype (NumPy's
+    reductions give scalars, and a constant result is a Python number)."""
+    return xp.reshape(xp.asarray(value, dtype=dtype), ())
 
 
 # helper: grad_out
@@ -86,10 +86,5 @@ def _grad_out(xp, gradient, shape, dtype, default_dtype, copy, upstream):
         dtype = default_dtype
     if not (isinstance(upstream, (int, float)) and upstream == 1):
         gradient, copy = gradient * upstream, False
-    if isinstance(gradient, (int, float)):  # a constant gradient
-        gradient, copy = xp.asarray(gradient, dtype=dtype), False
-    if tuple(gradient.shape) != tuple(shape):
-        gradient = xp.reshape(gradient, shape)
-    if gradient.dtype != dtype:
-        return xp.astype(gradient, dtype)
-    return xp.asarray(gradient, copy=True) if copy else gradient
+    gradient = xp.asarray(gradient, dtype=dtype, copy=True if copy else None)
+    return gradient if tuple(gradient.shape) == tuple(shape) else xp.reshape(gradient, shape)
