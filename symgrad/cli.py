@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--target", default="numpy", metavar="NAME",
                           help="the arrays the module computes with (default: numpy; see docs/backends.md)")
     compile_.add_argument("--with-check", action="store_true",
-                          help="the module also carries check_gradients(), its own gradient check (NumPy only)")
+                          help="the module also carries check_gradients(), its own gradient check (on NumPy arrays)")
     derive = command("derive", "print every gradient in matrix notation, with its error signals and shapes",
                      cmd_derive)
     style = derive.add_mutually_exclusive_group()
@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--dims", metavar="n=8,m=20",
                        help="sizes of the dimensions (default 3, 4, 5, ... in declaration order)")
     check.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    check.add_argument("--target", default="numpy", metavar="NAME",
+                       help="whose module to check, run on NumPy arrays (default: numpy; see docs/backends.md)")
     check.add_argument("--inputs", metavar="FILE.npz",
                        help="arrays to check at, by argument name (the others are drawn at random)")
     check.add_argument("--max-entries", type=int, default=10_000, metavar="N",

@@ -7,6 +7,7 @@ import sys
 import time
 
 from .checking import CheckInputError, check
+from .compiler import UnknownTarget, load
 
 
 def parse_dims(text: str) -> dict[str, int]:
@@ -55,9 +56,16 @@ def run(args) -> int:
     except ValueError as error:
         print(f"symgrad: error: --dims: {error}", file=sys.stderr)
         return 2
+    model = args.model
+    if args.target != "numpy":  # another target's module, run on NumPy arrays
+        try:
+            model = load(args.model, target=args.target)
+        except UnknownTarget as error:
+            print(f"symgrad: error: --target: {error}", file=sys.stderr)
+            return 2
     progress = Progress() if sys.stderr.isatty() else None
     try:
-        report = check(args.model, dims, args.seed, args.inputs, args.max_entries, args.directions,
+        report = check(model, dims, args.seed, args.inputs, args.max_entries, args.directions,
                        args.rtol, progress)
     except CheckInputError as error:
         print(f"symgrad: error: {error}", file=sys.stderr)

@@ -329,3 +329,31 @@ def test_the_adapters_call_the_array_api_module_with_the_frameworks_arrays():
     for tensor, jax_grad, expected in zip(tensors, grad(*arrays), want):
         assert_close(tensor.grad.numpy(), 3 * expected, "torch")
         assert_close(np.asarray(jax_grad), 3 * expected, "jax")
+
+
+# ------------------------------------------------ symgrad check --target
+
+def test_symgrad_check_runs_the_array_api_module_on_numpy_arrays(tmp_path, capsys, monkeypatch):
+    """`symgrad check --target array-api` checks that target's module: it
+    passes, and fails (status 1) where that module's sigmoid' is wrong."""
+    from symgrad.cli import main
+    from symgrad.codegen.array_api.printer import ArrayApiPrinter
+    model = tmp_path / "neuron.sg"
+    model.write_text(f"# {tmp_path.name}\n" + (ROOT / "examples" / "two_layer.sg").read_text(encoding="utf-8"),
+                     encoding="utf-8")
+    assert main(["check", "--target", "array-api", str(model)]) == 0
+    assert "passed: all 4 gradients agree" in capsys.readouterr().out
+    monkeypatch.setattr(ArrayApiPrinter, "_print_sigmoid_slope", lambda self, node, y, z: f"1.01 * {y} * (1 - {y})")
+    model.write_text(model.read_text(encoding="utf-8") + "# planted\n", encoding="utf-8")
+    assert main(["check", "--target", "array-api", str(model)]) == 1
+    assert main(["check", "--target", "cuda", str(model)]) == 2
+    assert "unknown target 'cuda': the targets are array-api, numpy" in capsys.readouterr().err
+
+
+def test_a_module_compiled_with_check_checks_itself(tmp_path):
+    out = tmp_path / "window_checked.py"
+    subprocess.run([sys.executable, "-m", "symgrad.cli", "compile", "--target", "array-api", "--with-check",
+                    str(ROOT / "examples" / "window.sg"), "-o", str(out)], check=True, cwd=ROOT)
+    namespace: dict = {}
+    exec(compile(out.read_text(encoding="utf-8"), str(out), "exec"), namespace)
+    assert namespace["TARGET"] == "array-api" and namespace["check_gradients"]()["passed"]
