@@ -162,8 +162,8 @@ def _halves(factors, cyclic):
     if cut is None:
         def cost(i, j):  # L = F[i:j] (sizes[i]×sizes[j]), R = F[j:k + i]
             return _chain_cost(sizes[i:j + 1]) + _chain_cost(sizes[j:k + i + 1]) + sizes[i] * sizes[j]
-        cut = _cuts[sizes, cyclic] = min(((i, j) for i in range(k if cyclic else 1) for j in range(i + 1, k + i)),
-                                         key=lambda c: cost(*c))
+        cuts = ((i, j) for i in range(k if cyclic else 1) for j in range(i + 1, k + i))
+        cut = _cuts[sizes, cyclic] = min(cuts, key=lambda c: cost(*c))
     i, j = cut
     cycle = factors + factors
     return _product(cycle[i:j]), _product(cycle[j:k + i])
