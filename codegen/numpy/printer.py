@@ -13,6 +13,13 @@ class NumpyPrinter:
     operands are already printed (each operand is a name or a number)."""
 
     dtype = "_dtype"  # the local holding the arguments' common dtype
+    # The module's name for its array library: every rule writes its
+    # functions through it, so that a target over another library with the
+    # same functions (array_api) changes only this, as SymPy's JAX printer
+    # changes its NumPy printer's module name.
+    xp = "_np"
+    # 0 and 1 beside an array in a function's arguments: NumPy takes integers.
+    zero, one = "0", "1"
 
     def __init__(self, dims: dict, functions: dict[str, str], arguments: list[str]):
         self.dims = dims            # dimension symbol -> local name
@@ -113,16 +120,20 @@ class NumpyPrinter:
     def reduction_of_product(self, op: str, factors: list[str]) -> str:
         """tr or diag_vector of the product of factors, without the product."""
         helper = {"tr": "trace_of_product", "diag_vector": "diagonal_of_product"}[op]
-        return f"{self.helper(helper)}([{', '.join(factors)}])"
+        return self.call(helper, f"[{', '.join(factors)}]")
 
     def merged_factor(self, op: str, operand: str, factor: str, on_left: bool) -> str:
         """op(operand) times factor, with op(operand) on the left or the
         right, without forming op(operand): inv is a solve, diag_matrix a
         scaling of rows or columns."""
         if op == "inv":
-            return f"_np.linalg.solve({operand}, {factor})" if on_left else \
-                f"_np.linalg.solve({operand}.T, {factor}.T).T"
+            return f"{self.xp}.linalg.solve({operand}, {factor})" if on_left else \
+                f"{self.xp}.linalg.solve({operand}.T, {factor}.T).T"
         return f"{operand} * {factor}" if on_left else f"{factor} * {operand}.T"
+
+    def placed(self) -> str:
+        """The keywords that make a new array of the computation's dtype."""
+        return f"dtype={self.dtype}"
 
     def dim(self, dim) -> str:
         return str(dim) if isinstance(dim, int) else self.dims[dim]
@@ -140,23 +151,24 @@ class NumpyPrinter:
     def _print_matmul(self, node, a, b): return f"{a} @ {b}"
     # A 1x1 operand may be a Python float or a 0-d array: no .T, no linalg.
     def _print_transpose(self, node, a): return a if node.shape.is_scalar else f"{a}.T"
-    def _print_inv(self, node, a): return f"1.0 / {a}" if node.shape.is_scalar else f"_np.linalg.inv({a})"
-    def _print_relu(self, node, a): return f"_np.maximum({a}, 0)"
-    def _print_softplus(self, node, a): return f"_np.logaddexp(0, {a})"
-    def _print_hardtanh(self, node, a): return f"_np.clip({a}, -1, 1)"
-    def _print_sigmoid(self, node, a): return f"{self.helper('sigmoid')}({a})"
+    def _print_inv(self, node, a): return f"1.0 / {a}" if node.shape.is_scalar else f"{self.xp}.linalg.inv({a})"
+    def _print_relu(self, node, a): return f"{self.xp}.maximum({a}, {self.zero})"
+    def _print_softplus(self, node, a): return f"{self.xp}.logaddexp({self.zero}, {a})"
+    def _print_hardtanh(self, node, a): return f"{self.xp}.clip({a}, -{self.one}, {self.one})"
+    def _print_sigmoid(self, node, a): return self.call("sigmoid", a)
     # 1 - σ(z) is σ(-z) = exp(-softplus(z)): no digit lost where σ(z) rounds to 1
-    def _print_sigmoid_slope(self, node, y, z): return f"{y} * _np.exp(-_np.logaddexp(0, {z}))"
-    def _print_softplus_slope(self, node, z, y): return f"_np.exp({z} - {y})"
-    def _print_tanh_slope(self, node, y, z): return f"{self.helper('tanh_slope')}({y}, {z})"
-    def _print_gelu(self, node, a): return f"{self.helper('gelu')}({a})"
-    def _print_erf(self, node, a): return f"{self.helper('erf')}({a})"
-    def _print_leaky_relu(self, node, z, a): return f"_np.where({z} > 0, {z}, {a} * {z})"
-    def _print_elu(self, node, z, a): return f"_np.where({z} > 0, {z}, {a} * _np.expm1(_np.minimum({z}, 0)))"
-    def _print_max(self, node, a, b): return f"_np.maximum({a}, {b})"
-    def _print_min(self, node, a, b): return f"_np.minimum({a}, {b})"
-    def _print_gt(self, node, a, b): return f"_np.greater({a}, {b}).astype({self.dtype})"
-    def _print_ge(self, node, a, b): return f"_np.greater_equal({a}, {b}).astype({self.dtype})"
+    def _print_sigmoid_slope(self, node, y, z): return f"{y} * {self.xp}.exp(-{self.xp}.logaddexp({self.zero}, {z}))"
+    def _print_softplus_slope(self, node, z, y): return f"{self.xp}.exp({z} - {y})"
+    def _print_tanh_slope(self, node, y, z): return self.call("tanh_slope", y, z)
+    def _print_gelu(self, node, a): return self.call("gelu", a)
+    def _print_erf(self, node, a): return self.call("erf", a)
+    def _print_leaky_relu(self, node, z, a): return f"{self.xp}.where({z} > 0, {z}, {a} * {z})"
+    def _print_elu(self, node, z, a):
+        return f"{self.xp}.where({z} > 0, {z}, {a} * {self.xp}.expm1({self.xp}.minimum({z}, {self.zero})))"
+    def _print_max(self, node, a, b): return f"{self.xp}.maximum({a}, {b})"
+    def _print_min(self, node, a, b): return f"{self.xp}.minimum({a}, {b})"
+    def _print_gt(self, node, a, b): return f"{self.xp}.greater({a}, {b}).astype({self.dtype})"
+    def _print_ge(self, node, a, b): return f"{self.xp}.greater_equal({a}, {b}).astype({self.dtype})"
     def _print_where_gt(self, node, a, b, x): return self.gate(node, f"{a} > {b}", x)
     def _print_where_ge(self, node, a, b, x): return self.gate(node, f"{a} >= {b}", x)
 
@@ -168,35 +180,36 @@ class NumpyPrinter:
             x = f"{self.dtype}.type({x})"
         return f"{x} * ({condition})"
 
-    def _print_sqnorm(self, node, a): return f"_np.vdot({a}, {a})"
-    def _print_sum(self, node, a): return f"_np.sum({a})"
-    def _print_mean(self, node, a): return f"_np.mean({a})"
-    def _print_tr(self, node, a): return a if node.args[0].shape.is_scalar else f"_np.trace({a})"
-    def _print_det(self, node, a): return a if node.args[0].shape.is_scalar else f"_np.linalg.det({a})"
+    def _print_sqnorm(self, node, a): return f"{self.xp}.vdot({a}, {a})"
+    def _print_sum(self, node, a): return f"{self.xp}.sum({a})"
+    def _print_mean(self, node, a): return f"{self.xp}.mean({a})"
+    def _print_tr(self, node, a): return a if node.args[0].shape.is_scalar else f"{self.xp}.trace({a})"
+    def _print_det(self, node, a): return a if node.args[0].shape.is_scalar else f"{self.xp}.linalg.det({a})"
     def _print_logdet(self, node, a):
-        return f"_np.log(_np.abs({a}))" if node.args[0].shape.is_scalar else f"_np.linalg.slogdet({a})[1]"
-    def _print_diag_matrix(self, node, a): return f"_np.diagflat({a})"
-    def _print_diag_vector(self, node, a): return f"_np.diagonal({a})[:, None]"
-    def _print_norm(self, node, a): return f"_np.sqrt(_np.sum({a} * {a}))"
-    def _print_norm_grad(self, node, a, y, g): return f"{self.helper('norm_grad')}({a}, {y}, {g})"
-    def _print_norm1(self, node, a): return f"_np.sum(_np.abs({a}))"
-    def _print_rowsum(self, node, a): return f"_np.sum({a}, axis=1, keepdims=True)"
-    def _print_colsum(self, node, a): return f"_np.sum({a}, axis=0, keepdims=True)"
-    def _print_softmax(self, node, a): return f"{self.helper('softmax')}({a})"
-    def _print_log_softmax(self, node, a): return f"{self.helper('log_softmax')}({a})"
-    def _print_logsumexp(self, node, a): return f"{self.helper('logsumexp')}({a})"
-    def _print_softmax_grad(self, node, p, s, g): return f"{self.helper('softmax_grad')}({p}, {s}, {g})"
-    def _print_log_softmax_grad(self, node, y, g): return f"{self.helper('log_softmax_grad')}({y}, {g})"
-    def _print_fill(self, node, a): return f"_np.broadcast_to({a}, {self.dims_tuple(node.data)})"
-    def _print_identity(self, node): return f"_np.eye({self.dim(node.data)}, dtype={self.dtype})"
-    def _print_zeros(self, node): return f"_np.zeros({self.dims_tuple(node.data)}, dtype={self.dtype})"
+        xp = self.xp
+        return f"{xp}.log({xp}.abs({a}))" if node.args[0].shape.is_scalar else f"{xp}.linalg.slogdet({a})[1]"
+    def _print_diag_matrix(self, node, a): return f"{self.xp}.diagflat({a})"
+    def _print_diag_vector(self, node, a): return f"{self.xp}.diagonal({a})[:, None]"
+    def _print_norm(self, node, a): return f"{self.xp}.sqrt({self.xp}.sum({a} * {a}))"
+    def _print_norm_grad(self, node, a, y, g): return self.call("norm_grad", a, y, g)
+    def _print_norm1(self, node, a): return f"{self.xp}.sum({self.xp}.abs({a}))"
+    def _print_rowsum(self, node, a): return f"{self.xp}.sum({a}, axis=1, keepdims=True)"
+    def _print_colsum(self, node, a): return f"{self.xp}.sum({a}, axis=0, keepdims=True)"
+    def _print_softmax(self, node, a): return self.call("softmax", a)
+    def _print_log_softmax(self, node, a): return self.call("log_softmax", a)
+    def _print_logsumexp(self, node, a): return self.call("logsumexp", a)
+    def _print_softmax_grad(self, node, p, s, g): return self.call("softmax_grad", p, s, g)
+    def _print_log_softmax_grad(self, node, y, g): return self.call("log_softmax_grad", y, g)
+    def _print_fill(self, node, a): return f"{self.xp}.broadcast_to({a}, {self.dims_tuple(node.data)})"
+    def _print_identity(self, node): return f"{self.xp}.eye({self.dim(node.data)}, {self.placed()})"
+    def _print_zeros(self, node): return f"{self.xp}.zeros({self.dims_tuple(node.data)}, {self.placed()})"
 
     def _print_apply(self, node, *args):
         return f"{self.functions[node.data]}({', '.join(args)})"
 
 
 for _op in ("exp", "log", "sqrt", "abs", "sign", "sin", "cos", "tan", "tanh"):
-    setattr(NumpyPrinter, f"_print_{_op}", lambda self, node, a, _op=_op: f"_np.{_op}({a})")
+    setattr(NumpyPrinter, f"_print_{_op}", lambda self, node, a, _op=_op: f"{self.xp}.{_op}({a})")
 
 
 def number(value: float) -> str:
