@@ -29,6 +29,7 @@ LINE_WIDTH = 110
 RUNTIME_FILES = {"runtime": "symgrad.codegen.numpy.runtime", "helpers": "symgrad.codegen.numpy.helpers",
                  "array_api_runtime": "symgrad.codegen.array_api.runtime",
                  "array_api_helpers": "symgrad.codegen.array_api.helpers",
+                 "shared_helpers": "symgrad.codegen.helpers",
                  "check": "symgrad.check_runtime"}
 
 

@@ -22,7 +22,7 @@ LAYERS = [
     ("base", {"symgrad.version", "symgrad.source", "symgrad.shapes", "symgrad.naming", "symgrad.cache",
               "symgrad.optim", "symgrad.check_runtime", "symgrad.codegen.numpy.runtime",
               "symgrad.codegen.numpy.helpers", "symgrad.codegen.array_api.runtime",
-              "symgrad.codegen.array_api.helpers"}),
+              "symgrad.codegen.array_api.helpers", "symgrad.codegen.helpers"}),
     ("IR", {"symgrad.syntax", "symgrad.ir", "symgrad.ops"}),
     ("stages", {"symgrad.parsing", "symgrad.lowering", "symgrad.simplify", "symgrad.scalar", "symgrad.partials",
                 "symgrad.differentiation", "symgrad.notation", "symgrad.explain", "symgrad.codegen",

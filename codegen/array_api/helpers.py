@@ -179,27 +179,17 @@ def _multi_dot(factors):
     return product(0, len(factors) - 1)
 
 
-# helper: halves  (needs: multi_dot)
+# helper: halves_parts  (needs: multi_dot)
 _cuts = {}
 
 
-def _halves(factors, cyclic):
-    """(L, R): the products of two parts of the square product F1 F2 ... Fk,
-    L R = F1 ... Fk, or with `cyclic` any cyclic shift of it, cut where
-    computing L, R and L ∘ Rᵀ takes the fewest multiplications (chosen once
-    per sizes)."""
-    k = len(factors)
-    sizes = tuple(f.shape[0] for f in factors) * 2  # F[i] is sizes[i]×sizes[i + 1], around the cycle
-    cut = _cuts.get((sizes, cyclic))
-    if cut is None:
-        def cost(i, j):  # L = F[i:j] (sizes[i]×sizes[j]), R = F[j:k + i]
-            return (_chain_splits(sizes[i:j + 1])[0][0][-1] + _chain_splits(sizes[j:k + i + 1])[0][0][-1]
-                    + sizes[i] * sizes[j])
-        cut = _cuts[sizes, cyclic] = min(((i, j) for i in range(k if cyclic else 1) for j in range(i + 1, k + i)),
-                                         key=lambda c: cost(*c))
-    i, j = cut
-    cycle = factors + factors
-    return _multi_dot(cycle[i:j]), _multi_dot(cycle[j:k + i])
+def _chain_cost(dims):
+    """The fewest multiplications that compute a chain of matrices of sizes
+    dims[0]×dims[1], dims[1]×dims[2], ..."""
+    return _chain_splits(dims)[0][0][-1]
+
+
+_product = _multi_dot
 
 
 # helper: trace_of_product  (needs: halves)

@@ -20,7 +20,7 @@ class ArrayApiPrinter(NumpyPrinter):
     """One method per IR operation: the array-API expression for a node
     whose operands are already printed."""
 
-    RUNTIME = ("array_api_runtime", "array_api_helpers", "runtime")
+    RUNTIME = ("array_api_runtime", "array_api_helpers", "runtime", "shared_helpers")
     STATE = ("_xp", "_device", "_dtype")
     xp = "_xp"
     # The standard's functions take Python floats beside arrays (array-api-compat

@@ -130,7 +130,7 @@ def _gelu(x):
     return x * (0.5 * (1 + _erf(x * 0.7071067811865476)))
 
 
-# helper: halves
+# helper: halves_parts
 _cuts = {}
 
 
@@ -149,24 +149,6 @@ def _chain_cost(dims):
 
 def _product(factors):
     return factors[0] if len(factors) == 1 else _np.linalg.multi_dot(factors)
-
-
-def _halves(factors, cyclic):
-    """(L, R): the products of two parts of the square product F1 F2 ... Fk,
-    L R = F1 ... Fk, or with `cyclic` any cyclic shift of it, cut where
-    computing L, R and L ∘ Rᵀ takes the fewest multiplications (chosen once
-    per sizes)."""
-    k = len(factors)
-    sizes = tuple(f.shape[0] for f in factors) * 2  # F[i] is sizes[i]×sizes[i + 1], around the cycle
-    cut = _cuts.get((sizes, cyclic))
-    if cut is None:
-        def cost(i, j):  # L = F[i:j] (sizes[i]×sizes[j]), R = F[j:k + i]
-            return _chain_cost(sizes[i:j + 1]) + _chain_cost(sizes[j:k + i + 1]) + sizes[i] * sizes[j]
-        cuts = ((i, j) for i in range(k if cyclic else 1) for j in range(i + 1, k + i))
-        cut = _cuts[sizes, cyclic] = min(cuts, key=lambda c: cost(*c))
-    i, j = cut
-    cycle = factors + factors
-    return _product(cycle[i:j]), _product(cycle[j:k + i])
 
 
 # helper: trace_of_product  (needs: halves)

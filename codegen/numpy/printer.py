@@ -54,7 +54,7 @@ class NumpyPrinter:
         return method(node, *operands)
 
     # The runtime files (codegen.RUNTIME_FILES) whose helpers the modules carry.
-    RUNTIME = ("runtime", "helpers")
+    RUNTIME = ("runtime", "helpers", "shared_helpers")
     # The locals that describe a call: computed by _arguments, kept in the cache.
     STATE = ("_dtype", "_inplace")
 
@@ -72,14 +72,25 @@ class NumpyPrinter:
         return f"{self.helper(name)}({', '.join(args)})"
 
     def helpers_code(self) -> str:
-        """The helpers the module uses, in the RUNTIME files' order (a name
-        that two files have: the first's, as helper finds it), two blank
-        lines apart (each text ends with its own line end)."""
-        texts: dict[str, str] = {}
+        """The helpers the module uses, in the RUNTIME files' order, each
+        after the helpers it needs (which another file may hold), two blank
+        lines apart (each text ends with its own line end). A name that two
+        files have: the first's, as helper finds it."""
+        sections: dict[str, tuple[str, tuple[str, ...]]] = {}
         for kind in self.RUNTIME:
-            for name, (text, _) in carried_sections(kind).items():
-                if name in self.helpers:
-                    texts.setdefault(name, text)
+            for name, section in carried_sections(kind).items():
+                sections.setdefault(name, section)
+        texts: dict[str, str] = {}
+
+        def add(name: str) -> None:
+            if name not in texts:
+                text, needs = sections[name]
+                for needed in needs:
+                    add(needed)
+                texts[name] = text
+        for name in sections:
+            if name in self.helpers:
+                add(name)
         return "\n\n".join(texts.values())
 
     def arguments_prologue(self, arrays: list[str]) -> list[str]:
