@@ -2,11 +2,25 @@
 
 A chain of 1,000 definitions and 5,000-deep nesting (brackets around a sum
 and around a product, nested calls, nested negations and transposes) go
-through `symgrad shapes`, `derive` (plain, --steps, --latex, --ascii, and
-the combinations), `compile` and `check`, in-process through
-symgrad.cli.main (and once through a subprocess): each exits 0 and prints
-what it is for. tests/test_scale.py checks the front end alone on the same
-models.
+through `symgrad shapes`, `derive` (--steps in each notation: --latex,
+--ascii and the default), `compile --with-check` and `check`, in-process
+through symgrad.cli.main (and once through a subprocess): each exits 0 and
+prints what it is for. tests/test_scale.py checks the front end alone on
+the same models.
+
+Each run is one that no other already covers, and each model is derived
+and generated once, so that the file takes about half the 40 s it took
+when it ran every option alone and did each command's work from the start:
+- derive --steps writes what derive without it writes, in the same
+  notation (the same Explanation.text, the paths appended), so --steps in
+  each notation covers plain derive, --latex and --ascii;
+- the three notations print from one Explanation of the model (a
+  process-level memo of the class, by the model's text): reading and
+  differentiating the model is the same for each, printing is not;
+- compile --with-check writes the module compile writes and its check
+  beside it; check then loads and runs that same text, which a memo of
+  compiler.generate_module hands it instead of generating it again, and
+  Python compiles it there (compile's own test does not do it a second time).
 """
 
 from __future__ import annotations
@@ -30,12 +44,10 @@ MODELS = {
     "transposes": (f"param v : R^n\ny = {'-' * 5000}v{'ᵀ' * 5001}\ns = y v\ngrad s\n", "s", "v"),
 }
 
-# By derive's options: how its notation writes ∂s/∂x, and the heading of the steps.
+# By derive's options (--steps in each notation): how the notation writes
+# ∂s/∂x, and the heading of the steps.
 DERIVE = {
-    (): ("∂{s}/∂{x}", None),
     ("--steps",): ("∂{s}/∂{x}", "Steps for {s} "),
-    ("--latex",): (r"\frac{{\partial {s}}}{{\partial {x}}}", None),
-    ("--ascii",): ("d{s}/d{x}", None),
     ("--latex", "--steps"): (r"\frac{{\partial {s}}}{{\partial {x}}}", "% Steps for {s} "),
     ("--ascii", "--steps"): ("d{s}/d{x}", "Steps for {s} "),
 }
@@ -45,6 +57,40 @@ DERIVE = {
 def private_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path_factory.mktemp("symgrad-cache")))
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def generated_once():
+    """compiler.generate_module remembered by its arguments for this file's
+    tests: check runs the module that compile --with-check wrote."""
+    from symgrad import compiler
+    generate, modules = compiler.generate_module, {}
+
+    def remembered(source, target="numpy", with_check=False):
+        key = (source.filename, source.text, target, with_check)
+        if key not in modules:
+            modules[key] = generate(source, target, with_check)
+        return modules[key]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compiler, "generate_module", remembered)
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def derived_once():
+    """explain.Explanation remembered by the model's text for this file's
+    tests: derive in each notation prints from one derivation."""
+    from symgrad import explain
+    explanation, explanations = explain.Explanation, {}
+
+    def remembered(program):
+        key = (program.source.filename, program.source.text)
+        if key not in explanations:
+            explanations[key] = explanation(program)
+        return explanations[key]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(explain, "Explanation", remembered)
         yield
 
 
@@ -85,17 +131,13 @@ def test_derive(capsys, files, name, options):
     derivative, heading = (text and text.format(s=target, x=variable) for text in DERIVE[options])
     gradients, _, steps = out.partition(heading or "\0")
     assert f"{derivative} = " in gradients
-    if heading:  # the gradient's paths: written out, or counted where there are too many
-        assert derivative in steps
+    assert derivative in steps  # the gradient's paths: written out, or counted where there are too many
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_compile(capsys, files, name):
-    _, target, variable = MODELS[name]
-    code = run(capsys, "compile", files[name])
-    namespace: dict = {}
-    exec(compile(code, files[name], "exec"), namespace)
-    assert callable(namespace["value_and_grad"])
+    code = run(capsys, "compile", "--with-check", files[name])
+    assert "\ndef value_and_grad(" in code and "\ndef check_gradients(" in code
 
 
 @pytest.mark.parametrize("name", MODELS)
