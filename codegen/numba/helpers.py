@@ -1,0 +1,200 @@
+"""The helpers a generated numba module carries when one of its steps needs
+them (NumbaPrinter.helper): each a compiled loop over the entries of 2-D
+arrays, written in the stable forms of the NumPy target's helpers
+(codegen/numpy/helpers.py), fused into one pass where NumPy takes several."""
+
+import numpy as _np
+
+from .runtime import _njit
+
+# ---------------------------------------------------------------- carried
+# helper: sigmoid  (needs: njit)
+@_njit
+def _sigmoid(z):
+    """1 / (1 + e^-z) with one exp: e = e^-|z| <= 1, σ(z) = 1 / (1 + e) for
+    z >= 0 and e / (1 + e) below; no overflow, and accurate in both tails."""
+    y = _np.empty(z.shape, z.dtype)
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            e = _np.exp(-abs(z[i, j]))
+            y[i, j] = 1 / (1 + e) if z[i, j] >= 0 else e / (1 + e)
+    return y
+
+
+# helper: sigmoid_slope  (needs: njit)
+@_njit
+def _sigmoid_slope(y, z):
+    """σ'(z) = y σ(-z), y = σ(z): σ(-z) = e / (1 + e) for z >= 0 (e = e^-|z|),
+    which keeps its digits where y rounds to 1, and 1 / (1 + e) below."""
+    out = _np.empty(z.shape, z.dtype)
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            e = _np.exp(-abs(z[i, j]))
+            out[i, j] = y[i, j] * (e / (1 + e) if z[i, j] >= 0 else 1 / (1 + e))
+    return out
+
+
+# helper: softplus  (needs: njit)
+@_njit
+def _softplus(z):
+    """log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow, accurate tails."""
+    y = _np.empty(z.shape, z.dtype)
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            y[i, j] = max(z[i, j], 0) + _np.log1p(_np.exp(-abs(z[i, j])))
+    return y
+
+
+# helper: tanh_slope  (needs: njit)
+@_njit
+def _tanh_slope(y, z):
+    """tanh'(z) = 1 - y², y = tanh(z), where 1 - y² >= 1/16 (|z| <= 2.06,
+    within 40 ulp); beyond, sech²(z) = 1 / cosh²(z), which keeps its relative
+    accuracy in the tails where 1 - y² loses every digit (z clipped to ±700,
+    ±89 in float32, where cosh would overflow and tanh' is 0 in floats)."""
+    limit = 700.0 if z.dtype.itemsize > 4 else 89.0
+    out = _np.empty(z.shape, z.dtype)
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            q = 1 - y[i, j] * y[i, j]
+            if q < 0.0625:
+                c = _np.cosh(min(max(z[i, j], -limit), limit))
+                q = 1 / (c * c)
+            out[i, j] = q
+    return out
+
+
+# helper: rowsum  (needs: njit)
+@_njit
+def _rowsum(a):
+    """The sum of each row, a column."""
+    out = _np.zeros((a.shape[0], 1), a.dtype)
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[i, 0] += a[i, j]
+    return out
+
+
+# helper: colsum  (needs: njit)
+@_njit
+def _colsum(a):
+    """The sum of each column, a row."""
+    out = _np.zeros((1, a.shape[1]), a.dtype)
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[0, j] += a[i, j]
+    return out
+
+
+# helper: logsumexp_parts  (needs: njit)
+@_njit
+def _logsumexp_parts(s):
+    """(m, l) of each column, logsumexp = m + l: m its largest entry,
+    l = log1p(r), r the sum of exp(s - m) over its other entries (summed
+    without the largest entry's exp(0) = 1, whose rounding would take r's
+    digits), as the NumPy target's _logsumexp_parts. A column whose max is
+    not finite has m = that max and l = 0."""
+    rows, cols = s.shape
+    m = _np.empty((1, cols), s.dtype)
+    l = _np.empty((1, cols), s.dtype)
+    for j in range(cols):
+        top, at = s[0, j], 0
+        for i in range(1, rows):
+            if s[i, j] > top:
+                top, at = s[i, j], i
+        r = s.dtype.type(0)
+        if _np.isfinite(top):
+            for i in range(rows):
+                if i != at:
+                    r += _np.exp(s[i, j] - top)
+            l[0, j] = _np.log1p(r)
+        else:
+            l[0, j] = 0
+        m[0, j] = top
+    return m, l
+
+
+# helper: logsumexp  (needs: logsumexp_parts)
+@_njit
+def _logsumexp(s):
+    """log sum exp of each column (a row)."""
+    m, l = _logsumexp_parts(s)
+    return m + l
+
+
+# helper: log_softmax  (needs: logsumexp_parts)
+@_njit
+def _log_softmax(s):
+    """log softmax of each column: (s - m) - l, logsumexp = m + l."""
+    m, l = _logsumexp_parts(s)
+    return (s - m) - l
+
+
+# helper: softmax  (needs: njit)
+@_njit
+def _softmax(s):
+    """Softmax of each column, shifted by the column's max."""
+    out = _np.empty(s.shape, s.dtype)
+    for j in range(s.shape[1]):
+        top = s[0, j]
+        for i in range(1, s.shape[0]):
+            top = max(top, s[i, j])
+        total = s.dtype.type(0)
+        for i in range(s.shape[0]):
+            out[i, j] = _np.exp(s[i, j] - top)
+            total += out[i, j]
+        for i in range(s.shape[0]):
+            out[i, j] /= total
+    return out
+
+
+# helper: log_softmax_grad  (needs: njit)
+@_njit
+def _log_softmax_grad(y, g):
+    """g - p ∘ colsum(g), p = exp(y), y = log_softmax(s), column by column:
+    as g ∘ (1 - p) - p ∘ (colsum(g) - g) with 1 - p = -expm1(y) at a column's
+    top entry where it has more than half the mass (1 - p would lose its
+    digits there), as the NumPy target's _log_softmax_grad."""
+    out = _np.empty(y.shape, y.dtype)
+    for j in range(y.shape[1]):
+        total = y.dtype.type(0)
+        top = y[0, j]
+        for i in range(y.shape[0]):
+            total += g[i, j]
+            top = max(top, y[i, j])
+        for i in range(y.shape[0]):
+            p = _np.exp(y[i, j])
+            if top < -0.6931471805599453:
+                out[i, j] = g[i, j] - p * total
+            else:
+                q = -_np.expm1(top) if y[i, j] == top else 1 - p
+                out[i, j] = g[i, j] * q - p * (total - g[i, j])
+    return out
+
+
+# helper: softmax_grad  (needs: logsumexp_parts)
+@_njit
+def _softmax_grad(p, s, g):
+    """p ∘ (g - colsum(p ∘ g)), p = softmax(s), as
+    p ∘ (g ∘ (1 - p) - (colsum(p ∘ g) - p ∘ g)), 1 - p taken as
+    -expm1(-l) at a column's largest entry where p > 1/2 somewhere (see
+    _logsumexp_parts), as the NumPy target's _softmax_grad."""
+    m, l = _logsumexp_parts(s)
+    big = p.max() >= 0.5
+    out = _np.empty(p.shape, p.dtype)
+    for j in range(p.shape[1]):
+        total = p.dtype.type(0)
+        for i in range(p.shape[0]):
+            total += p[i, j] * g[i, j]
+        for i in range(p.shape[0]):
+            q = -_np.expm1(-l[0, j]) if big and s[i, j] == m[0, j] else 1 - p[i, j]
+            pg = p[i, j] * g[i, j]
+            out[i, j] = p[i, j] * (g[i, j] * q - (total - pg))
+    return out
+
+
+# helper: norm_grad  (needs: njit)
+@_njit
+def _norm_grad(a, norm, g):
+    """g a / ||a||; 0 where ||a|| = 0 (no derivative there, as abs'(0) = 0)."""
+    return a * (g / norm) if norm != 0 else a * 0

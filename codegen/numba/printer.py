@@ -1,0 +1,94 @@
+"""The numba target's printer: the NumPy printer's rules where numba
+compiles NumPy's expressions as they are (its array expressions fuse a chain
+of elementwise steps into one loop), a compiled helper where NumPy's form
+needs what numba lacks (keepdims, logaddexp) or takes several passes, every
+number of the dtype of the call (`_t`, so that float32 stays float32), and
+a clear error for the operations the target does not compile."""
+
+from __future__ import annotations
+
+from symgrad.ir import Node
+
+from ..numpy.printer import NumpyPrinter
+
+# The operations the numba target does not compile: linear algebra that
+# numba runs only through SciPy's LAPACK, the diagonals and traces of
+# products, erf and gelu (no vectorised erf in numba), and user functions.
+UNSUPPORTED = ("inv", "det", "logdet", "tr", "diag_matrix", "diag_vector", "gelu", "erf", "apply")
+
+
+class UnsupportedOperation(NotImplementedError):
+    """A model with an operation the numba target does not compile."""
+
+
+class NumbaPrinter(NumpyPrinter):
+    """One method per IR operation: the expression, inside a numba kernel,
+    of a node whose operands are already printed."""
+
+    RUNTIME = ("numba_runtime", "numba_helpers", "runtime")
+    STATE = ("_dtype",)
+    zero, one = "_t(0)", "_t(1)"
+
+    def inplace(self, node: Node, operands: list[str], position: int, out: str) -> None:
+        """Never: numba fuses the elementwise chain into one loop already."""
+        return None
+
+    @staticmethod
+    def number(value: float) -> str:
+        """A number of the call's dtype (a bare float would make float32 arrays float64)."""
+        text = repr(float(value))
+        if text in ("inf", "-inf", "nan"):
+            return f"_t(_np.{text.lstrip('-')})" if text[0] != "-" else f"(-_t(_np.{text[1:]}))"
+        return f"_t({text})"
+
+    def array(self, node: Node, operand: str) -> str:
+        """An operand of a helper that loops over a 2-D array: a 1x1 value may be a number."""
+        return self.call("array", operand) if node.shape.is_scalar else operand
+
+    def looped(self, name: str, node: Node, *operands: str) -> str:
+        return self.call(name, *(self.array(arg, operand) for arg, operand in zip(node.args, operands)))
+
+    def product_chain(self, factors: list[str]) -> str:
+        """A chain of three or more, from the right (numba has no multi_dot)."""
+        text = factors[-1]
+        for factor in reversed(factors[:-1]):
+            text = f"{factor} @ ({text})"
+        return text
+
+    def gate(self, node, condition: str, x: str) -> str:
+        return f"{x} * ({condition})"
+
+    def _print_gt(self, node, a, b): return f"_t(1) * ({a} > {b})"
+    def _print_ge(self, node, a, b): return f"_t(1) * ({a} >= {b})"
+    def _print_softplus(self, node, a): return self.looped("softplus", node, a)
+    def _print_sigmoid(self, node, a): return self.looped("sigmoid", node, a)
+    def _print_sigmoid_slope(self, node, y, z): return self.looped("sigmoid_slope", node, y, z)
+    def _print_tanh_slope(self, node, y, z): return self.looped("tanh_slope", node, y, z)
+    def _print_sqnorm(self, node, a): return f"_np.sum({a} * {a})"
+    def _print_rowsum(self, node, a): return self.call("rowsum", a)
+    def _print_colsum(self, node, a): return self.call("colsum", a)
+    def _print_softmax(self, node, a): return self.looped("softmax", node, a)
+    def _print_log_softmax(self, node, a): return self.looped("log_softmax", node, a)
+    def _print_logsumexp(self, node, a): return self.looped("logsumexp", node, a)
+    def _print_softmax_grad(self, node, p, s, g): return self.looped("softmax_grad", node, p, s, g)
+    def _print_log_softmax_grad(self, node, y, g): return self.looped("log_softmax_grad", node, y, g)
+    def _print_norm_grad(self, node, a, y, g):
+        return self.call("norm_grad", a, self.call("value", y), self.call("value", g))
+    def _print_fill(self, node, a): return f"_np.zeros({self.dims_tuple(node.data)}, _dtype) + {a}"
+    def _print_identity(self, node): return f"_np.eye({self.dim(node.data)}, dtype=_dtype)"
+    def _print_zeros(self, node): return f"_np.zeros({self.dims_tuple(node.data)}, _dtype)"
+
+
+def _unsupported(op: str):
+    def rule(self, node, *operands):
+        raise UnsupportedOperation(f"the numba target does not compile the operation '{op}'; "
+                                   f"use --target numpy")
+    return rule
+
+
+for _op in UNSUPPORTED:
+    setattr(NumbaPrinter, f"_print_{_op}", _unsupported(_op))
+
+
+NumbaPrinter.merged_factor = lambda self, op, *rest: _unsupported(op)(self, None)
+NumbaPrinter.reduction_of_product = lambda self, op, factors: _unsupported(op)(self, None)

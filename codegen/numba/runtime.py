@@ -1,0 +1,73 @@
+"""What a generated numba module carries around its kernels: the compiled
+functions' decorator (cached on disk where the module is a file) and the
+shape adapters its kernels call, dispatched on the argument types while
+numba compiles (overload), so that one kernel takes a vector as (n,) or
+(n, 1), in any layout. Read as text by NumbaPrinter.helper."""
+
+import os as _os
+
+import numba as _numba
+import numpy as _np
+from numba.extending import overload as _overload
+
+# ---------------------------------------------------------------- carried
+# helper: njit
+# numba's cache=True keeps the machine code beside the module's file (in its
+# __pycache__, keyed by the file's time stamp and the function's line); a
+# module compiled from text with no file (no __file__) cannot be cached.
+_njit = _numba.njit(cache=_os.path.isfile(globals().get("__file__") or ""), nogil=True)
+
+
+# helper: shaped
+def _shaped(gradient, like):
+    """The gradient in the shape of its argument `like` (a vector given as (n,)
+    gets (n,), a number a number)."""
+
+
+@_overload(_shaped)
+def _shaped_typed(gradient, like):
+    if not isinstance(like, _numba.types.Array):  # a scalar argument: its gradient is a number
+        if isinstance(gradient, _numba.types.Array):
+            return lambda gradient, like: gradient.sum()
+        return lambda gradient, like: gradient
+    if isinstance(gradient, _numba.types.Array) and gradient.layout == "C":
+        return lambda gradient, like: gradient.reshape(like.shape)
+    return lambda gradient, like: (_np.zeros(like.shape, like.dtype) + gradient) if not isinstance(
+        gradient, _numba.types.Array) else _np.ascontiguousarray(gradient).reshape(like.shape)
+
+
+# helper: taken
+def _taken(vector, rows, cols):
+    """A vector argument as the 2-D array (rows, cols) the steps read."""
+
+
+@_overload(_taken)
+def _taken_typed(vector, rows, cols):
+    if vector.layout == "C":
+        return lambda vector, rows, cols: vector.reshape((rows, cols))
+    return lambda vector, rows, cols: _np.ascontiguousarray(vector).reshape((rows, cols))
+
+
+# helper: value
+def _value(result):
+    """A 1x1 result as a number."""
+
+
+@_overload(_value)
+def _value_typed(result):
+    if isinstance(result, _numba.types.Array):
+        return lambda result: result.sum()
+    return lambda result: result
+
+
+# helper: array
+def _array(x):
+    """A 1x1 value as an array (a number becomes a 1x1 array of its type), for
+    the helpers, which loop over the entries of 2-D arrays."""
+
+
+@_overload(_array)
+def _array_typed(x):
+    if isinstance(x, _numba.types.Array):
+        return lambda x: x
+    return lambda x: _np.full((1, 1), x)
