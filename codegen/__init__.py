@@ -16,7 +16,8 @@ from pathlib import Path
 
 # Target name -> the writer class that writes its modules ("module:Class").
 TARGETS = {"numpy": "symgrad.codegen.numpy.writer:NumpyWriter",
-           "array-api": "symgrad.codegen.array_api.writer:ArrayApiWriter"}
+           "array-api": "symgrad.codegen.array_api.writer:ArrayApiWriter",
+           "numba": "symgrad.codegen.numba.writer:NumbaWriter"}
 
 # The line after which a runtime file's text is copied into generated modules.
 CARRIED_MARK = "# ---------------------------------------------------------------- carried\n"
@@ -30,6 +31,7 @@ RUNTIME_FILES = {"runtime": "symgrad.codegen.numpy.runtime", "helpers": "symgrad
                  "array_api_runtime": "symgrad.codegen.array_api.runtime",
                  "array_api_helpers": "symgrad.codegen.array_api.helpers",
                  "shared_helpers": "symgrad.codegen.helpers",
+                 "numba_runtime": "symgrad.codegen.numba.runtime", "numba_helpers": "symgrad.codegen.numba.helpers",
                  "check": "symgrad.check_runtime"}
 
 
