@@ -1,0 +1,79 @@
+"""The numba target gives the NumPy target's numbers, dtypes and errors on the
+benchmark models and the examples it compiles."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+import symgrad  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = sorted((ROOT / "benchmarks" / "models").glob("*.sg")) + [
+    ROOT / "examples" / name for name in ("logistic_regression.sg", "softmax_classifier.sg", "norm_wx.sg")]
+
+
+def arguments(module, rng, dtype=np.float64, sizes=(3, 4, 5, 6, 2, 7)):
+    """Random arguments of the module's SIGNATURE, vectors as (n,)."""
+    dims = dict(zip(module.SIGNATURE["dims"], sizes))
+    values = []
+    for name, keyword, kind, rows, cols in module.SIGNATURE["arguments"]:
+        rows, cols = (dims.get(d, d) for d in (rows, cols))
+        shape = () if rows == cols == 1 else (rows,) if cols == 1 else (cols,) if rows == 1 else (rows, cols)
+        values.append(rng.standard_normal(shape).astype(dtype) if shape else float(rng.standard_normal()))
+    return values
+
+
+def close(a, b, tol=1e-12):
+    return np.linalg.norm(np.asarray(a, float) - b) <= tol * max(1.0, np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
+def test_numba_module_gives_the_numpy_targets_value_and_gradients(path):
+    fast, ref = symgrad.load(path, target="numba"), symgrad.load(path)
+    args = arguments(ref, np.random.default_rng(0))
+    value, grads = fast.value_and_grad(*args)
+    expected, expected_grads = ref.value_and_grad(*args)
+    assert close(value, expected) and close(fast.evaluate(*args), expected)
+    for got, want in zip(grads, expected_grads):
+        assert np.shape(got) == np.shape(want) and close(got, want)
+    for got, want in zip(fast.backward(fast.forward(*args)[1], 2.5), ref.backward(ref.forward(*args)[1], 2.5)):
+        assert close(got, want)
+
+
+def test_float32_stays_float32_and_columns_keep_their_shape():
+    fast = symgrad.load(ROOT / "benchmarks" / "models" / "w1_window.sg", target="numba")
+    rng = np.random.default_rng(1)
+    W, b, u, x = (rng.standard_normal(s).astype(np.float32) for s in ((3, 4), (3, 1), (3,), (4,)))
+    value, grads = fast.value_and_grad(W, b, u, x)
+    assert type(value) is np.float32 and all(g.dtype == np.float32 for g in grads)
+    assert [g.shape for g in grads] == [(3, 4), (3, 1), (3,), (4,)]
+
+
+def test_bad_shape_gives_the_numpy_targets_error():
+    path = ROOT / "benchmarks" / "models" / "w1_window.sg"
+    fast, ref = symgrad.load(path, target="numba"), symgrad.load(path)
+    W, b, u, x = np.ones((3, 4)), np.ones(2), np.ones(3), np.ones(4)
+    with pytest.raises(ValueError) as expected:
+        ref.value_and_grad(W, b, u, x)
+    with pytest.raises(ValueError, match=None) as got:
+        fast.value_and_grad(W, b, u, x)
+    assert str(got.value) == str(expected.value)
+
+
+def test_sigmoid_slope_keeps_its_digits_in_the_tails():
+    """σ'(±40) = e^-40 / (1 + e^-40)², to 1e-14 relative (1 - σ would give 0 at +40)."""
+    from symgrad.codegen.numba.helpers import _sigmoid, _sigmoid_slope, _tanh_slope
+    z = np.array([[40.0, -40.0]])
+    exact = np.exp(-40.0) / (1 + np.exp(-40.0)) ** 2
+    assert np.allclose(_sigmoid_slope(_sigmoid(z), z), exact, rtol=1e-14, atol=0)
+    sech2 = (2 / (np.exp(40.0) + np.exp(-40.0))) ** 2
+    assert np.allclose(_tanh_slope(np.tanh(z), z), sech2, rtol=1e-14, atol=0)
+
+
+def test_an_unsupported_operation_names_itself_and_the_numpy_target():
+    with pytest.raises(NotImplementedError, match=r"'inv'.*--target numpy"):
+        symgrad.compile_source("param A : R^(n x n)\ninput x : R^n\ns = x^T inv(A) x\ngrad s wrt A\n",
+                               target="numba")
