@@ -40,8 +40,8 @@ def cmd_shapes(args) -> int:
     for name, node in program.definitions.items():
         rows.append(("def", name, str(node.shape) + formulas.get(name, "")))
     width = max(len(name) for _, name, _ in rows)
-    for kind, name, shape in rows:
-        print(f"{kind:<6}{name:<{width}}" + (f" : {shape}" if shape else ""))
+    for kind, name, shape in rows:  # names padded only where a shape follows: no line ends in spaces
+        print(f"{kind:<6}" + (f"{name:<{width}} : {shape}" if shape else name))
     for request in program.grads:
         print(f"grad  {request.target} wrt {', '.join(v.name for v in request.wrt)}")
     fields, keywords = python_names(program.variables), python_names(program.variables, keyword_spelling)

@@ -82,6 +82,17 @@ def test_shapes_of_the_window_model(capsys):
     assert err == ""
 
 
+def test_shapes_pads_a_name_only_where_its_shape_follows(capsys, tmp_path):
+    """The dim row has no shape after its names: no trailing spaces there,
+    however long the other names are."""
+    path = tmp_path / "long.sg"
+    path.write_text("param weights : R^(n x m)\ninput x : R^m\ny = sum(weights x)\ngrad y\n", encoding="utf-8")
+    assert main(["shapes", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[:3] == ["dim   n, m", "param weights : R^(n×m)", "input x       : R^m"]
+    assert [text for text in out.splitlines() if text != text.rstrip()] == []
+
+
 def test_check_of_the_window_model_passes(capsys):
     assert main(["check", str(WINDOW)]) == 0
     out, err = capsys.readouterr()
