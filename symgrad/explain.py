@@ -236,7 +236,7 @@ class Explanation:
         for _, gradient, subscript, row in self.signals.get(target, []):
             names[id(gradient)] = (self.delta_name(printer_class, subscript), row)
         arities = self.partials.arities() if self.partials else {}
-        return printer_class(names, arities)
+        return printer_class(names, arities, matrix_terms=True)  # a derivative's constant term is c 𝟏
 
     def forward_printer(self, printer_class) -> Printer:
         """A printer that names forward values only (never an error signal,

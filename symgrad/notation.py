@@ -39,14 +39,20 @@ class Printer:
     function_names = {"sigmoid": "σ"}
 
     def __init__(self, names: dict[int, tuple[str, bool]] | None = None,
-                 arities: dict[str, int] | None = None):
+                 arities: dict[str, int] | None = None, matrix_terms: bool = False):
         # names: node id -> (name, flipped): print that node by name (forward
         # definitions, error signals); flipped: the name stands for its transpose.
         # arities: function name -> how many of its operands to show.
+        # matrix_terms: a scalar term of a matrix sum at the top of a formula
+        # is written c 𝟏 (matrix_sums); derive's derivatives are so written,
+        # the model's own formulas (and the code's comments) as the model has them.
         self.names = names or {}
         self.arities = arities or {}
+        self.matrix_terms = matrix_terms
         # While a call from outside prints: (node id, transposed) -> (node, its print).
         self._printed: dict[tuple[int, bool], tuple[Node, tuple[str, int]]] | None = None
+        # ... and the ids of the sums at the top of the value it prints (matrix_sums).
+        self._matrix_sums: set[int] = set()
 
     # -------------------------------------------------------------- core
     def doc(self, node: Node, transposed: bool = False) -> str:
@@ -74,6 +80,7 @@ class Printer:
             for read in each_reads:
                 readers_left[id(read)] = readers_left.get(id(read), 0) + 1
         self._printed = {}
+        self._matrix_sums = self.matrix_sums(node) if self.matrix_terms else set()
         try:
             for each, each_reads in zip(order, reads):
                 for way in (False, True) if not each.shape.is_scalar else (False,):
@@ -86,6 +93,28 @@ class Printer:
             return self._printed[(id(node), transposed)][1]
         finally:
             self._printed = None
+
+    def matrix_sums(self, node: Node) -> set[int]:
+        """The ids of the sums and differences at the top of node's formula
+        that are matrices (or vectors): node itself, and their terms that are
+        such sums again. A scalar term there is written as the filled matrix it
+        stands for, c 𝟏 (∂y/∂A = 𝟏 + W, not 1 + W, which reads as a number);
+        inside a product or a call it broadcasts as written (G ∘ (1 - y ∘ y))."""
+        sums, stack = set(), [node]
+        while stack:
+            each = stack.pop()
+            if each.op in ("add", "sub") and not each.shape.is_scalar and id(each) not in self.names:
+                sums.add(id(each))
+                stack.extend(each.args)
+        return sums
+
+    def term(self, node: Node, operand: Node, level: int, t: bool) -> str:
+        """An operand of the sum or difference node, as wrap writes it; a
+        scalar spread over a matrix sum at the top of the formula as c 𝟏."""
+        if id(node) in self._matrix_sums and operand.shape.is_scalar:
+            text, strength = self.filled(operand, t)
+            return text if strength >= level else self.group(text)
+        return self.wrap(operand, level, t)
 
     def _reads(self, node: Node) -> set[Node]:
         """The values whose print node's print reads: its operands, and for a
@@ -169,7 +198,7 @@ class Printer:
         factored = self.common_right_factor(a, b, t)
         if factored:
             return factored, PRODUCT
-        return f"{self.wrap(a, SUM, t)} + {self.wrap(b, SUM, t)}", SUM
+        return f"{self.term(node, a, SUM, t)} + {self.term(node, b, SUM, t)}", SUM
 
     def common_right_factor(self, a: Node, b: Node, t: bool) -> str | None:
         """P x + Q x written (P + Q) x: the closed forms of matrix calculus,
@@ -202,7 +231,7 @@ class Printer:
 
     def _print_sub(self, node, t):
         a, b = node.args
-        return f"{self.wrap(a, SUM, t)}{self.minus}{self.wrap(b, PRODUCT, t)}", SUM
+        return f"{self.term(node, a, SUM, t)}{self.minus}{self.term(node, b, PRODUCT, t)}", SUM
 
     def _print_neg(self, node, t):
         return f"-{self.wrap(node.args[0], PRODUCT, t)}", UNARY
@@ -282,7 +311,10 @@ class Printer:
         return f"‖{self.doc(node.args[0])}‖", ATOM
 
     def _print_fill(self, node, t):
-        (a,) = node.args
+        return self.filled(node.args[0], t)
+
+    def filled(self, a: Node, t: bool) -> tuple[str, int]:
+        """The scalar a spread over a matrix (or vector): a 𝟏."""
         if a.op == "number" and a.data == 1 and id(a) not in self.names:  # 1 spread is 𝟏, not 1 𝟏
             return self.transposed_atom(self.ones(), t)  # ones(n)ᵀ is 𝟏ᵀ
         return f"{self.wrap(a, POSTFIX, t)} {self.ones()}", PRODUCT

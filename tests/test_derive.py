@@ -206,3 +206,40 @@ def test_a_short_formula_without_a_name_is_written_where_it_is_used(capsys):
     lines = derive(capsys, str(EXAMPLES / "window_ner.sg"))
     assert not any(text.startswith("v1 = ") for text in lines)
     line(lines, r"∂J/∂x = Wᵀ δ_2ᵀ +\[m×1\] = \[m×n\]\[n×1\]")
+
+
+# ------------------------------- a constant term of a matrix derivative is c 𝟏
+# ∂/∂A sum(A) is the matrix of ones: beside other terms it is 𝟏 (or c 𝟏), never
+# a bare number, which reads as a scalar. The terms are compared as sets, so
+# that the order symgrad adds them in does not matter.
+SPREAD = "param A : R^(n x m)\nparam W : R^(n x m)\nparam v : R^n\nparam w : R^n\n"
+
+
+def gradient_terms(capsys, tmp_path, text: str, variable: str, *options: str) -> set[str]:
+    lines = derive(capsys, *options, model(tmp_path, SPREAD + text))
+    d = {"--ascii": "dy/d", "--latex": r"\frac{\partial y}{\partial "}.get(options[0] if options else "", "∂y/∂")
+    found = line(lines, rf"{re.escape(d + variable)}\}}? = .*")
+    formula = re.sub(r" +\[.*$| \\\\$", "", found.split(" = ", 1)[1])
+    return set(formula.split(" + "))
+
+
+@pytest.mark.parametrize("options, ones", [((), "𝟏"), (("--ascii",), "ones"), (("--latex",), r"\mathbf{1}")])
+def test_a_matrix_of_ones_beside_other_terms_is_written_as_ones(capsys, tmp_path, options, ones):
+    text = "y = sum(A ∘ W) + sum(A)\ngrad y wrt A\n"
+    assert gradient_terms(capsys, tmp_path, text, "A", *options) == {ones, "W"}
+
+
+def test_a_scaled_matrix_of_ones_is_c_times_ones(capsys, tmp_path):
+    text = "y = 2 sum(A) + sum(A ∘ W)\ngrad y wrt A\n"
+    assert gradient_terms(capsys, tmp_path, text, "A") == {"2 𝟏", "W"}
+
+
+def test_a_column_of_ones_beside_other_terms_is_written_as_ones(capsys, tmp_path):
+    text = "y = sum(v) + sum(v ∘ w)\ngrad y wrt v\n"
+    assert gradient_terms(capsys, tmp_path, text, "v") == {"𝟏", "w"}
+
+
+def test_the_models_own_broadcast_and_a_number_inside_a_product_are_written_as_they_are(capsys, tmp_path):
+    lines = derive(capsys, model(tmp_path, SPREAD + "B = A + 1\ny = sum(W ∘ tanh(B))\ngrad y wrt A\n"))
+    line(lines, r"B = A \+ 1 +\[n×m\]")
+    line(lines, r"∂y/∂A = W ∘ \(1 - tanh\(B\) ∘ tanh\(B\)\) +\[n×m\]")
