@@ -11,6 +11,10 @@ import numpy as _np
 _ndarray = _np.ndarray
 
 
+# helper: float
+_float = float  # for _arguments' fast path, where a model name may be float
+
+
 # helper: matrix  (needs: ndarray)
 def _matrix(value):
     """An argument as an array of floats (integers become float64), and its shape as given."""

@@ -197,11 +197,65 @@ class NumpyWriter(Schedule):
         local it was bound to."""
         return str(dim) if isinstance(dim, int) else self.spelled[dim]
 
+    def fast_path(self) -> list[str]:
+        """The first lines of _arguments: where every array is a NumPy array
+        (its exact type) of the first one's float dtype, each vector of shape
+        (n,) and each matrix 2-d, and every shape is as expected, the
+        arguments are taken with no function call (vectors as views of a
+        column or row): a call costs well under a microsecond then. Any
+        other case falls through to the lines after, which convert the
+        arguments or raise the same errors as ever."""
+        arguments = self.program.arguments
+        arrays = [v for v in arguments if not v.shape.is_scalar]
+        # A target whose call has other state (the array-API target's namespace
+        # and device) takes arguments of other libraries: it has no fast path.
+        if not arrays or self.printer.STATE != ("_dtype", "_inplace"):
+            return []
+        # No builtin by its name (type, len, float): a model name may shadow it.
+        kinds = [f"{self.spelled[v.name]}.__class__ is {self.printer.helper('float' if v.shape.is_scalar else 'ndarray')}"
+                 for v in arguments]
+        ndims = [f"{self.spelled[v.name]}.ndim == {1 if v.shape.is_column or v.shape.is_row else 2}" for v in arrays]
+        first = self.spelled[arrays[0].name]
+        checks = ["_dtype.kind == 'f'"] + [f"{self.spelled[v.name]}.dtype is _dtype" for v in arrays[1:]]
+        binds, bound = [], set()
+        taken = {"_dtype": "_dtype", "_inplace": "True"}  # every array has the computation's dtype
+        for variable in arguments:
+            name = self.spelled[variable.name]
+            shape, dtype = self.given[variable.name]
+            if variable.shape.is_scalar:
+                taken.update({name: name, shape: "()", dtype: "None"})  # as _scalar_in takes a Python float
+                continue
+            taken.update({shape: f"{name}.shape", dtype: "_dtype"})
+            rows, cols = variable.shape.dims()
+            if variable.shape.is_column or variable.shape.is_row:
+                taken[name] = f"{name}[:, None]" if variable.shape.is_column else f"{name}[None, :]"
+                axes = [("size", rows if variable.shape.is_column else cols)]
+            else:
+                taken[name] = name
+                axes = [(0, rows), (1, cols)]
+            if all(isinstance(d, str) and d not in bound for d in (rows, cols)) and rows != cols:
+                binds.append(f"        {self.spelled[rows]}, {self.spelled[cols]} = {name}.shape")
+                bound.update((rows, cols))
+                continue
+            for axis, dim in axes:
+                size = f"{name}.size" if axis == "size" else f"{name}.shape[{axis}]"
+                if isinstance(dim, str) and dim not in bound:
+                    binds.append(f"        {self.spelled[dim]} = {size}")
+                    bound.add(dim)
+                else:
+                    checks.append(f"{size} == {self.dim_value(dim)}")
+        taken.update((self.spelled[d], self.spelled[d]) for d in bound)
+        returned = [taken[name] for name in self.taken_arguments()]
+        return (packed("    if (", kinds + ndims, "):", " and ")
+                + [f"        _dtype = {first}.dtype"] + binds
+                + packed("        if (", checks, "):", " and ")
+                + packed("            return (", returned, ")"))
+
     def arguments_function(self) -> str:
         """_arguments: floats, vectors as columns, dims bound from the first
         array that has them and checked against every other."""
         arrays = [self.spelled[v.name] for v in self.program.arguments]
-        lines = self.printer.arguments_prologue(arrays)
+        lines = self.fast_path() + self.printer.arguments_prologue(arrays)
         bound: dict[str, str] = {}  # dim -> the variable that bound it
         helper = self.printer.helper
         for variable in self.program.arguments:
