@@ -1,21 +1,31 @@
 """Generated code against hand-written NumPy (and JAX / PyTorch when installed).
 
-    python benchmarks/bench_numpy.py [--repeats 30] [--quick]
+    python benchmarks/bench_numpy.py [--repeats 30] [--quick | --smoke]
+        [--targets numpy,array-api,numba] [--threads 1|default] [--markdown FILE]
 
-For each workload: check the hand-written gradients against the generated
-ones, then time value_and_grad of every implementation in one process,
-interleaved (each round runs every implementation once, in a shuffled
-order), and print the median per call and the ratio to hand-written NumPy.
-"GEMM floor" is the time of the workload's matrix products alone (forward
-and backward), a bound no implementation can beat. Also prints compile
-times for MLPs of 10, 50 and 200 layers. Timings are the machine's of the
-moment: compare ratios within one run.
+For each workload: check the hand-written gradients against the NumPy
+target's, and every other implementation's (each symgrad target's, JAX's,
+PyTorch's) against the hand-written ones, then time value_and_grad of every
+implementation in one process, interleaved (each round runs every
+implementation once, in a shuffled order), and print the median per call
+and the ratio to hand-written NumPy. "GEMM floor" is the time of the
+workload's matrix products alone (forward and backward), a bound no
+implementation can beat. Also prints compile times for MLPs of 10, 50 and
+200 layers. Timings are the machine's of the moment: compare ratios within
+one run.
+
+The run sets no thread counts: set OMP_NUM_THREADS, OPENBLAS_NUM_THREADS
+and MKL_NUM_THREADS in the environment; --threads only labels the table, and
+the header says what threadpoolctl (or else the environment) reports.
+--smoke runs every implementation and every check at tiny sizes, two
+rounds: a test that the benchmark works, with no claim about speed.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import platform
 import random
 import statistics
@@ -156,19 +166,28 @@ def installed(module_name: str) -> bool:
 
 # ----------------------------------------------------------------- workloads
 
-def workloads(quick: bool):
+# The sizes of each workload: the issue's, and the smoke test's tiny ones.
+SIZES = {
+    "full": dict(mlp={"W2": (64, 256, 128), "W3": (784, 512, 1024)}, tanh=(512, 256), logreg=(10000, 1000)),
+    "smoke": dict(mlp={"W2": (6, 5, 7), "W3": (9, 4, 11)}, tanh=(6, 4), logreg=(30, 5)),
+}
+
+
+def workloads(quick: bool, smoke: bool = False):
+    """(label, model file, arguments, hand-written, GEMM floor, loss) of
+    each workload; quick: W1, W2 and a small W5 only."""
+    sizes = SIZES["smoke" if smoke else "full"]
     rng = np.random.default_rng(0)
     normal = rng.standard_normal
     d, n = 20, 8
     yield ("W1 window 8x20", "w1_window.sg",
            dict(W=normal((n, d)) * 0.3, b=normal(n), u=normal(n), x=normal(d)),
            window_hand, lambda a: [a["W"] @ a["x"]], window_loss)
-    for label, (d, N, h, dtype) in {
-        "W2 MLP 64x256 h128": (64, 256, 128, np.float64),
-        "W3 MLP 784x512 h1024 f64": (784, 512, 1024, np.float64),
-        "W3 MLP 784x512 h1024 f32": (784, 512, 1024, np.float32),
-    }.items():
-        if quick and "W3" in label:
+    for workload, dtype in (("W2", np.float64), ("W3", np.float64), ("W3", np.float32)):
+        d, N, h = sizes["mlp"][workload]
+        label = f"{workload} MLP {d}x{N} h{h}" + (f" {np.dtype(dtype).name[0]}{np.dtype(dtype).itemsize * 8}"
+                                                 if workload == "W3" else "")
+        if quick and workload == "W3":
             continue
         c = 10
         Y = np.eye(c)[rng.integers(0, c, N)].T
@@ -182,7 +201,7 @@ def workloads(quick: bool):
             return [H, S, S @ H.T, a["W2"].T @ S, H @ a["X"].T]
         yield label, "w2_mlp.sg", args, mlp_hand, gemms, mlp_loss
     if not quick:
-        w, N = 512, 256
+        w, N = sizes["tanh"]
         args = dict(X=normal((w, N)), Y=normal((w, N)) * 0.5)
         for i in range(1, 9):
             args[f"W{i}"] = normal((w, w)) / np.sqrt(w)
@@ -196,8 +215,8 @@ def workloads(quick: bool):
                 out.append(H @ a["X"].T)
                 out.append(a[f"W{i}"].T @ H)
             return out
-        yield "W4 8 tanh layers 512, N=256", "w4_tanh8.sg", args, tanh8_hand, tanh_gemms, tanh8_loss
-    N, d = (2000, 200) if quick else (10000, 1000)
+        yield f"W4 8 tanh layers {w}, N={N}", "w4_tanh8.sg", args, tanh8_hand, tanh_gemms, tanh8_loss
+    N, d = (2000, 200) if quick else sizes["logreg"]
     X = normal((N, d))
     y = np.sign(normal(N))
     yield (f"W5 logistic regression {N}x{d}", "w5_logreg.sg", dict(w=normal(d) * 0.01, X=X, y=y),
@@ -221,24 +240,33 @@ def agree(label: str, value, grads, reference_value, reference_grads):
         assert np.allclose(theirs, mine, rtol=tolerance, atol=tolerance * np.max(np.abs(mine))), label
 
 
-def bench(repeats: int, quick: bool, frameworks: list[str]):
+def target_column(target: str) -> str:
+    return f"symgrad {target}"
+
+
+def bench(repeats: int, quick: bool, frameworks: list[str], targets: list[str] = ("numpy",),
+          smoke: bool = False):
+    """Per workload, (label, median seconds per call of each implementation,
+    the names of the implementations whose gradients were checked)."""
     rows = []
-    for label, model, args, hand, gemms, loss in workloads(quick):
-        module = symgrad.load(MODELS / model)
+    for label, model, args, hand, gemms, loss in workloads(quick, smoke):
+        modules = {target: symgrad.load(MODELS / model, target=target) for target in targets}
         call_args = list(args.values())  # every hand-written function takes the model's argument order
-        value, grads = module.value_and_grad(*call_args)
-        implementations = {
-            "symgrad": lambda: module.value_and_grad(*call_args),
-            "hand NumPy": lambda: hand(*call_args),
-            "GEMM floor": lambda: gemms(args),
-        }
+        reference = symgrad.load(MODELS / model)
+        value, grads = reference.value_and_grad(*call_args)
+        agree(f"{label}: hand NumPy", *hand(*call_args), value, grads)  # the hand-written code is right
+        value, grads = hand(*call_args)
+        implementations = {target_column(t): (lambda m=m: m.value_and_grad(*call_args)) for t, m in modules.items()}
+        implementations.update({"hand NumPy": lambda: hand(*call_args), "GEMM floor": lambda: gemms(args)})
         for name in frameworks:
-            implementations[name] = FRAMEWORKS[name][1](loss, args, list(module.Grads._fields))
+            implementations[name] = FRAMEWORKS[name][1](loss, args, list(reference.Grads._fields))
+        checked = []
         for name, run in implementations.items():
-            if name not in ("symgrad", "GEMM floor"):
+            if name not in ("hand NumPy", "GEMM floor"):
                 agree(f"{label}: {name}", *run(), value, grads)
+                checked.append(name)
         one = time_round(implementations["hand NumPy"], 1)
-        inner = max(1, int(0.02 / max(one, 1e-7)))
+        inner = 1 if smoke else max(1, int(0.02 / max(one, 1e-7)))
         samples = {name: [] for name in implementations}
         for _ in range(repeats):
             order = list(implementations)
@@ -246,7 +274,7 @@ def bench(repeats: int, quick: bool, frameworks: list[str]):
             for name in order:
                 samples[name].append(time_round(implementations[name], inner))
         medians = {name: statistics.median(times) for name, times in samples.items()}
-        rows.append((label, medians))
+        rows.append((label, medians, checked))
     return rows
 
 
@@ -263,28 +291,85 @@ def compile_times(runs: int = 3):
     return results
 
 
-def main():
+def threads_note(label: str) -> str:
+    """The threads the run had: the label the user gave, and what
+    threadpoolctl reports (else the environment's variables)."""
+    try:
+        from threadpoolctl import threadpool_info
+        pools = ", ".join(f"{p['internal_api']} {p.get('version') or ''} {p['num_threads']} threads".replace("  ", " ")
+                          for p in threadpool_info())
+    except ImportError:
+        pools = ", ".join(f"{v}={os.environ[v]}" for v in THREAD_VARIABLES if v in os.environ) or "no thread variables set"
+    return f"threads: {label} ({pools})"
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def header(threads: str) -> str:
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+            f"NumPy {np.__version__}, symgrad {symgrad.__version__}; {threads_note(threads)}")
+
+
+def markdown_table(rows, columns: list[str], targets: list[str]) -> str:
+    """Hand-written NumPy's median per call, every other implementation's as
+    its ratio to it (and its median), and each symgrad target's as a ratio
+    to the GEMM floor."""
+    others = [c for c in columns if c != "hand NumPy"]
+    floors = [f"{c} / floor" for c in targets]
+    lines = [f"| workload | hand NumPy | {' | '.join(others + floors)} |",
+             "|---" + "|---:" * (len(others) + len(floors) + 1) + "|"]
+    for label, medians, _ in rows:
+        hand = medians["hand NumPy"]
+        cells = [f"{medians[c] / hand:.2f} ({milliseconds(medians[c])})" for c in others]
+        cells += [f"{medians[c] / medians['GEMM floor']:.2f}" for c in targets]
+        lines.append(f"| {label} | {milliseconds(hand)} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def milliseconds(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f} ms" if seconds >= 1e-4 else f"{seconds * 1e6:.1f} µs"
+
+
+def run(argv=None) -> tuple[list, str]:
+    """Run the benchmark as the command line says; (rows, markdown)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--quick", action="store_true", help="small sizes only (a smoke test)")
-    options = parser.parse_args()
-    print(f"# {platform.processor() or platform.machine()}, Python {sys.version.split()[0]}, "
-          f"NumPy {np.__version__}, symgrad {symgrad.__version__}")
+    parser.add_argument("--quick", action="store_true", help="W1, W2 and a small W5 only")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, 2 rounds, every check: no timing claims")
+    parser.add_argument("--targets", default="numpy", help="symgrad targets to time, comma-separated")
+    parser.add_argument("--threads", default="default", help="a label for the table: 1 or default")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the table there")
+    options = parser.parse_args(argv)
+    from symgrad.codegen import TARGETS
+    targets = options.targets.split(",")
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        parser.error(f"unknown target {', '.join(unknown)}: the targets are {', '.join(sorted(TARGETS))}")
+    if "numba" in targets and not installed("numba"):
+        print("# numba not installed, not timed (pip install -e '.[numba]')")
+        targets.remove("numba")
+    repeats = 2 if options.smoke else options.repeats
+    top = header(options.threads) + ("; smoke run: tiny sizes, 2 rounds, not a measurement" if options.smoke else "")
     frameworks = [name for name, (module_name, _) in FRAMEWORKS.items() if installed(module_name)]
     missing = [module_name for module_name, _ in FRAMEWORKS.values() if not installed(module_name)]
     if missing:
         print(f"# not installed, not timed: {', '.join(missing)} (pip install -e '.[bench]')")
-    rows = bench(options.repeats, options.quick, frameworks)
-    columns = ["symgrad", "hand NumPy", "GEMM floor", *frameworks]
-    print(f"\n| workload | {' | '.join(columns)} | symgrad / hand | floor / symgrad |")
-    print("|---" * (len(columns) + 3) + "|")
-    for label, medians in rows:
-        times = " | ".join(f"{medians[name] * 1e3:.3f} ms" for name in columns)
-        print(f"| {label} | {times} | {medians['symgrad'] / medians['hand NumPy']:.2f} | "
-              f"{medians['GEMM floor'] / medians['symgrad']:.2f} |")
-    print("\n| MLP layers | compile time |\n|---|---|")
-    for layers, seconds in compile_times():
-        print(f"| {layers} | {seconds:.3f} s |")
+    rows = bench(repeats, options.quick, frameworks, targets, options.smoke)
+    columns = [*map(target_column, targets), "hand NumPy", "GEMM floor", *frameworks]
+    table = f"{top}\n\n" + markdown_table(rows, columns, [*map(target_column, targets)])
+    print("\n" + table)
+    if options.markdown:
+        Path(options.markdown).write_text(table + "\n")
+    if not options.smoke:
+        print("\n| MLP layers | compile time |\n|---|---|")
+        for layers, seconds in compile_times():
+            print(f"| {layers} | {seconds:.3f} s |")
+    return rows, table
+
+
+def main():
+    run()
 
 
 if __name__ == "__main__":

@@ -43,9 +43,9 @@ def main():
     namespace = dict(vars(module), **args)
     empty = best_time(compile("pass", "empty", "exec"), namespace, options.runs)
     steps = statements(module.value_and_grad)
-    # The arguments are taken up to the computation's dtype (and whether it
-    # may work in place); the last statement returns the results.
-    taken = max(i for i, text in enumerate(steps) if text.startswith(("_dtype", "_inplace")))
+    # The arguments are taken by the module's _arguments (one statement); the
+    # last statement returns the results.
+    taken = next(i for i, text in enumerate(steps) if "_arguments(" in text)
     parts = {"arguments": 0.0, "computation": 0.0, "results": 0.0}
     print(f"# {label}: value_and_grad, best of 5 x {options.runs} runs per statement\n")
     for index, text in enumerate(steps):
