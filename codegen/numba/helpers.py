@@ -199,3 +199,21 @@ def _softmax_grad(p, s, g):
 def _norm_grad(a, norm, g):
     """g a / ||a||; 0 where ||a|| = 0 (no derivative there, as abs'(0) = 0)."""
     return a * (g / norm) if norm != 0 else a * 0
+
+
+# helper: dot  (needs: njit)
+@_njit
+def _dot(a, b):
+    """The matrix product a b: through BLAS (np.dot) where it has more than
+    4096 multiply-adds, else by a loop in the kernel, which costs less than
+    the call into BLAS for the µs-scale products of small models."""
+    rows, inner, cols = a.shape[0], a.shape[1], b.shape[1]
+    if rows * inner * cols > 4096:
+        return a @ b
+    out = _np.zeros((rows, cols), a.dtype)
+    for i in range(rows):
+        for k in range(inner):
+            f = a[i, k]
+            for j in range(cols):
+                out[i, j] += f * b[k, j]
+    return out

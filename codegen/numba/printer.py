@@ -52,12 +52,13 @@ class NumbaPrinter(NumpyPrinter):
         """A chain of three or more, from the right (numba has no multi_dot)."""
         text = factors[-1]
         for factor in reversed(factors[:-1]):
-            text = f"{factor} @ ({text})"
+            text = self.call("dot", factor, text)
         return text
 
     def gate(self, node, condition: str, x: str) -> str:
         return f"{x} * ({condition})"
 
+    def _print_matmul(self, node, a, b): return self.call("dot", a, b)
     def _print_gt(self, node, a, b): return f"_t(1) * ({a} > {b})"
     def _print_ge(self, node, a, b): return f"_t(1) * ({a} >= {b})"
     def _print_softplus(self, node, a): return self.looped("softplus", node, a)
