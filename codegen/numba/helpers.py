@@ -3,9 +3,11 @@ them (NumbaPrinter.helper): each a compiled loop over the entries of 2-D
 arrays, written in the stable forms of the NumPy target's helpers
 (codegen/numpy/helpers.py), fused into one pass where NumPy takes several."""
 
+import numba as _numba
 import numpy as _np
 
-from .runtime import _njit
+# For importing this file directly (tests); a module carries runtime.py's _njit.
+_njit = _numba.njit(cache=True)
 
 # ---------------------------------------------------------------- carried
 # helper: sigmoid  (needs: njit)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from symgrad.ir import Node
 
+from .. import UnknownTarget
 from ..numpy.printer import NumpyPrinter
 
 # The operations the numba target does not compile: linear algebra that
@@ -17,8 +18,9 @@ from ..numpy.printer import NumpyPrinter
 UNSUPPORTED = ("inv", "det", "logdet", "tr", "diag_matrix", "diag_vector", "gelu", "erf", "apply")
 
 
-class UnsupportedOperation(NotImplementedError):
-    """A model with an operation the numba target does not compile."""
+class UnsupportedOperation(UnknownTarget):
+    """A model with an operation the numba target does not compile: an error
+    of the --target option (status 2), as an unknown target is."""
 
 
 class NumbaPrinter(NumpyPrinter):
@@ -80,16 +82,12 @@ class NumbaPrinter(NumpyPrinter):
     def _print_zeros(self, node): return f"_np.zeros({self.dims_tuple(node.data)}, _dtype)"
 
 
-def _unsupported(op: str):
-    def rule(self, node, *operands):
-        raise UnsupportedOperation(f"the numba target does not compile the operation '{op}'; "
-                                   f"use --target numpy")
-    return rule
+def refuse(op: str):
+    """The error of a model with an operation the numba target does not compile."""
+    raise UnsupportedOperation(f"the numba target does not compile the operation '{op}'; use --target numpy")
 
 
 for _op in UNSUPPORTED:
-    setattr(NumbaPrinter, f"_print_{_op}", _unsupported(_op))
-
-
-NumbaPrinter.merged_factor = lambda self, op, *rest: _unsupported(op)(self, None)
-NumbaPrinter.reduction_of_product = lambda self, op, factors: _unsupported(op)(self, None)
+    setattr(NumbaPrinter, f"_print_{_op}", lambda self, node, *operands, _op=_op: refuse(_op))
+NumbaPrinter.merged_factor = lambda self, op, *rest: refuse(op)
+NumbaPrinter.reduction_of_product = lambda self, op, factors: refuse(op)

@@ -15,7 +15,7 @@ from symgrad.version import __version__
 from .. import literal_dict
 from ..numpy.writer import SIGNATURE_COMMENT, NumpyWriter
 from ..schedule import render
-from .printer import NumbaPrinter
+from .printer import NumbaPrinter, refuse
 
 
 class NumbaWriter(NumpyWriter):
@@ -26,7 +26,7 @@ class NumbaWriter(NumpyWriter):
 
     def write(self, with_check: bool = False) -> str:
         if self.program.functions or self.derived:
-            NumbaPrinter._print_apply(self.printer, None)
+            refuse("apply")  # a user function
         self.printer.helper("njit")
         return super().write(with_check)
 
