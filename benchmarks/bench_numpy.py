@@ -291,6 +291,9 @@ def compile_times(runs: int = 3):
     return results
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
 def threads_note(label: str) -> str:
     """The threads the run had: the label the user gave, and what
     threadpoolctl reports (else the environment's variables)."""
@@ -299,11 +302,9 @@ def threads_note(label: str) -> str:
         pools = ", ".join(f"{p['internal_api']} {p.get('version') or ''} {p['num_threads']} threads".replace("  ", " ")
                           for p in threadpool_info())
     except ImportError:
-        pools = ", ".join(f"{v}={os.environ[v]}" for v in THREAD_VARIABLES if v in os.environ) or "no thread variables set"
+        pools = (", ".join(f"{v}={os.environ[v]}" for v in THREAD_VARIABLES if v in os.environ)
+                 or "no thread variables set")
     return f"threads: {label} ({pools})"
-
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def header(threads: str) -> str:

@@ -212,7 +212,8 @@ class NumpyWriter(Schedule):
         if not arrays or self.printer.STATE != ("_dtype", "_inplace"):
             return []
         # No builtin by its name (type, len, float): a model name may shadow it.
-        kinds = [f"{self.spelled[v.name]}.__class__ is {self.printer.helper('float' if v.shape.is_scalar else 'ndarray')}"
+        helper = self.printer.helper
+        kinds = [f"{self.spelled[v.name]}.__class__ is {helper('float' if v.shape.is_scalar else 'ndarray')}"
                  for v in arguments]
         ndims = [f"{self.spelled[v.name]}.ndim == {1 if v.shape.is_column or v.shape.is_row else 2}" for v in arrays]
         first = self.spelled[arrays[0].name]
