@@ -928,12 +928,12 @@ def test_a_target_whose_printer_lacks_a_rule_is_refused_before_compiling(monkeyp
 
 def test_an_unknown_target_is_an_error_naming_the_targets(tmp_path):
     from symgrad.codegen import UnknownTarget
-    with pytest.raises(UnknownTarget, match="unknown target 'cuda': the targets are array-api, numpy"):
+    with pytest.raises(UnknownTarget, match="unknown target 'cuda': the targets are array-api, numba, numpy"):
         symgrad.load(REPO / "examples" / "window.sg", target="cuda")
     done = subprocess.run([sys.executable, "-m", "symgrad", "compile", str(REPO / "examples" / "window.sg"),
                            "--target", "cuda"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert done.stderr == "symgrad: error: --target: unknown target 'cuda': the targets are array-api, numpy\n"
+    assert done.stderr == "symgrad: error: --target: unknown target 'cuda': the targets are array-api, numba, numpy\n"
 
 
 def test_a_module_says_its_target_and_its_interface():

@@ -12,9 +12,10 @@ import symgrad  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Each model costs numba a few seconds to compile on the first run (then its
-# on-disk cache): the benchmark models but the eight tanh layers, and two examples.
+# on-disk cache): the benchmark models but the eight tanh layers, and three
+# examples (softmax; a gradient that is a number, and a transposed one).
 MODELS = [ROOT / "benchmarks" / "models" / f"{name}.sg" for name in ("w1_window", "w2_mlp", "w5_logreg")] + [
-    ROOT / "examples" / name for name in ("softmax_classifier.sg", "norm_wx.sg")]
+    ROOT / "examples" / name for name in ("softmax_classifier.sg", "max_branch.sg", "quadratic_form.sg")]
 
 
 def arguments(module, rng, dtype=np.float64, sizes=(3, 4, 5, 6, 2, 7)):

@@ -347,7 +347,7 @@ def test_symgrad_check_runs_the_array_api_module_on_numpy_arrays(tmp_path, capsy
     model.write_text(model.read_text(encoding="utf-8") + "# planted\n", encoding="utf-8")
     assert main(["check", "--target", "array-api", str(model)]) == 1
     assert main(["check", "--target", "cuda", str(model)]) == 2
-    assert "unknown target 'cuda': the targets are array-api, numpy" in capsys.readouterr().err
+    assert "unknown target 'cuda': the targets are array-api, numba, numpy" in capsys.readouterr().err
 
 
 def test_a_module_compiled_with_check_checks_itself(tmp_path):

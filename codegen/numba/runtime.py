@@ -30,10 +30,23 @@ def _shaped_typed(gradient, like):
         if isinstance(gradient, _numba.types.Array):
             return lambda gradient, like: gradient.sum()
         return lambda gradient, like: gradient
-    if isinstance(gradient, _numba.types.Array) and gradient.layout == "C":
+    if not isinstance(gradient, _numba.types.Array):  # a constant gradient, such as 1
+        return lambda gradient, like: _np.zeros(like.shape, like.dtype) + gradient
+    if gradient.layout == "C":
         return lambda gradient, like: gradient.reshape(like.shape)
-    return lambda gradient, like: (_np.zeros(like.shape, like.dtype) + gradient) if not isinstance(
-        gradient, _numba.types.Array) else _np.ascontiguousarray(gradient).reshape(like.shape)
+    return lambda gradient, like: _np.ascontiguousarray(gradient).reshape(like.shape)
+
+
+# helper: copied
+def _copied(value):
+    """A copy of an array (a gradient that is an argument, or a view of one); a number as it is."""
+
+
+@_overload(_copied)
+def _copied_typed(value):
+    if isinstance(value, _numba.types.Array):
+        return lambda value: value.copy()
+    return lambda value: value
 
 
 # helper: taken
