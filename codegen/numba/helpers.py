@@ -7,7 +7,7 @@ import numba as _numba
 import numpy as _np
 
 # For importing this file directly (tests); a module carries runtime.py's _njit.
-_njit = _numba.njit(cache=True)
+_njit = _numba.njit(cache=True, error_model="numpy")
 
 # ---------------------------------------------------------------- carried
 # helper: sigmoid  (needs: njit)

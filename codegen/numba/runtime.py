@@ -15,7 +15,10 @@ from numba.extending import overload as _overload
 # numba's cache=True keeps the machine code beside the module's file (in its
 # __pycache__, keyed by the file's time stamp and the function's line); a
 # module compiled from text with no file (no __file__) cannot be cached.
-_njit = _numba.njit(cache=_os.path.isfile(globals().get("__file__") or ""), nogil=True)
+# error_model="numpy": a division by zero gives inf or nan, as in NumPy,
+# rather than raising ZeroDivisionError as Python's floats do.
+_njit = _numba.njit(cache=_os.path.isfile(globals().get("__file__") or ""), nogil=True,
+                    error_model="numpy")
 
 
 # helper: shaped
