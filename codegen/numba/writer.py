@@ -78,10 +78,7 @@ class NumbaWriter(NumpyWriter):
 
     def request_code(self, derivation: Derivation, index: int) -> str:
         request = derivation.request
-        suffix = self.suffix(request)
-        grads = f"Grads{suffix}"
-        fields = "\n".join(f"    {self.spelled[v.name]}: object" for v in request.wrt)
-        doc_args = ", ".join(f"{v.name}: {v.shape}" for v in self.program.arguments) or "none"
+        suffix, grads, fields, doc_args = self.statement_names(request)
         target = request.target
         given = [f"_in_{self.spelled[v.name]}" for v in self.program.arguments]
         wrt_given = [f"_in_{self.spelled[v.name]}" for v in request.wrt]

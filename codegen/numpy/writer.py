@@ -91,12 +91,18 @@ class NumpyWriter(Schedule):
                 f"    return {body}")
 
     # ---------------------------------------------------- one grad statement
-    def request_code(self, derivation: Derivation, index: int) -> str:
-        request = derivation.request
+    def statement_names(self, request) -> tuple[str, str, str, str]:
+        """What every target writes the same for one grad statement: the
+        suffix of its functions, the name of its gradients' class, that
+        class's field lines, and the arguments as docstrings list them."""
         suffix = self.suffix(request)
-        grads = f"Grads{suffix}"
         fields = "\n".join(f"    {self.spelled[v.name]}: object" for v in request.wrt)
         doc_args = ", ".join(f"{v.name}: {v.shape}" for v in self.program.arguments) or "none"
+        return suffix, f"Grads{suffix}", fields, doc_args
+
+    def request_code(self, derivation: Derivation, index: int) -> str:
+        request = derivation.request
+        suffix, grads, fields, doc_args = self.statement_names(request)
         target = request.target
 
         prologue, forward_body, forward_writer, forward_math = self.forward_body(derivation)
