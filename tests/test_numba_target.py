@@ -11,8 +11,9 @@ pytest.importorskip("numba")
 import symgrad  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-# Each model costs numba a few seconds to compile on the first run (then its
-# on-disk cache): the benchmark models but the eight tanh layers, and three
+# Each model costs numba a few seconds to compile in each process (no
+# on-disk cache: see test_numba_keeps_nothing_in_the_cache_directory): the
+# benchmark models but the eight tanh layers, and three
 # examples (softmax; a gradient that is a number, and a transposed one).
 MODELS = [ROOT / "benchmarks" / "models" / f"{name}.sg" for name in ("w1_window", "w2_mlp", "w5_logreg")] + [
     ROOT / "examples" / name for name in ("softmax_classifier.sg", "max_branch.sg", "quadratic_form.sg")]
@@ -132,3 +133,17 @@ def test_kinks_follow_the_numpy_target():
     relu_slope = np.array([0.0, 1.0, 0.0, 1.0])   # 0 at 0
     max_slope = np.array([0.0, 1.0, 1.0, 0.0])    # a where a >= b, ties included
     assert np.array_equal(grad, relu_slope + max_slope)
+
+
+def test_numba_keeps_nothing_in_the_cache_directory(tmp_path, monkeypatch):
+    """numba's own disk cache would unpickle its files on the next run with no
+    check, so a damaged one would break every later call (the cache's rule,
+    docs/guarantees.md): a module loaded from symgrad's cache and called
+    leaves no numba file there."""
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    path = ROOT / "benchmarks" / "models" / "w5_logreg.sg"
+    module = symgrad.compile_source(path.read_text() + "\n# a text of its own\n", str(path), target="numba")
+    assert Path(module.__file__).parent == tmp_path  # run from its cache entry
+    module.value_and_grad(*arguments(module, np.random.default_rng(1)))
+    written = [p.name for p in tmp_path.rglob("*") if p.suffix in (".nbi", ".nbc")]
+    assert written == []

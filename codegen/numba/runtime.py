@@ -1,10 +1,8 @@
 """What a generated numba module carries around its kernels: the compiled
-functions' decorator (cached on disk where the module is a file) and the
-shape adapters its kernels call, dispatched on the argument types while
-numba compiles (overload), so that one kernel takes a vector as (n,) or
-(n, 1), in any layout. Read as text by NumbaPrinter.helper."""
-
-import os as _os
+functions' decorator and the shape adapters its kernels call, dispatched on
+the argument types while numba compiles (overload), so that one kernel takes
+a vector as (n,) or (n, 1), in any layout. Read as text by
+NumbaPrinter.helper."""
 
 import numba as _numba
 import numpy as _np
@@ -12,13 +10,15 @@ from numba.extending import overload as _overload
 
 # ---------------------------------------------------------------- carried
 # helper: njit
-# numba's cache=True keeps the machine code beside the module's file (in its
-# __pycache__, keyed by the file's time stamp and the function's line); a
-# module compiled from text with no file (no __file__) cannot be cached.
+# No cache=True: numba would keep its machine code in a __pycache__ beside the
+# module's file, the symgrad cache entry, and unpickle it on the next run with
+# no check of its own, so that one damaged file there would break every later
+# call, against the rule of symgrad's cache (docs/guarantees.md, "Cache"):
+# nothing is used that was not checked first. Each process compiles its kernels
+# once, on their first call.
 # error_model="numpy": a division by zero gives inf or nan, as in NumPy,
 # rather than raising ZeroDivisionError as Python's floats do.
-_njit = _numba.njit(cache=_os.path.isfile(globals().get("__file__") or ""), nogil=True,
-                    error_model="numpy")
+_njit = _numba.njit(nogil=True, error_model="numpy")
 
 
 # helper: shaped

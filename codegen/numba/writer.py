@@ -33,7 +33,6 @@ class NumbaWriter(NumpyWriter):
         text = super().header()
         for numpy_text, numba_text in (("`symgrad compile`. Needs only NumPy.",
                                         "`symgrad compile --target numba`. Needs NumPy and numba."),
-                                       ("from typing", "import os as _os\nfrom typing"),
                                        ("import numpy as _np\n", "import numba as _numba\nimport numpy as _np\n"
                                         "from numba.extending import overload as _overload\n")):
             assert numpy_text in text, f"the NumPy target's header has no {numpy_text!r}"
