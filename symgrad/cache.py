@@ -42,8 +42,10 @@ _DIGEST_LINE = b"\n# symgrad-cache sha256="
 # What symgrad writes here, by kind, for `symgrad cache`.
 ENTRY_KINDS = {"compiled modules": "symgrad_model_*.py", "parser tables": "lark-tables-*.pickle",
                "derivatives": "partials/*.json"}
-# Left behind by an interrupted write, or by versions before the digests.
-LEFTOVERS = ("*.tmp", "partials/*.tmp", "lark-tables.pickle", "__pycache__/symgrad_model_*.pyc")
+# Left behind by an interrupted write, or by versions before the digests
+# (and numba's own cache of a development version of the numba target).
+LEFTOVERS = ("*.tmp", "partials/*.tmp", "lark-tables.pickle", "__pycache__/symgrad_model_*.pyc",
+             "__pycache__/symgrad_model_*.nbi", "__pycache__/symgrad_model_*.nbc")
 
 
 def cache_dir() -> Path:

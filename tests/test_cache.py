@@ -344,6 +344,18 @@ def test_symgrad_cache_clear_removes_what_symgrad_wrote_and_nothing_else(cache, 
     assert "entries: 0 " in capsys.readouterr().out
 
 
+def test_symgrad_cache_clear_removes_numbas_files_of_a_development_version(cache, capsys):
+    """The numba target kept numba's own (unchecked) cache beside the entries
+    for a while: --clear removes those files too."""
+    numba_files = cache / "__pycache__"
+    numba_files.mkdir(parents=True)
+    for name in ("symgrad_model_0f.kernel-12.py311.nbi", "symgrad_model_0f.kernel-12.py311.1.nbc"):
+        (numba_files / name).write_bytes(b"machine code")
+    (numba_files / "unrelated.nbi").write_bytes(b"not symgrad's")
+    assert main(["cache", "--clear"]) == 0
+    assert sorted(path.name for path in numba_files.iterdir()) == ["unrelated.nbi"]
+
+
 def test_symgrad_cache_takes_one_of_its_options(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["cache", "--info", "--clear"])
