@@ -30,7 +30,7 @@ LAYERS = [
                 "symgrad.codegen.schedule", "symgrad.codegen.numpy", "symgrad.codegen.numpy.printer",
                 "symgrad.codegen.numpy.probe", "symgrad.codegen.numpy.writer", "symgrad.codegen.array_api",
                 "symgrad.codegen.array_api.printer", "symgrad.codegen.array_api.writer", "symgrad.codegen.numba",
-                "symgrad.codegen.numba.printer", "symgrad.codegen.numba.writer"}),
+                "symgrad.codegen.numba.printer", "symgrad.codegen.numba.writer", "symgrad.codegen.numba.fusion"}),
     ("compiler", {"symgrad.compiler"}),
     ("API", {"symgrad", "symgrad.checking", "symgrad.adapters"}),
     ("command line", {"symgrad.cli", "symgrad.cli_check", "symgrad.__main__"}),

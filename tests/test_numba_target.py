@@ -1,6 +1,7 @@
 """The numba target gives the NumPy target's numbers, dtypes and errors on the
 benchmark models and the examples it compiles."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +148,40 @@ def test_numba_keeps_nothing_in_the_cache_directory(tmp_path, monkeypatch):
     module.value_and_grad(*arguments(module, np.random.default_rng(1)))
     written = [p.name for p in tmp_path.rglob("*") if p.suffix in (".nbi", ".nbc")]
     assert written == []
+
+
+def kernel_source(module, kind="value_and_grad"):
+    import inspect
+    return inspect.getsource(getattr(module, f"_{kind}_kernel").py_func)
+
+
+def test_the_window_kernels_elementwise_run_is_one_loop_writing_only_needed_values():
+    """t2 = W x + b, t3 = σ(t2), t4 = σ'(t2), grad_b = u ∘ t4: one loop nest,
+    which keeps t3 (s and grad_u read it) and grad_b, and no array of t2 or t4."""
+    fast = symgrad.load(ROOT / "benchmarks" / "models" / "w1_window.sg", target="numba")
+    source = kernel_source(fast)
+    assert source.count("for _i in range") == 1 and source.count("_np.empty(") == 2
+    assert not re.search(r"^ *t[24] = |\bt[24]\[", source, re.MULTILINE)  # no array of t2 or t4
+
+
+BROADCAST_MODEL = """param W : R^(n x m)
+param b : R^n
+param c : R^(1 x m)
+input X : R^(n x m)
+s = sum(tanh(W + b) .* relu(X - c) + exp(-W) ./ (2 + sigmoid(X)) + softplus(W) - max(X, W) .* W)
+grad s wrt W, b, c
+"""
+
+
+def test_a_run_broadcasting_a_column_a_row_and_numbers_is_fused_with_the_numpy_targets_numbers():
+    """tanh, relu, max, exp, σ, softplus and their slopes over a matrix, b a
+    column and c a row broadcast onto it: one loop in evaluate's kernel, and
+    the NumPy target's value and gradients, in σ's and softplus's tails too."""
+    fast, ref = (symgrad.compile_source(BROADCAST_MODEL, "broadcast.sg", target=t) for t in ("numba", "numpy"))
+    rng = np.random.default_rng(3)
+    W, X = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    W[0, 0], X[1, 1] = 40.0, -40.0  # the tails of σ and softplus
+    args = (W, rng.standard_normal(4), rng.standard_normal((1, 5)), X)
+    (value, grads), (expected, expected_grads) = fast.value_and_grad(*args), ref.value_and_grad(*args)
+    assert close(value, expected) and all(close(g, e) for g, e in zip(grads, expected_grads))
+    assert kernel_source(fast, "evaluate").count("for _i in range") == 1

@@ -10,60 +10,91 @@ import numpy as _np
 _njit = _numba.njit(cache=True, error_model="numpy")
 
 # ---------------------------------------------------------------- carried
-# helper: sigmoid  (needs: njit)
+# helper: sigmoid_entry  (needs: njit)
+@_njit
+def _sigmoid_entry(z):
+    """1 / (1 + e^-z) of one number, with one exp: e = e^-|z| <= 1,
+    σ(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) below; no overflow, and
+    accurate in both tails."""
+    e = _np.exp(-abs(z))
+    return 1 / (1 + e) if z >= 0 else e / (1 + e)
+
+
+# helper: sigmoid  (needs: sigmoid_entry)
 @_njit
 def _sigmoid(z):
-    """1 / (1 + e^-z) with one exp: e = e^-|z| <= 1, σ(z) = 1 / (1 + e) for
-    z >= 0 and e / (1 + e) below; no overflow, and accurate in both tails."""
+    """σ of each entry (_sigmoid_entry)."""
     y = _np.empty(z.shape, z.dtype)
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
-            e = _np.exp(-abs(z[i, j]))
-            y[i, j] = 1 / (1 + e) if z[i, j] >= 0 else e / (1 + e)
+            y[i, j] = _sigmoid_entry(z[i, j])
     return y
 
 
-# helper: sigmoid_slope  (needs: njit)
+# helper: sigmoid_slope_entry  (needs: njit)
+@_njit
+def _sigmoid_slope_entry(y, z):
+    """σ'(z) = y σ(-z) of one number, y = σ(z): σ(-z) = e / (1 + e) for
+    z >= 0 (e = e^-|z|), which keeps its digits where y rounds to 1, and
+    1 / (1 + e) below."""
+    e = _np.exp(-abs(z))
+    return y * (e / (1 + e) if z >= 0 else 1 / (1 + e))
+
+
+# helper: sigmoid_slope  (needs: sigmoid_slope_entry)
 @_njit
 def _sigmoid_slope(y, z):
-    """σ'(z) = y σ(-z), y = σ(z): σ(-z) = e / (1 + e) for z >= 0 (e = e^-|z|),
-    which keeps its digits where y rounds to 1, and 1 / (1 + e) below."""
+    """σ'(z) of each entry (_sigmoid_slope_entry)."""
     out = _np.empty(z.shape, z.dtype)
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
-            e = _np.exp(-abs(z[i, j]))
-            out[i, j] = y[i, j] * (e / (1 + e) if z[i, j] >= 0 else 1 / (1 + e))
+            out[i, j] = _sigmoid_slope_entry(y[i, j], z[i, j])
     return out
 
 
-# helper: softplus  (needs: njit)
+# helper: softplus_entry  (needs: njit)
+@_njit
+def _softplus_entry(z):
+    """log(1 + e^z) of one number = max(z, 0) + log1p(e^-|z|): no overflow,
+    accurate tails."""
+    return max(z, 0) + _np.log1p(_np.exp(-abs(z)))
+
+
+# helper: softplus  (needs: softplus_entry)
 @_njit
 def _softplus(z):
-    """log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow, accurate tails."""
+    """softplus of each entry (_softplus_entry)."""
     y = _np.empty(z.shape, z.dtype)
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
-            y[i, j] = max(z[i, j], 0) + _np.log1p(_np.exp(-abs(z[i, j])))
+            y[i, j] = _softplus_entry(z[i, j])
     return y
 
 
-# helper: tanh_slope  (needs: njit)
+# helper: tanh_slope_entry  (needs: njit)
+@_njit
+def _tanh_slope_entry(y, z):
+    """tanh'(z) of one number = 1 - y², y = tanh(z), where 1 - y² >= 1/16
+    (|z| <= 2.06, within 40 ulp); beyond, sech²(z) = 1 / cosh²(z), which
+    keeps its relative accuracy in the tails where 1 - y² loses every digit
+    (z clipped to ±700, where cosh would overflow; computed in float64, so a
+    float32 z needs no smaller clip: the slope rounds to 0 there)."""
+    limit = 700.0
+    q = 1 - y * y
+    if q < 0.0625:
+        c = _np.cosh(min(max(z, -limit), limit))
+        q = 1 / (c * c)
+    return q
+
+
+# helper: tanh_slope  (needs: tanh_slope_entry)
 @_njit
 def _tanh_slope(y, z):
-    """tanh'(z) = 1 - y², y = tanh(z), where 1 - y² >= 1/16 (|z| <= 2.06,
-    within 40 ulp); beyond, sech²(z) = 1 / cosh²(z), which keeps its relative
-    accuracy in the tails where 1 - y² loses every digit (z clipped to ±700,
-    where cosh would overflow; computed in float64, so a float32 z needs no
-    smaller clip: the slope rounds to 0 there)."""
-    limit = 700.0
+    """tanh'(z) of each entry (_tanh_slope_entry)."""
     out = _np.empty(z.shape, z.dtype)
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
-            q = 1 - y[i, j] * y[i, j]
-            if q < 0.0625:
-                c = _np.cosh(min(max(z[i, j], -limit), limit))
-                q = 1 / (c * c)
-            out[i, j] = q
+            out[i, j] = _tanh_slope_entry(y[i, j], z[i, j])
     return out
 
 

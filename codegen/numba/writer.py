@@ -13,6 +13,7 @@ from symgrad.differentiation import Derivation
 
 from ..numpy.writer import ENTRY_POINTS, NumpyWriter
 from ..schedule import render
+from .fusion import fuse
 from .printer import NumbaPrinter, refuse
 
 
@@ -21,6 +22,12 @@ class NumbaWriter(NumpyWriter):
 
     printer_class = NumbaPrinter
     target = "numba"
+    fused = True  # runs of elementwise steps as one loop each (fusion.py); False in a test's reference
+
+    def render(self, prologue: list[str], lines: list, live_out: str) -> list[str]:
+        """A kernel's body: its prologue, then its steps, the elementwise runs fused."""
+        return render(prologue, fuse(lines, live_out, self.printer) if self.fused else lines, live_out,
+                      self.printer, False)
 
     def write(self, with_check: bool = False) -> str:
         if self.program.functions or self.derived:
@@ -102,16 +109,15 @@ class NumbaWriter(NumpyWriter):
 
         fused_return = returned(fused_results, "")
         backward_return = returned(backward_results, " * _t(_upstream)")
-        forward_lines = render(prologue, forward_body, f"{result} {' '.join(cache)}", self.printer, False)
-        evaluate_lines = render(*self.forward_body(derivation, wrt=False)[:2], result, self.printer, False)
+        forward_lines = self.render(prologue, forward_body, f"{result} {' '.join(cache)}")
+        evaluate_lines = self.render(*self.forward_body(derivation, wrt=False)[:2], result)
         unpack = ["    (" + ", ".join(cache) + ",) = _cache", "    _t = _dtype.type"]
         kernels = {
             "forward": (f"({kernel_args})", forward_lines, f"{value}, ({', '.join(cache)},)"),
-            "backward": ("(_cache, _upstream)", render(unpack, backward_lines, backward_return, self.printer, False),
-                         backward_return),
+            "backward": ("(_cache, _upstream)", self.render(unpack, backward_lines, backward_return), backward_return),
             "value_and_grad": (f"({kernel_args})",
-                               render(prologue, forward_body + fused_lines, f"{result} {fused_return}",
-                                      self.printer, False), f"{value}, {fused_return}"),
+                               self.render(prologue, forward_body + fused_lines, f"{result} {fused_return}"),
+                               f"{value}, {fused_return}"),
             "evaluate": (f"({kernel_args})", evaluate_lines, value),
         }
         parts = [f"class {grads}(_NamedTuple):\n"
