@@ -185,3 +185,16 @@ def test_a_run_broadcasting_a_column_a_row_and_numbers_is_fused_with_the_numpy_t
     (value, grads), (expected, expected_grads) = fast.value_and_grad(*args), ref.value_and_grad(*args)
     assert close(value, expected) and all(close(g, e) for g, e in zip(grads, expected_grads))
     assert kernel_source(fast, "evaluate").count("for _i in range") == 1
+
+
+def test_logistic_regression_equals_the_textbook_formula():
+    """W5 against its formula written here in NumPy, not against symgrad:
+    L = Σ log(1 + exp(-y ∘ X w)) + λ/2 ||w||², ∂L/∂w = -Xᵀ (y ∘ σ(-y ∘ X w)) + λ w."""
+    rng = np.random.default_rng(7)
+    w, X, y = rng.standard_normal(4), rng.standard_normal((9, 4)), np.sign(rng.standard_normal(9))
+    module = symgrad.load(ROOT / "benchmarks" / "models" / "w5_logreg.sg", target="numba")
+    value, grads = module.value_and_grad(w, X, y)
+    margins = y * (X @ w)
+    assert np.isclose(value, np.sum(np.log1p(np.exp(-margins))) + 0.05 * w @ w, rtol=1e-12)
+    expected = -X.T @ (y / (1 + np.exp(margins))) + 0.1 * w
+    assert close(grads.w, expected)
