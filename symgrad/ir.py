@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .shapes import Shape
+from .shapes import Dim, Shape
 from .source import Source, Span
 
 
@@ -60,7 +60,9 @@ def postorder(roots, stop: set[int] = frozenset()) -> list[Node]:
 @dataclass
 class Variable:
     """A `param`, `input` or `const`. A const written `const c = 0.5` has a
-    `value` and is no argument of the compiled functions."""
+    `value` and is no argument of the compiled functions. A variable of ids
+    (`input y : {0..C-1}^N`) has `ids`, the count C: its entries are
+    integers in 0..C-1, its shape that of a scalar (one id) or a column."""
 
     name: str
     kind: str
@@ -68,6 +70,7 @@ class Variable:
     span: Span
     node: Node
     value: float | None = None
+    ids: Dim | None = None
 
 
 @dataclass
@@ -91,6 +94,19 @@ class GradRequest:
 
 
 @dataclass
+class Requirement:
+    """A condition on the dimensions that the shapes alone do not settle
+    (a block z[0:h] of z : R^n needs n - h >= 0): `dim >= minimum`, checked
+    when the compiled code has bound the dimensions. `message` says what is
+    required, as the model wrote it; `span` is where."""
+
+    dim: Dim
+    minimum: int
+    message: str
+    span: Span
+
+
+@dataclass
 class Program:
     """A checked model: everything later stages need, nothing from the syntax."""
 
@@ -100,6 +116,8 @@ class Program:
     functions: dict[str, UserFunction] = field(default_factory=dict)
     definitions: dict[str, Node] = field(default_factory=dict)
     grads: list[GradRequest] = field(default_factory=list)
+    # Conditions on the dimensions left to the run time (blocks, mostly).
+    requirements: list[Requirement] = field(default_factory=list)
     # Functions called but never defined (allowed only when asked, for `derive`):
     undefined_functions: dict[str, Span] = field(default_factory=dict)
 

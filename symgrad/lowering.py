@@ -19,7 +19,7 @@ from . import syntax as ast
 from .ir import GradRequest, Node, Program, UserFunction, Variable
 from .ops import BUILTINS, OPS
 from .parsing import NUMPY_FUNCTIONS, ParsedFile, in_model_spelling, read_statements
-from .shapes import SCALAR, Shape, ShapeError, column
+from .shapes import SCALAR, Dim, Shape, ShapeError, column, dim_add, dim_mul
 from .simplify import forward_form
 from .source import Diagnostic, ModelError, Source, Span
 
@@ -196,36 +196,79 @@ class Lowering:
 
     def type_shape(self, type_: ast.TypeExpr) -> Shape | None:
         dims = []
-        for dim in type_.dims:
-            if isinstance(dim.value, int):
-                if dim.value <= 0:
-                    self.error(dim.span, f"a dimension must be a positive integer, got {dim.value}")
-                    return None
-            elif self.kinds.get(dim.value, ("dim",))[0] != "dim" or dim.value in BUILTINS:
-                kind = "a built-in function" if dim.value in BUILTINS else _kind_word(self.kinds[dim.value][0])
-                self.error(dim.span, f"'{dim.value}' is {kind}, not a dimension",
-                           "each name is one thing in a file: choose another name for the dimension")
+        for written in type_.dims:
+            dim = self.dimension(written.expr)
+            if dim is None:
                 return None
-            elif dim.value not in self.kinds:
-                self.claim(dim.value, "dim", dim.span)
-                self.program.dims[dim.value] = dim.span
-            dims.append(dim.value)
+            if isinstance(dim, int) and dim <= 0:
+                self.error(written.span, f"a dimension must be a positive integer, got {dim}")
+                return None
+            dims.append(dim)
         if len(dims) == 0:
             return SCALAR
         if len(dims) == 1:
             return column(dims[0])
         return Shape(dims[0], dims[1])
 
-    def add_variable(self, name: ast.Name, kind: str, shape: Shape, span: Span, value=None):
+    def dimension(self, expr: ast.Expr) -> Dim | None:
+        """A dimension as written (`n`, `5 d`, `n + m`): its polynomial. A
+        name seen here first becomes a dimension of the file."""
+        kind = type(expr)
+        if kind is ast.Number:
+            return int(expr.value)
+        if kind is ast.Name:
+            name = expr.id
+            if self.kinds.get(name, ("dim",))[0] != "dim" or name in BUILTINS:
+                what = "a built-in function" if name in BUILTINS else _kind_word(self.kinds[name][0])
+                self.error(expr.span, f"'{name}' is {what}, not a dimension",
+                           "each name is one thing in a file: choose another name for the dimension")
+                return None
+            if name not in self.kinds:
+                self.claim(name, "dim", expr.span)
+                self.program.dims[name] = expr.span
+            return name
+        left, right = self.dimension(expr.left), self.dimension(expr.right)
+        if left is None or right is None:
+            return None
+        if expr.op == "add":
+            return dim_add(left, right)
+        if expr.op == "sub":
+            return dim_add(left, right, -1)
+        return dim_mul(left, right)
+
+    def id_count(self, type_: ast.TypeExpr, kind: str, name: ast.Name) -> Dim | None:
+        """How many ids `{0..C-1}` allows: C. Ids are 0-based and never differentiated."""
+        low, high = type_.ids
+        if type(low.expr) is not ast.Number or low.expr.value != 0:
+            self.error(low.span, "ids start at 0 (0-based, as NumPy indexes): write {0..C-1}")
+            return None
+        if kind == "param":
+            self.error(name.span, f"'{name.id}' holds ids, which are never differentiated",
+                       f"declare it `input {name.id} : ...` (or const)")
+            return None
+        top = self.dimension(high.expr)
+        if top is None:
+            return None
+        count = dim_add(top, 1)
+        if isinstance(count, int) and count <= 0:
+            self.error(high.span, f"no ids fit in {{0..{top}}}: the highest id must be at least 0")
+            return None
+        return count
+
+    def add_variable(self, name: ast.Name, kind: str, shape: Shape, span: Span, value=None, ids=None):
         node = Node("variable", (), shape, name.span, data=name.id, name=name.id)
-        self.program.variables[name.id] = Variable(name.id, kind, shape, span, node, value)
+        self.program.variables[name.id] = Variable(name.id, kind, shape, span, node, value, ids)
 
     def declaration(self, statement: ast.Declaration):
         # A declaration with a wrong type still claims its name, so that its
         # uses report nothing more.
         shape = self.type_shape(statement.type)
+        ids = None
+        if statement.type.ids is not None:
+            ids = self.id_count(statement.type, statement.kind, statement.name)
+            shape = shape if ids is not None else None
         if self.introduce(statement.name, "variable") and shape is not None:
-            self.add_variable(statement.name, statement.kind, shape, statement.span)
+            self.add_variable(statement.name, statement.kind, shape, statement.span, ids=ids)
 
     def const_value(self, statement: ast.ConstValue):
         if self.introduce(statement.name, "variable"):
@@ -672,11 +715,12 @@ def undefined_function_warnings(program: Program) -> list[Diagnostic]:
     return warnings
 
 
-def dimension_value(dim: str | int, span: Span) -> Node:
-    """A dimension's size as a scalar value."""
+def dimension_value(dim: Dim, span: Span) -> Node:
+    """A dimension's size as a scalar value (a `dimension` node's data is a
+    symbol or a polynomial of them)."""
     if isinstance(dim, int):
         return Node("number", (), SCALAR, span, data=float(dim))
-    return Node("dimension", (), SCALAR, span, data=dim, name=dim)
+    return Node("dimension", (), SCALAR, span, data=dim, name=dim if isinstance(dim, str) else None)
 
 
 def lower(source: Source, statements: list[ast.Statement], allow_undefined_functions: bool = False) -> Program:

@@ -51,12 +51,12 @@ STATEMENT_HEAD = re.compile(
 UNPARSED_HEAD = re.compile(rf"\s*(?:(?:param|input|const)\s+({_WORD})|(grad)\b|({_WORD})\s*[(=])")
 
 # How a terminal that is not one literal string is named in "expected ..."
-# messages (a literal is shown quoted): no grammar-internal name (`_BY`,
+# messages (a literal is shown quoted): no grammar-internal name (`INDEX_OPEN`,
 # `HADAMARD`) ever reaches a message.
 TERMINAL_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "INT": "a whole number", "NORM_OPEN": "'||'",
-    "NORM_CLOSE": "'||'", "$END": "the end of the line", "_BY": "'x'", "HADAMARD": "'∘'",
-    "DIVIDE": "'/'",
+    "NORM_CLOSE": "'||'", "$END": "the end of the line", "HADAMARD": "'∘'",
+    "DIVIDE": "'/'", "INDEX_OPEN": "'['",
 }
 # Terminals that may stand where a name is expected (`param` as a variable):
 # when a name is expected, "a name" says it all.
@@ -116,7 +116,6 @@ class ToSyntax(Transformer):
     divide = _binary("divide")
     power = _binary("power")
     elementwise_power = _binary("elementwise_power")
-    del _binary
 
     def juxtapose(self, children):
         left, right = children
@@ -154,26 +153,69 @@ class ToSyntax(Transformer):
         open_, operand, close = children
         return ast.Group(operand, token_span(open_).to(token_span(close)))
 
+    def index(self, children):
+        base, open_, *axes, close = children
+        return ast.Index(base, tuple(axes), base.span.to(token_span(close)), token_span(open_))
+
+    def whole(self, children):
+        (colon,) = children
+        return ast.Whole(token_span(colon))
+
+    def block_range(self, children):
+        start, _, stop = children
+        return ast.Range(start, stop, start.span.to(stop.span))
+
+    def block_row(self, children):
+        return tuple(children)
+
+    def brackets(self, children):
+        open_, *rows, close = children
+        rows = [row for row in rows if type(row) is tuple and type(row[0]) is not str]
+        span = token_span(open_).to(token_span(close))
+        if len(rows) == 1 and len(rows[0]) == 1:
+            return ast.Group(rows[0][0], span)
+        return ast.Block(tuple(rows), span)
+
     # --- types
-    def dim(self, children):
+    def dim_leaf(self, children):
         (token,) = children
-        kind, text, _, _ = token
-        return ast.Dim(int(text) if kind == "INT" else text, token_span(token))
+        if token[0] == "INT":
+            return ast.Number(float(token[1]), token[1], token_span(token))
+        return ast.Name(token[1], token_span(token))
+
+    dim_add = _binary("add")
+    dim_sub = _binary("sub")
+
+    del _binary
+
+    def dim_mul(self, children):
+        if len(children) == 3:
+            return self.star(children)
+        return self.juxtapose(children)
 
     def scalar_type(self, children):
-        return ()
+        return (), None
 
     def vector_type(self, children):
-        return tuple(c for c in children if isinstance(c, ast.Dim))
+        return tuple(ast.Dim(c, c.span) for c in children if not isinstance(c, tuple)), None
 
     matrix_type = vector_type
 
+    def id_range(self, children):
+        low, high = children
+        return ast.Dim(low, low.span), ast.Dim(high, high.span)
+
+    def id_type(self, children):
+        ids, *dims = children
+        return tuple(ast.Dim(c, c.span) for c in dims), ids
+
     # --- statements
     def declaration(self, children):
-        keyword, name, dims = children
-        end = dims[-1].span if dims else name.span
-        type_span = dims[0].span.to(dims[-1].span) if dims else name.span
-        return ast.Declaration(keyword[1], name, ast.TypeExpr(dims, type_span), token_span(keyword).to(end))
+        keyword, name, (dims, ids) = children
+        spans = [d.span for d in (ids or ()) + dims]
+        type_span = spans[0].to(spans[-1]) if spans else name.span
+        end = type_span if spans else name.span
+        return ast.Declaration(keyword[1], name, ast.TypeExpr(dims, type_span, ids), token_span(keyword).to(end))
 
     def const_value(self, children):
         keyword, name, value = children
@@ -288,7 +330,11 @@ class Parser:
                 patterns.append((terminal.name, pattern.to_regexp()))
         if keywords and "NAME" not in accepted:
             patterns.append(("NAME", name.pattern))
-        groups = [(n, p) for _, n, p in sorted(literals)] + sorted(patterns)
+        # A pattern given a priority (INDEX_OPEN: `[` with no space before)
+        # is tried before the literals it overlaps.
+        first = sorted(p for p in patterns if self.terminals[p[0]].priority > 0)
+        patterns = [p for p in patterns if p not in first]
+        groups = first + [(n, p) for _, n, p in sorted(literals)] + sorted(patterns)
         # A state that takes only the end of the statement matches nothing: `(?!)`.
         alternatives = "|".join(f"(?P<{n}>{p})" for n, p in groups) or "(?!)"
         regex = re.compile(alternatives)

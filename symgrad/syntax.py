@@ -89,18 +89,60 @@ class Group:
     span: Span
 
 
-Expr = Number | Name | Negate | Binary | Transpose | Call | Norm | Group
+@node
+class Whole:
+    """`:` as an axis of an index: every row, or every column."""
+
+    span: Span
+
+
+@node
+class Range:
+    """`a:b` as an axis of an index: the half-open block a, ..., b-1."""
+
+    start: "Expr"
+    stop: "Expr"
+    span: Span
+
+
+@node
+class Index:
+    """`A[i, j]`, `L[:, w]`, `x[i]`, `z[0:h]`: one or two axes, each an
+    expression (an entry or ids), a Whole or a Range. `open_span` is the `[`."""
+
+    base: "Expr"
+    axes: tuple["Expr", ...]
+    span: Span
+    open_span: Span
+
+
+@node
+class Block:
+    """`[A, B; C, D]`: a block matrix, rows of blocks (`;` between rows,
+    `,` between the blocks of a row). `[A]` is a Group, never a Block."""
+
+    rows: tuple[tuple["Expr", ...], ...]
+    span: Span
+
+
+Expr = Number | Name | Negate | Binary | Transpose | Call | Norm | Group | Whole | Range | Index | Block
 
 
 def children(expr: Expr) -> tuple[Expr, ...]:
     """The sub-expressions of a node, in source order."""
     kind = type(expr)
-    if kind is Name or kind is Number:
+    if kind is Name or kind is Number or kind is Whole:
         return ()
     if kind is Binary:
         return (expr.left, expr.right)
     if kind is Call:
         return expr.args
+    if kind is Range:
+        return (expr.start, expr.stop)
+    if kind is Index:
+        return (expr.base, *expr.axes)
+    if kind is Block:
+        return tuple(block for row in expr.rows for block in row)
     return (expr.operand,)
 
 
@@ -115,6 +157,16 @@ def with_children(expr: Expr, kids: tuple[Expr, ...]) -> Expr:
         return kind(kids[0], expr.span, expr.op_span)
     if kind is Norm or kind is Group:
         return kind(kids[0], expr.span)
+    if kind is Range:
+        return Range(kids[0], kids[1], expr.span)
+    if kind is Index:
+        return Index(kids[0], tuple(kids[1:]), expr.span, expr.open_span)
+    if kind is Block:
+        rows, at = [], 0
+        for row in expr.rows:
+            rows.append(tuple(kids[at:at + len(row)]))
+            at += len(row)
+        return Block(tuple(rows), expr.span)
     return expr
 
 
@@ -154,7 +206,7 @@ def explicit(root: Expr, written) -> str:
             out.append(item)
             continue
         pieces = _explicit_pieces(item, written)
-        if isinstance(item, (Call, Norm)):
+        if isinstance(item, (Call, Norm, Index, Block, Range)):
             bare.update(map(id, children(item)))
         elif id(item) not in bare and isinstance(item, (Binary, Negate, Transpose)):
             pieces = ["(", *pieces, ")"]
@@ -179,10 +231,16 @@ def _explicit_pieces(expr: Expr, written) -> list[Expr | str]:
         mark = written(expr.op_span)
         return [expr.operand, "^T" if mark == "^" else mark]
     if kind is Call:
-        pieces: list[Expr | str] = [expr.func.id, "("]
-        for index, arg in enumerate(expr.args):
-            pieces += [", "] * (index > 0) + [arg]
-        return pieces + [")"]
+        return [expr.func.id, "(", *_separated(expr.args, ", "), ")"]
+    if kind is Whole:
+        return [":"]
+    if kind is Range:
+        return [expr.start, ":", expr.stop]
+    if kind is Index:
+        return [expr.base, "[", *_separated(expr.axes, ", "), "]"]
+    if kind is Block:
+        rows = [_separated(row, ", ") for row in expr.rows]
+        return ["[", *(piece for k, row in enumerate(rows) for piece in ["; "] * (k > 0) + row), "]"]
     if expr.op == "juxtapose":
         return [expr.left, " ", expr.right]
     if expr.op in ("power", "elementwise_power"):
@@ -191,22 +249,34 @@ def _explicit_pieces(expr: Expr, written) -> list[Expr | str]:
     return [expr.left, f" {written(expr.op_span)} ", expr.right]
 
 
+def _separated(items, separator: str) -> list:
+    pieces: list = []
+    for index, item in enumerate(items):
+        pieces += [separator] * (index > 0) + [item]
+    return pieces
+
+
 # ----------------------------------------------------------------- statements
 
 @node
 class Dim:
-    """A dimension as written in a type: a symbol (`n`) or a positive integer."""
+    """A dimension as written in a type: a symbol (`n`), a whole number, or
+    sums and products of them (`5 d`, `n + m`), as Name, Number and Binary
+    (add, sub, juxtapose, star) nodes."""
 
-    value: str | int
+    expr: Expr
     span: Span
 
 
 @node
 class TypeExpr:
-    """`R` (no dims), `R^n` (one dim: a column vector) or `R^(n x m)` (two)."""
+    """`R` (no dims), `R^n` (one dim: a column vector) or `R^(n x m)` (two);
+    with `ids`, the (lowest, highest) of `{0..C-1}`: integer ids, one (no
+    dims) or a vector of them (one dim)."""
 
     dims: tuple[Dim, ...]
     span: Span
+    ids: tuple[Dim, Dim] | None = None
 
 
 @node

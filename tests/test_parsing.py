@@ -31,7 +31,7 @@ def test_a_declaration_names_a_variable_and_its_type(kind):
     declaration = statement(f"{kind} W : R^(n x m)")
     assert isinstance(declaration, ast.Declaration)
     assert (declaration.kind, declaration.name.id) == (kind, "W")
-    assert [dim.value for dim in declaration.type.dims] == ["n", "m"]
+    assert [dim.expr.id for dim in declaration.type.dims] == ["n", "m"]
 
 
 @pytest.mark.parametrize("text, value", [
@@ -105,7 +105,10 @@ def test_a_function_may_list_its_arguments_over_several_lines():
     ("R^(n×m)", ["n", "m"]),
 ])
 def test_every_type_spelling(spelling, dims):
-    assert [dim.value for dim in statement(f"param A : {spelling}").type.dims] == dims
+    def _dim_leaf(expr):
+        return int(expr.value) if isinstance(expr, ast.Number) else expr.id
+
+    assert [_dim_leaf(dim.expr) for dim in statement(f"param A : {spelling}").type.dims] == dims
 
 
 # ----------------------------------------------------------------- operators
