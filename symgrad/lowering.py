@@ -16,10 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from . import syntax as ast
-from .ir import GradRequest, Node, Program, UserFunction, Variable
-from .ops import BUILTINS, OPS
+from .binding import dimension_errors
+from .ir import GradRequest, Node, Program, Requirement, UserFunction, Variable
+from .ops import BUILTINS, OPS, shape_of
 from .parsing import NUMPY_FUNCTIONS, ParsedFile, in_model_spelling, read_statements
-from .shapes import SCALAR, Dim, Shape, ShapeError, column, dim_add, dim_mul
+from .shapes import SCALAR, Dim, Shape, ShapeError, column, dim_add, dim_mul, dim_terms, dim_text
 from .simplify import forward_form
 from .source import Diagnostic, ModelError, Source, Span
 
@@ -46,6 +47,52 @@ class Scope:
 
 
 Value = Node | Invalid
+
+
+@dataclass
+class Axis:
+    """An axis of an index, lowered: `:` (start and stop None) or the
+    half-open range start:stop of integer values (Nodes, or Invalid)."""
+
+    start: Value | None
+    stop: Value | None
+    span: Span
+
+
+def dim_of(node: Node) -> Dim | None:
+    """The dimension polynomial an integer expression of dimensions and whole
+    numbers stands for (`h`, `2 h`, `n + 1`, `n - h`), or None when it is
+    not one (0.5, a variable, a product of two values)."""
+    kind = node.op
+    if kind == "number":
+        return int(node.data) if float(node.data).is_integer() else None
+    if kind == "dimension":
+        return node.data
+    parts = [dim_of(arg) for arg in node.args]
+    if None in parts or kind not in ("add", "sub", "neg", "mul"):
+        return None
+    if kind == "add":
+        return dim_add(*parts)
+    if kind == "sub":
+        return dim_add(*parts, -1)
+    if kind == "neg":
+        return dim_mul(-1, parts[0])
+    return dim_mul(*parts)
+
+
+def always(dim: Dim, minimum: int) -> bool | None:
+    """Whether `dim >= minimum` holds for every size of its symbols (each a
+    positive integer): True, False, or None when the sizes decide. A
+    polynomial whose terms all grow with the symbols is least where every
+    symbol is 1; one whose terms all shrink, greatest there."""
+    terms = dim_terms(dim)
+    at_ones = sum(terms.values())
+    slopes = [c for monomial, c in terms.items() if monomial]
+    if all(c >= 0 for c in slopes) and at_ones >= minimum:
+        return True
+    if all(c <= 0 for c in slopes) and at_ones < minimum:
+        return False
+    return None
 
 
 def near_keys(name: str) -> set[str]:
@@ -100,6 +147,8 @@ CONSTANTS = {"π": math.pi, "pi": math.pi}
 # The operators of level 3 (products and division), as the parser names them.
 LEVEL_3 = {"star", "at", "juxtapose", "hadamard", "divide"}
 POWERS = {"power", "elementwise_power"}
+# The operations that take ids as an operand (made by indexing, pick and onehot).
+ID_OPERATIONS = {"gather", "pick", "onehot"}
 UNARY_LEVELS = {ast.Negate, ast.Transpose}
 
 
@@ -166,6 +215,8 @@ class Lowering:
                 Span.point(*self.program.source.end_of_text()), "no grad statement: nothing to differentiate",
                 f"add a line such as `{self.suggested_grad()}`: a scalar and the variables to differentiate it by",
                 of_file=True))
+        # Last, as only a model with no other error has all its arguments' shapes.
+        self.diagnostics = self.diagnostics or dimension_errors(self.program)
         if self.diagnostics:
             raise ModelError(self.program.source, self.diagnostics)
         return self.program
@@ -364,6 +415,10 @@ class Lowering:
                 self.error(name.span, f"'{name.id}' is a const, and a const is never differentiated",
                            "declare it as `param` or `input` to get its gradient")
                 ok = False
+            elif variables[name.id].ids is not None:
+                self.error(name.span, f"'{name.id}' holds ids, which are never differentiated",
+                           "ids only select entries; differentiate by the values they select from")
+                ok = False
             elif variables[name.id] in chosen:
                 self.error(name.span, f"'{name.id}' is listed twice after wrt")
                 ok = False
@@ -464,6 +519,14 @@ class Lowering:
             return self.make("transpose", args, expr.op_span, scope)
         if kind is ast.Group:
             return args[0]
+        if kind is ast.Index:
+            return self.indexing(expr, args, scope)
+        if kind is ast.Block:
+            return self.block(expr, args, scope)
+        if kind is ast.Whole:
+            return Axis(None, None, expr.span)
+        if kind is ast.Range:
+            return Axis(args[0], args[1], expr.span)
         return self.make("norm", args, expr.span, scope)
 
     def binary(self, expr: ast.Binary, args: list[Value], scope: Scope) -> Value:
@@ -489,13 +552,237 @@ class Lowering:
             return self.make("sqnorm", list(base.args), expr.op_span, scope)
         if isinstance(base, Invalid) or isinstance(base, Node) and base.shape.is_scalar:
             return self.make("pow", args, expr.op_span, scope)
-        minus_one = (isinstance(expr.right, ast.Negate) and isinstance(expr.right.operand, ast.Number)
-                     and expr.right.operand.value == 1)
-        if minus_one:
+        negative = isinstance(expr.right, ast.Negate)
+        written = expr.right.operand if negative else expr.right
+        if negative and isinstance(written, ast.Number) and written.value == 1:
             return self.make("inv", [base], expr.op_span, scope)
-        return self.error(expr.op_span, f"'^' raises a scalar to a power, but its base is {base.shape} "
-                                        f"{base.shape.brackets}",
-                          "for the elementwise power write A .^ k; A^-1 is the inverse of a square matrix")
+        if not base.shape.is_square:
+            return self.error(expr.op_span, f"'^' raises a scalar to a power, but its base is {base.shape} "
+                                            f"{base.shape.brackets}",
+                              "for the elementwise power write A .^ k; A^-1 is the inverse of a square matrix")
+        if not (isinstance(written, ast.Number) and float(written.value).is_integer()):
+            return self.error(expr.right.span, f"a matrix is raised only to a whole power (A^2, A^0, A^-1), "
+                                               f"not to {self.program.source.snippet(expr.right.span)}",
+                              "for the elementwise power write A .^ k")
+        return self.matrix_power(base, int(written.value), negative, expr.op_span, scope)
+
+    def matrix_power(self, base: Node, k: int, negative: bool, span: Span, scope: Scope) -> Value:
+        """A^k by repeated squaring (A⁴ = A² A², A⁵ = A⁴ A: each product made
+        once); A^0 = I, A^-k = (A⁻¹)^k."""
+        if k == 0:
+            return Node("identity", (), base.shape, span, data=base.shape.rows)
+        if negative:
+            base = self.make("inv", [base], span, scope)
+        result = None
+        square = base
+        while k:
+            if k & 1:
+                result = square if result is None else self.make("matmul", [result, square], span, scope)
+            k >>= 1
+            if k:
+                square = self.make("matmul", [square, square], span, scope)
+        return result
+
+    # ---------------------------------------------------- ids and indexing
+    def ids_of(self, node: Node) -> Variable | None:
+        """The id variable node is, if it is one."""
+        variable = self.program.variables.get(node.data) if node.op == "variable" else None
+        return variable if variable is not None and variable.ids is not None else None
+
+    def ids_misused(self, node: Node, span: Span) -> Invalid:
+        count = dim_text(self.ids_of(node).ids)
+        return self.error(span, f"'{node.data}' holds ids (0..{count} - 1), which only index: "
+                                f"{node.data} may be used in L[:, {node.data}], x[{node.data}], "
+                                f"pick(S, {node.data}) and onehot({node.data}, {count})",
+                          f"onehot({node.data}, {count}) is the {count}×N indicator matrix of the ids, "
+                          "a value to compute with")
+
+    def require(self, dim: Dim, minimum: int, span: Span, broken: str, needed: str) -> bool:
+        """`dim >= minimum`: an error (`broken`) where no sizes satisfy it, a
+        Requirement (`needed`) checked at run time where the sizes decide."""
+        holds = always(dim, minimum)
+        if holds is False:
+            self.error(span, broken)
+            return False
+        if holds is None:
+            self.program.requirements.append(Requirement(dim, minimum, needed, span))
+        return True
+
+    def indexing(self, expr: ast.Index, args: list, scope: Scope) -> Value:
+        """A[i, j], L[:, w], x[w], z[0:h]: a static block of the ranges and
+        entries (block), then a gather for each axis indexed by ids."""
+        base, axes = args[0], args[1:]
+        if scope.in_function:
+            return self.not_scalar("indexing", expr.open_span, scope)
+        if any(isinstance(a, Invalid) or isinstance(a, Axis) and Invalid in (type(a.start), type(a.stop))
+               for a in args):
+            return Invalid()
+        if isinstance(base, Axis):
+            return self.error(base.span, "a range or ':' is an axis of an index, not a value")
+        written = self.program.source.snippet(expr.base.span)
+        if self.ids_of(base) is not None:
+            return self.error(expr.open_span, f"'{written}' holds ids, which are not indexed",
+                              "index the values the ids select from: L[:, w], x[w], pick(S, y)")
+        shape = base.shape
+        if len(axes) > 2:
+            return self.error(expr.axes[2].span, f"an index has one axis (x[i]) or two (A[i, j]); "
+                                                 f"'{written}[...]' has {len(axes)}")
+        if shape.is_scalar:
+            return self.error(expr.open_span, f"'{written}' is a scalar R; only vectors and matrices are indexed")
+        whole = Axis(None, None, expr.open_span)
+        if len(axes) == 2:
+            placed = [("rows", axes[0], expr.axes[0]), ("cols", axes[1], expr.axes[1])]
+            words = {"rows": "rows", "cols": "columns"}
+        elif shape.is_column:
+            placed = [("rows", axes[0], expr.axes[0]), ("cols", whole, None)]
+            words = {"rows": "entries", "cols": "columns"}
+        elif shape.is_row:
+            placed = [("rows", whole, None), ("cols", axes[0], expr.axes[0])]
+            words = {"rows": "rows", "cols": "entries"}
+        else:
+            return self.error(expr.open_span, f"'{written}' is a matrix {shape}; index it with two axes: "
+                                              f"{written}[i, j], {written}[:, j] or {written}[i, :]")
+        bounds: list[Dim] = []
+        gathers = []
+        for axis, value, axis_expr in placed:
+            size = getattr(shape, axis)
+            if isinstance(value, Axis):
+                start, stop = (0, size) if value.start is None else (
+                    self.integer_index(value.start, axis_expr.start), self.integer_index(value.stop, axis_expr.stop))
+            elif self.ids_of(value) is not None:
+                ids = self.ids_of(value)
+                if not self.require(dim_add(size, ids.ids, -1), 0, axis_expr.span,
+                                    f"the ids of '{ids.name}' (0..{dim_text(ids.ids)} - 1) reach past the "
+                                    f"{dim_text(size)} {words[axis]} of {written}",
+                                    f"the ids of '{ids.name}' (0..{dim_text(ids.ids)} - 1) must index the "
+                                    f"{dim_text(size)} {words[axis]} of {written}"):
+                    return Invalid()
+                gathers.append((axis, value, axis_expr))
+                start, stop = 0, size
+            else:
+                start = self.integer_index(value, axis_expr)
+                stop = None if start is None else dim_add(start, 1)
+            if start is None or stop is None:
+                return Invalid()
+            static = not (isinstance(value, Axis) and value.start is None or gathers and gathers[-1][1] is value)
+            if static and not self.in_bounds(start, stop, size, isinstance(value, Axis), axis_expr,
+                                             f"{words[axis]} of {written}"):
+                return Invalid()
+            bounds += [start, stop]
+        if len(gathers) == 2 and not any(ids.shape.is_scalar for _, ids, _ in gathers):
+            return self.error(expr.open_span, f"indexing both axes of '{written}' with vectors of ids is not "
+                                              "supported",
+                              "pick(S, y) takes one entry of each column, S[y_j, j]; or gather one axis "
+                              "at a time")
+        span = expr.open_span
+        value = base
+        if bounds != [0, shape.rows, 0, shape.cols]:
+            value = Node("block", (base,), shape_of("block", [shape], tuple(bounds)), span, data=tuple(bounds))
+        for axis, ids, _ in gathers:
+            value = self.make("gather", [value, ids], span, scope, data=axis)
+        return value
+
+    def integer_index(self, value: Value, written: ast.Expr) -> Dim | None:
+        """An index or a range's end as a dimension polynomial, or None with its error."""
+        dim = dim_of(value) if isinstance(value, Node) and value.shape.is_scalar else None
+        if dim is None:
+            what = self.program.source.snippet(written.span)
+            if isinstance(value, Node) and value.op == "number":
+                return self.error(written.span, f"an index is a whole number, not {what}",
+                                  "indices are 0-based whole numbers, dimensions, or ids")
+            return self.error(written.span, f"an index is a whole number, an expression of dimensions "
+                                            f"(h, 2 h, n - 1) or ids, not {what}",
+                              "declare ids as `input w : {0..V-1}^k` (or one id: {0..V-1})")
+        return dim
+
+    def in_bounds(self, start: Dim, stop: Dim, size: Dim, is_range: bool, written: ast.Expr, of: str) -> bool:
+        """start:stop lies inside 0:size (checked now, or at run time)."""
+        span = written.span
+        if not is_range:
+            at = dim_text(start)
+            return (self.require(start, 0, span, f"the index {at} is negative; indices are 0-based and "
+                                                  "do not wrap", f"the index {at} must not be negative")
+                    and self.require(dim_add(size, stop, -1), 0, span,
+                                     f"the index {at} is past the last of the {dim_text(size)} {of} "
+                                     f"(0..{dim_text(dim_add(size, -1))})",
+                                     f"the index {at} must be within the {dim_text(size)} {of}"))
+        block = f"{dim_text(start)}:{dim_text(stop)}"
+        return (self.require(start, 0, span, f"the block {block} starts before the first of the {of}",
+                             f"the block {block} must not start before 0")
+                and self.require(dim_add(stop, start, -1), 1, span, f"the block {block} is empty: "
+                                 f"it ends where it starts or before", f"the block {block} must not be empty")
+                and self.require(dim_add(size, stop, -1), 0, span,
+                                 f"the block {block} ends past the {dim_text(size)} {of}",
+                                 f"the block {block} must lie within the {dim_text(size)} {of}"))
+
+    def block(self, expr: ast.Block, args: list[Value], scope: Scope) -> Value:
+        """[A, B; C, D]: each row of blocks side by side (hstack), the rows
+        stacked (vstack). Unequal sizes are reported at the block that differs."""
+        if scope.in_function:
+            return self.not_scalar("[A; B]", expr.span, scope)
+        if Invalid in map(type, args):
+            return Invalid()
+        rows, at = [], 0
+        for written_row in expr.rows:
+            values = args[at:at + len(written_row)]
+            at += len(written_row)
+            row = self.stacked("hstack", values, written_row, expr, scope)
+            if row is None:
+                return Invalid()
+            rows.append((row, written_row[0]))
+        value = self.stacked("vstack", [r for r, _ in rows], [w for _, w in rows], expr, scope)
+        return Invalid() if value is None else value
+
+    def stacked(self, op: str, values: list[Node], written, expr: ast.Block, scope: Scope) -> Node | None:
+        """values stacked by op (one value is itself), or None with the error
+        at the first block whose size differs from the first block's."""
+        for value, each in zip(values, written):
+            if value.op == "variable" and self.ids_of(value) is not None:
+                self.ids_misused(value, each.span)
+                return None
+        if len(values) == 1:
+            return values[0]
+        for value, each in zip(values[1:], written[1:]):
+            try:
+                shape_of(op, [values[0].shape, value.shape])
+            except ShapeError as error:
+                self.error(each.span, error.message)
+                return None
+        return self.make(op, values, expr.span, scope)
+
+    def pick_or_onehot(self, expr: ast.Call, args: list[Value], scope: Scope) -> Value:
+        """pick(S, y): S[y_j, j] of each column; onehot(y, C): the C×N indicator."""
+        name = expr.func.id
+        if Invalid in map(type, args):
+            return Invalid()
+        position = 1 if name == "pick" else 0
+        ids = self.ids_of(args[position])
+        if ids is None:
+            what = self.program.source.snippet(expr.args[position].span)
+            return self.error(expr.args[position].span, f"{name} takes ids as its "
+                                                        f"{'second' if position else 'first'} argument, "
+                                                        f"not {what}",
+                              "declare ids as `input y : {0..C-1}^N`")
+        span = expr.func.span
+        if name == "pick":
+            other = args[0]
+            if self.ids_of(other) is not None:
+                return self.ids_misused(other, expr.args[0].span)
+            if not self.require(dim_add(other.shape.rows, ids.ids, -1), 0, expr.args[1].span,
+                                f"the ids of '{ids.name}' (0..{dim_text(ids.ids)} - 1) reach past the "
+                                f"{dim_text(other.shape.rows)} rows of {self.program.source.snippet(expr.args[0].span)}",
+                                f"the ids of '{ids.name}' must index the {dim_text(other.shape.rows)} rows"):
+                return Invalid()
+            return self.make("pick", args, span, scope)
+        count = self.integer_index(args[1], expr.args[1]) if isinstance(args[1], Node) else None
+        if count is None:
+            return Invalid()
+        if not self.require(dim_add(count, ids.ids, -1), 0, expr.args[1].span,
+                            f"onehot({ids.name}, {dim_text(count)}) has {dim_text(count)} rows, but the ids of "
+                            f"'{ids.name}' go up to {dim_text(ids.ids)} - 1",
+                            f"onehot({ids.name}, {dim_text(count)}) needs a row for every id of '{ids.name}'"):
+            return Invalid()
+        return self.make("onehot", [args[0]], span, scope, data=count)
 
     def product(self, args: list[Value], span: Span, scope: Scope) -> Value:
         """Juxtaposition, `*` and `@`: a matrix product, or scaling when one
@@ -513,8 +800,11 @@ class Lowering:
             return Invalid()
         if scope.in_function and not OPS[op].elementwise:
             return self.not_scalar(OPS[op].symbol, span, scope)
+        for index, arg in enumerate(args):
+            if arg.op == "variable" and op not in ID_OPERATIONS and self.ids_of(arg) is not None:
+                return self.ids_misused(arg, written[index].span if written else span)
         try:
-            shape = OPS[op].shape(*[a.shape for a in args])
+            shape = shape_of(op, [a.shape for a in args], data)
         except ShapeError as error:
             return self.error(span, error.message, self.transpose_hint(op, args, written) or error.hint)
         return forward_form(Node(op, tuple(args), shape, span, data=data))
@@ -649,6 +939,8 @@ class Lowering:
         op = builtin.op
         if op in ("identity", "fill"):
             return self.constant_array(expr, args, op, scope)
+        if op in ("pick", "onehot"):
+            return self.pick_or_onehot(expr, args, scope)
         if op in ("rowmean", "colmean"):  # the sum over the count of entries summed
             total = self.make(f"{op[:3]}sum", args, func.span, scope)
             if isinstance(total, Invalid):
@@ -664,17 +956,19 @@ class Lowering:
 
     def constant_array(self, expr: ast.Call, args: list[Value], op: str, scope: Scope) -> Value:
         """eye(n), ones(n), ones(n, m): their arguments are dimensions (a
-        dimension's name or a whole number), not values. ones(n) is ones(n, 1)."""
+        dimension's name, a whole number, or an expression of them: ones(n + 1)),
+        not values. ones(n) is ones(n, 1)."""
         if scope.in_function:
             return self.not_scalar(expr.func.id, expr.func.span, scope)
         dims = []
         for arg, written in zip(args, [*expr.args, None]):
             if isinstance(arg, Invalid):
                 return arg
-            if arg.op == "dimension":
-                dims.append(arg.data)
-            elif arg.op == "number" and type(written) in (ast.Number, type(None)) and arg.data == int(arg.data) > 0:
-                dims.append(int(arg.data))
+            dim = dim_of(arg) if arg.shape.is_scalar else None
+            where = expr.func.span if written is None else written.span
+            if dim is not None and always(dim, 1) is not False:
+                self.require(dim, 1, where, "", f"{expr.func.id}({dim_text(dim)}) needs {dim_text(dim)} >= 1")
+                dims.append(dim)
             else:
                 return self.error(written.span, f"'{expr.func.id}' takes dimensions (a dimension's name or a "
                                                 f"whole number), not {self.program.source.snippet(written.span)}",

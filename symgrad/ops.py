@@ -47,6 +47,8 @@ class Op:
     # The operand values it is defined for, where not all: "positive",
     # "invertible", "positive determinant" (the checker draws inputs there).
     domain: str = ""
+    # Its shape depends on its payload too: shape(*operand_shapes, data).
+    shaped_by_data: bool = False
 
 
 OPS: dict[str, Op] = {}
@@ -56,6 +58,12 @@ def define(name: str, arity: int | None, shape: Callable[..., Shape], vjp=None, 
     op = Op(name, arity, shape, vjp, **kwargs)
     OPS[name] = op
     return op
+
+
+def shape_of(name: str, shapes, data=None) -> Shape:
+    """The shape of name(operands of `shapes`) with payload `data`, or ShapeError."""
+    op = OPS[name]
+    return op.shape(*shapes, data) if op.shaped_by_data else op.shape(*shapes)
 
 
 def _same(a: Shape) -> Shape:
@@ -291,6 +299,120 @@ define("norm_grad", 3, lambda a, y, g: a, symbol="||·||'",   # (A, ||A||, g)
        expansion=lambda a, y, g: plain("mul", plain("div", g, y), a))
 
 
+# ------------------------------------------------- indexing and blocks
+# Ids (a k×1 vector of ids, or one id: 1×1) are never differentiated: their
+# operand's rule is None. An axis is "rows" or "cols".
+
+def _gathered(a: Shape, ids: Shape, axis: str) -> Shape:
+    """A[ids, :] (k×m; one id: 1×m) or A[:, ids] (n×k; one id: n×1)."""
+    count = 1 if ids.is_scalar else ids.rows
+    if ids.cols != 1:
+        raise ShapeError(f"ids index with a vector of ids or one id, got {ids}")
+    return Shape(count, a.cols) if axis == "rows" else Shape(a.rows, count)
+
+
+def _scattered(g: Shape, ids: Shape, data) -> Shape:
+    """The shape gathered from: `count` rows (columns) in place of the ids'."""
+    axis, count = data
+    return Shape(count, g.cols) if axis == "rows" else Shape(g.rows, count)
+
+
+def _axis_count(y, axis: str):
+    """How many rows (columns) the operand of the gather y has."""
+    return _a(y).shape.rows if axis == "rows" else _a(y).shape.cols
+
+
+def _block_shape(a: Shape, data) -> Shape:
+    """A[r0:r1, c0:c1]: (r1 - r0)×(c1 - c0)."""
+    r0, r1, c0, c1 = data
+    return Shape(shapes.dim_add(r1, r0, -1), shapes.dim_add(c1, c0, -1))
+
+
+def _unblock_shape(g: Shape, data) -> Shape:
+    return Shape(data[2], data[3])
+
+
+def _picked(s: Shape, ids: Shape) -> Shape:
+    """pick(S, y): one entry of each column of S (C×N) at the ids y (N): 1×N."""
+    count = 1 if ids.is_scalar else ids.rows
+    if ids.cols != 1 or count != s.cols:
+        raise ShapeError(f"pick(S, y) takes one id for each column of S: S is {s} {s.brackets}, "
+                         f"the ids are {count}",
+                         "pick(S, y) with S of C×N scores and y of N ids in 0..C-1")
+    return Shape(1, s.cols)
+
+
+def _pick_scattered(g: Shape, ids: Shape, count) -> Shape:
+    return Shape(count, g.cols)
+
+
+def _onehot_shape(ids: Shape, count) -> Shape:
+    """onehot(y, C): C×N for N ids, C×1 for one."""
+    return Shape(count, 1 if ids.is_scalar else ids.rows)
+
+
+def _stacked(axis: str):
+    """[A; B; ...] (vstack, equal column counts) or [A, B, ...] (hstack, equal row counts)."""
+    def rule(*operands: Shape) -> Shape:
+        along, across = ("rows", "cols") if axis == "rows" else ("cols", "rows")
+        first = operands[0]
+        for other in operands[1:]:
+            if getattr(other, across) != getattr(first, across):
+                word = "column" if across == "cols" else "row"
+                written = "[A; B]" if axis == "rows" else "[A, B]"
+                raise ShapeError(f"{written} needs blocks of equal {word} counts: {first} {first.brackets} and "
+                                 f"{other} {other.brackets}")
+        total = getattr(first, along)
+        for other in operands[1:]:
+            total = shapes.dim_add(total, getattr(other, along))
+        return Shape(total, first.cols) if axis == "rows" else Shape(first.rows, total)
+    return rule
+
+
+def _stack_share(axis: str):
+    """The share of operand `index` of a stack: its block of G."""
+    def rule(b, y, g, index):
+        start = 0
+        for operand in y.args[:index]:
+            start = shapes.dim_add(start, getattr(operand.shape, axis))
+        stop = shapes.dim_add(start, getattr(y.args[index].shape, axis))
+        whole = (0, g.shape.cols) if axis == "rows" else (0, g.shape.rows)
+        if axis == "rows":
+            return b.op("block", g, data=(start, stop, *whole))
+        return b.op("block", g, data=(*whole, start, stop))
+    return rule
+
+
+def _vectorized(a: Shape) -> Shape:
+    return shapes.column(shapes.dim_mul(a.rows, a.cols))
+
+
+define("gather", 2, _gathered, shaped_by_data=True, symbol="A[:, w]", view=True, vjp=(
+    lambda b, y, g: b.op("scatter", g, _b(y), data=(y.data, _axis_count(y, y.data))),   # repeated ids summed
+    None))
+define("scatter", 2, _scattered, shaped_by_data=True, symbol="scatter", vjp=(
+    lambda b, y, g: b.op("gather", g, _b(y), data=y.data[0]),
+    None))
+define("block", 1, _block_shape, shaped_by_data=True, symbol="A[a:b, c:d]", view=True, vjp=(
+    lambda b, y, g: b.op("unblock", g, data=(y.data[0], y.data[2], *_a(y).shape.dims())),))
+define("unblock", 1, _unblock_shape, shaped_by_data=True, symbol="unblock", vjp=(
+    lambda b, y, g: b.op("block", g, data=(y.data[0], shapes.dim_add(y.data[0], _a(y).shape.rows),
+                                           y.data[1], shapes.dim_add(y.data[1], _a(y).shape.cols))),))
+define("pick", 2, _picked, symbol="pick", vjp=(
+    lambda b, y, g: b.op("pick_scatter", g, _b(y), data=_a(y).shape.rows),   # one entry per column: no repeats
+    None))
+define("pick_scatter", 2, _pick_scattered, shaped_by_data=True, symbol="pick'", vjp=(
+    lambda b, y, g: b.op("pick", g, _b(y)),
+    None))
+define("onehot", 1, _onehot_shape, shaped_by_data=True, symbol="onehot", vjp=(None,))
+define("vstack", None, _stacked("rows"), symbol="[A; B]", vjp=_stack_share("rows"))
+define("hstack", None, _stacked("cols"), symbol="[A, B]", vjp=_stack_share("cols"))
+define("vec", 1, _vectorized, symbol="vec", vjp=(
+    lambda b, y, g: b.op("unvec", g, data=_a(y).shape.dims()),))
+define("unvec", 1, lambda g, dims: Shape(*dims), shaped_by_data=True, symbol="unvec", vjp=(
+    lambda b, y, g: b.op("vec", g),))
+
+
 @dataclass(frozen=True)
 class Builtin:
     """A function name a model may call: its operation and its arguments."""
@@ -326,4 +448,8 @@ BUILTINS.update({
     # ones(n, m) the n×m matrix of ones (fill of 1), ones(n) = ones(n, 1).
     "eye": Builtin("identity", 1),
     "ones": Builtin("fill", 1, (1.0,)),
+    # Ids: pick(S, y) the entry S[y_j, j] of each column, onehot(y, C) the C×N indicator.
+    "pick": Builtin("pick", 2),
+    "onehot": Builtin("onehot", 2),
+    "vec": Builtin("vec", 1),
 })

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 from .ir import Node
-from .ops import OPS
+from .ops import OPS, shape_of
 from .shapes import SCALAR, Dim, Shape, ShapeError, broadcast
 
 
@@ -67,7 +67,7 @@ class Builder:
             return found
         if shape is None:
             try:
-                shape = OPS[name].shape(*(a.shape for a in args))
+                shape = shape_of(name, [a.shape for a in args], data)
             except ShapeError as error:
                 raise InternalError(f"the gradient rule built {name} of "
                                     f"{', '.join(str(a.shape) for a in args)}: {error.message}") from None
