@@ -88,12 +88,9 @@ def render(prologue: list[str], lines: list, live_out: str, printer, inplace: bo
     (`_inplace`, computed once per call): fewer fresh allocations, less
     memory traffic. Names in `live_out` (returned, cached) are never reused."""
     live = set(IDENTIFIER.findall(live_out))
-    last_use: dict[str, int] = {}
-    for index, line in enumerate(lines):
-        if isinstance(line, Step):
-            for operand in line.operands:  # an operand may be an expression: `t5.T` uses t5
-                for name in IDENTIFIER.findall(operand):
-                    last_use[name] = index
+    if inplace:
+        lines = scattered_into(lines, live, printer)
+    last_use = last_uses(lines)
     produced = {line.name: line for line in lines if isinstance(line, Step) and line.fresh}
     reused = False
     for index, step in enumerate(lines):
@@ -113,6 +110,54 @@ def render(prologue: list[str], lines: list, live_out: str, printer, inplace: bo
     for line in lines:
         out += line.lines() if isinstance(line, Step) else [line]
     return out
+
+
+def last_uses(lines: list) -> dict[str, int]:
+    """Each name's last reading step, by index in lines."""
+    last_use: dict[str, int] = {}
+    for index, line in enumerate(lines):
+        if isinstance(line, Step):
+            for operand in line.operands:  # an operand may be an expression: `t5.T` uses t5
+                for name in IDENTIFIER.findall(operand):
+                    last_use[name] = index
+    return last_use
+
+
+SCATTERS = ("scatter", "pick_scatter")
+
+
+def scattered_into(lines: list, live: set[str], printer) -> list:
+    """The lines with each `T + scatter(G, w)` (or `-`, or a pick_scatter)
+    whose scatter is read by that sum alone and whose T is a temporary of
+    the sum's shape that no later step reads (nor returned, nor cached:
+    `live`) written as a scatter-add into T (printer.scatter_into, under
+    `_inplace`): the scatter's step is gone, and the k columns at the ids
+    are added into T instead of an array of T's size made and added. The
+    scatter's operands are then read at the sum."""
+    last_use = last_uses(lines)
+    uses: dict[str, int] = {}
+    for line in lines:
+        for operand in line.operands if isinstance(line, Step) else ():
+            for name in IDENTIFIER.findall(operand):
+                uses[name] = uses.get(name, 0) + 1
+    steps = {line.name: line for line in lines if isinstance(line, Step)}
+    gone: set[str] = set()
+    for index, step in enumerate(lines):
+        if not isinstance(step, Step) or step.node.op not in ("add", "sub"):
+            continue
+        for position in (1, 0) if step.node.op == "add" else (1,):
+            scatter, base = steps.get(step.operands[position]), steps.get(step.operands[1 - position])
+            if (scatter is None or base is None or scatter.node.op not in SCATTERS or scatter.name in live
+                    or uses.get(scatter.name) != 1 or not base.fresh or base.name in live or base.name in gone
+                    or last_use.get(base.name) != index or base.node.shape != step.node.shape):
+                continue
+            form = printer.scatter_into(step.node, base.name, f"{base.name} if _inplace else None", scatter.node,
+                                        scatter.operands)
+            if form:
+                step.expression, step.operands = form, [base.name, *scatter.operands]
+                gone.add(scatter.name)
+                break
+    return [line for line in lines if not (isinstance(line, Step) and line.name in gone)]
 
 
 class FunctionWriter:

@@ -206,3 +206,73 @@ def _diagonal_of_product(xp, factors):
     d×N costs d²N and memory N d, not N×N."""
     left, right = _halves(factors, cyclic=False)
     return xp.sum(left * right.T, axis=1, keepdims=True)
+
+
+# helper: ids
+def _ids(xp, i, device):
+    """One id (a Python int or a 0-d array) as a vector of one id, on the
+    arguments' device, for take."""
+    return xp.reshape(xp.asarray(i, device=device), (1,))
+
+
+# helper: scatter
+def _scatter(xp, g, ids, count, axis):
+    """The zeros of `count` columns (axis 1) or rows (axis 0) with g's
+    columns (rows) added at ids, repeated ids summed. The standard has no
+    scatter-add (nor any assignment that JAX and Dask take), so: the ids
+    sorted, g's slices in that order summed cumulatively (a leading zero
+    slice first), and each of the `count` slices of the result the
+    difference of that running sum at the end and at the start of its run
+    of ids (searchsorted on the sorted ids): O((k + count) n) and only
+    functions of the standard, so it traces under jax.jit and stays lazy on
+    Dask. Its rounding error is that of the running sum (a few ulp of the
+    largest partial sum), not of each run alone: the one-hot product
+    g onehot(ids)ᵀ would be exact but costs n k count multiplications."""
+    if axis == 0:
+        return xp.permute_dims(_scatter(xp, xp.permute_dims(g, (1, 0)), ids, count, 1), (1, 0))
+    order = xp.argsort(ids)
+    sorted_ids = xp.take(ids, order)
+    running = xp.cumulative_sum(xp.take(g, order, axis=1), axis=1)
+    running = xp.concat((xp.zeros_like(running[:, :1]), running), axis=1)
+    positions = xp.arange(count, dtype=sorted_ids.dtype, device=_compat.device(g))
+    stop = xp.searchsorted(sorted_ids, positions, side="right")
+    start = xp.searchsorted(sorted_ids, positions, side="left")
+    return xp.take(running, stop, axis=1) - xp.take(running, start, axis=1)
+
+
+# helper: indicator
+def _indicator(xp, ids, classes, dtype, device):
+    """The classes × N indicator matrix of the ids (classes × 1 for one id)."""
+    ids = xp.reshape(xp.asarray(ids, device=device), (1, -1))
+    return xp.astype(xp.arange(classes, dtype=ids.dtype, device=device)[:, None] == ids, dtype)
+
+
+# helper: scatter_one  (needs: indicator)
+def _scatter_one(xp, g, i, count, axis, dtype, device):
+    """The zeros of `count` columns (axis 1) or rows (axis 0) with g at
+    column (row) i: g times the indicator of i, the result's size anyway."""
+    if axis == 1:
+        return g * xp.permute_dims(_indicator(xp, i, count, dtype, device), (1, 0))
+    return g * _indicator(xp, i, count, dtype, device)
+
+
+# helper: placed
+def _placed(xp, g, row, col, shape, dtype, device):
+    """The zeros of `shape` with g (a block, or a number) at (row, col),
+    joined from blocks of zeros (the standard assigns into no array)."""
+    g = xp.reshape(xp.asarray(g, dtype=dtype, device=device), (-1, 1)) if not hasattr(g, "ndim") or g.ndim < 2 \
+        else g
+    rows, cols = g.shape
+
+    def zeros(n, m):
+        return xp.zeros((n, m), dtype=dtype, device=device)
+    middle = xp.concat((zeros(rows, col), g, zeros(rows, shape[1] - col - cols)), axis=1)
+    return xp.concat((zeros(row, shape[1]), middle, zeros(shape[0] - row - rows, shape[1])), axis=0)
+
+
+# helper: pick
+def _pick(xp, s, y):
+    """S[y_j, j] of each column, as a row: a take from the flat S (C order)."""
+    classes, n = s.shape
+    positions = xp.arange(n, dtype=y.dtype, device=_compat.device(s))
+    return xp.reshape(xp.take(xp.reshape(s, (-1,)), y * n + positions), (1, n))

@@ -93,3 +93,46 @@ class ArrayApiPrinter(NumpyPrinter):
     def _print_tr(self, node, a): return a if node.args[0].shape.is_scalar else f"_xp.linalg.trace({a})"
     def _print_diag_matrix(self, node, a): return self.call("diagflat", a)
     def _print_diag_vector(self, node, a): return f"_xp.linalg.diagonal({a})[:, None]"
+
+    # Indexing with the standard's functions alone (take, concat, reshape,
+    # permute_dims): no fancy indexing, no assignment into an array.
+    def _print_gather(self, node, a, ids):
+        if self.single(node.args[1]):
+            ids = self.call("ids", ids, "_device")
+        taken = f"_xp.take({a}, {ids}, axis={1 if node.data == 'cols' else 0})"
+        return f"{taken}[0, 0]" if node.shape.is_scalar else taken
+
+    def _print_scatter(self, node, g, ids):
+        axis = "1" if node.data[0] == "cols" else "0"
+        if self.single(node.args[1]):
+            return self.call("scatter_one", g, ids, self.dim(node.data[1]), axis, "_dtype", "_device")
+        return self.call("scatter", g, ids, self.dim(node.data[1]), axis)
+
+    def _print_unblock(self, node, g):
+        r0, c0, rows, cols = (self.dim(d) for d in node.data)
+        return self.call("placed", g, r0, c0, f"({rows}, {cols})", "_dtype", "_device")
+
+    def _print_pick(self, node, s, y):
+        if self.single(node.args[1]):
+            return f"_xp.take({s}, {self.call('ids', y, '_device')}, axis=0)[0, 0]"
+        return self.call("pick", s, y)
+
+    def _print_pick_scatter(self, node, g, y): return f"{g} * {self._print_onehot(node, y)}"
+    def _print_onehot(self, node, y): return self.call("indicator", y, self.dim(node.data), "_dtype", "_device")
+
+    def stacked(self, node, operands, axis: int) -> str:
+        parts = [f"_xp.reshape({o}, (1, 1))" if arg.shape.is_scalar else o for arg, o in zip(node.args, operands)]
+        return f"_xp.concat(({', '.join(parts)},), axis={axis})"
+
+    # column-major: the transpose's rows, in C order
+    def _print_vec(self, node, a):
+        return a if node.shape.is_scalar else f"_xp.reshape(_xp.permute_dims({a}, (1, 0)), (-1, 1))"
+
+    def _print_unvec(self, node, g):
+        rows, cols = node.shape.dims()
+        return g if node.shape.is_scalar else \
+            f"_xp.permute_dims(_xp.reshape({g}, ({self.dim(cols)}, {self.dim(rows)})), (1, 0))"
+
+    def scatter_into(self, node, base, out, scattered, operands) -> None:
+        """Never: arrays of JAX and Dask cannot be written into."""
+        return None

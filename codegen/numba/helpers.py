@@ -250,3 +250,111 @@ def _dot(a, b):
             for j in range(cols):
                 out[i, j] += f * b[k, j]
     return out
+
+
+# helper: gather  (needs: njit)
+@_njit
+def _gather(a, ids, axis):
+    """A[:, ids] (axis 1) or A[ids, :] (axis 0), one loop over the entries."""
+    if axis == 1:
+        out = _np.empty((a.shape[0], ids.shape[0]), a.dtype)
+        for i in range(a.shape[0]):
+            for j in range(ids.shape[0]):
+                out[i, j] = a[i, ids[j]]
+        return out
+    out = _np.empty((ids.shape[0], a.shape[1]), a.dtype)
+    for i in range(ids.shape[0]):
+        for j in range(a.shape[1]):
+            out[i, j] = a[ids[i], j]
+    return out
+
+
+# helper: scatter  (needs: njit)
+@_njit
+def _scatter(g, ids, count, axis):
+    """The zeros of `count` columns (axis 1) or rows (axis 0) with g's
+    columns (rows) added at ids: a loop adds each, so repeats sum."""
+    if axis == 1:
+        out = _np.zeros((g.shape[0], count), g.dtype)
+        for i in range(g.shape[0]):
+            for j in range(ids.shape[0]):
+                out[i, ids[j]] += g[i, j]
+        return out
+    out = _np.zeros((count, g.shape[1]), g.dtype)
+    for i in range(ids.shape[0]):
+        for j in range(g.shape[1]):
+            out[ids[i], j] += g[i, j]
+    return out
+
+
+# helper: scatter_one  (needs: njit)
+@_njit
+def _scatter_one(g, i, rows, cols, axis):
+    """The zeros of rows × cols with g (a column, a row) at column (axis 1) or row (axis 0) i."""
+    out = _np.zeros((rows, cols), g.dtype)
+    if axis == 1:
+        out[:, i:i + 1] = g
+    else:
+        out[i:i + 1, :] = g
+    return out
+
+
+# helper: placed  (needs: njit)
+@_njit
+def _placed(g, row, col, rows, cols):
+    """The zeros of rows × cols with the block g at (row, col)."""
+    out = _np.zeros((rows, cols), g.dtype)
+    out[row:row + g.shape[0], col:col + g.shape[1]] = g
+    return out
+
+
+# helper: pick  (needs: njit)
+@_njit
+def _pick(s, y):
+    """S[y_j, j] of each column, a row."""
+    out = _np.empty((1, y.shape[0]), s.dtype)
+    for j in range(y.shape[0]):
+        out[0, j] = s[y[j], j]
+    return out
+
+
+# helper: pick_scatter  (needs: njit)
+@_njit
+def _pick_scatter(g, y, classes):
+    """The zeros of classes × N with g's entry j at (y_j, j)."""
+    out = _np.zeros((classes, y.shape[0]), g.dtype)
+    for j in range(y.shape[0]):
+        out[y[j], j] = g[0, j]
+    return out
+
+
+# helper: onehot  (needs: njit)
+@_njit
+def _onehot(y, classes, dtype):
+    """The classes × N indicator of the ids."""
+    out = _np.zeros((classes, y.shape[0]), dtype)
+    for j in range(y.shape[0]):
+        out[y[j], j] = 1
+    return out
+
+
+# helper: vec  (needs: njit)
+@_njit
+def _vec(a):
+    """The columns of A stacked, one column (column-major)."""
+    out = _np.empty((a.shape[0] * a.shape[1], 1), a.dtype)
+    for j in range(a.shape[1]):
+        for i in range(a.shape[0]):
+            out[j * a.shape[0] + i, 0] = a[i, j]
+    return out
+
+
+# helper: unvec  (needs: njit)
+@_njit
+def _unvec(g, rows, cols):
+    """The rows × cols matrix whose stacked columns are g."""
+    out = _np.empty((rows, cols), g.dtype)
+    for j in range(cols):
+        for i in range(rows):
+            out[i, j] = g[j * rows + i, 0]
+    return out

@@ -81,6 +81,47 @@ class NumbaPrinter(NumpyPrinter):
     def _print_identity(self, node): return f"_np.eye({self.dim(node.data)}, dtype=_dtype)"
     def _print_zeros(self, node): return f"_np.zeros({self.dims_tuple(node.data)}, _dtype)"
 
+    # Indexing: loops (helpers.py); one id (an int) as slices.
+    def _print_gather(self, node, a, ids):
+        if node.shape.is_scalar or self.single(node.args[1]):
+            return super()._print_gather(node, a, ids).replace(f"{ids}, None]", f"{ids}:{ids} + 1]")
+        return self.call("gather", a, ids, "1" if node.data == "cols" else "0")
+
+    def _print_scatter(self, node, g, ids):
+        axis = "1" if node.data[0] == "cols" else "0"
+        if self.single(node.args[1]):
+            rows, cols = (self.dim(d) for d in node.shape.dims())
+            return self.call("scatter_one", self.array(node.args[0], g), ids, rows, cols, axis)
+        return self.call("scatter", g, ids, self.dim(node.data[1]), axis)
+
+    def _print_unblock(self, node, g):
+        return self.call("placed", self.array(node.args[0], g), *(self.dim(d) for d in node.data))
+
+    def _print_pick(self, node, s, y):
+        return f"{s}[{y}, 0]" if self.single(node.args[1]) else self.call("pick", s, y)
+
+    def _print_pick_scatter(self, node, g, y):
+        if self.single(node.args[1]):
+            return self.call("scatter_one", self.array(node.args[0], g), y, self.dim(node.data), "1", "0")
+        return self.call("pick_scatter", g, y, self.dim(node.data))
+
+    def _print_onehot(self, node, y):
+        if self.single(node.args[0]):
+            return self.call("scatter_one", "_np.ones((1, 1), _dtype)", y, self.dim(node.data), "1", "0")
+        return self.call("onehot", y, self.dim(node.data), "_dtype")
+
+    def stacked(self, node, operands, axis: int) -> str:
+        parts = [self.array(arg, o) for arg, o in zip(node.args, operands)]
+        return f"_np.concatenate(({', '.join(parts)},), axis={axis})"
+
+    def _print_vec(self, node, a): return a if node.shape.is_scalar else self.call("vec", a)
+    def _print_unvec(self, node, g):
+        return g if node.shape.is_scalar else self.call("unvec", g, *(self.dim(d) for d in node.shape.dims()))
+
+    def scatter_into(self, node, base, out, scattered, operands) -> None:
+        """Never: the scatter loops add into their own zeros already."""
+        return None
+
 
 def refuse(op: str):
     """The error of a model with an operation the numba target does not compile."""

@@ -4,6 +4,7 @@ expression of a node whose operands are already printed."""
 from __future__ import annotations
 
 from symgrad.ir import Node
+from symgrad.shapes import dim_python
 
 from .. import LINE_WIDTH, carried_sections, packed
 
@@ -147,7 +148,8 @@ class NumpyPrinter:
         return f"dtype={self.dtype}"
 
     def dim(self, dim) -> str:
-        return str(dim) if isinstance(dim, int) else self.dims[dim]
+        """A dimension as Python: a number, a symbol's local, or a polynomial of them."""
+        return dim_python(dim, self.dims)
 
     def dims_tuple(self, dims) -> str:
         return f"({self.dim(dims[0])}, {self.dim(dims[1])})"
@@ -214,6 +216,83 @@ class NumpyPrinter:
     def _print_fill(self, node, a): return f"{self.xp}.broadcast_to({a}, {self.dims_tuple(node.data)})"
     def _print_identity(self, node): return f"{self.xp}.eye({self.dim(node.data)}, {self.placed()})"
     def _print_zeros(self, node): return f"{self.xp}.zeros({self.dims_tuple(node.data)}, {self.placed()})"
+
+    # ------------------------------------------------------------ indexing
+    # A vector of ids is a 1-D integer array inside the module, one id a
+    # Python int (the writer's _arguments makes them so).
+    @staticmethod
+    def single(ids: Node) -> bool:
+        """Whether an ids operand is one id (1x1), not a vector of them."""
+        return ids.shape.is_scalar
+
+    def _print_gather(self, node, a, ids):
+        """A[:, w] (cols) or A[w] (rows): np.take is the fastest gather of
+        columns measured (benchmarks/scatter_methods.py); one id keeps its
+        axis (a view), and a 1x1 result is the entry."""
+        cols = node.data == "cols"
+        if node.shape.is_scalar:
+            return f"{a}[0, {ids}]" if cols else f"{a}[{ids}, 0]"
+        if self.single(node.args[1]):
+            return f"{a}[:, {ids}, None]" if cols else f"{a}[{ids}, None]"
+        return f"{self.xp}.take({a}, {ids}, axis={1 if cols else 0})"
+
+    def _print_scatter(self, node, g, ids):
+        axis = 1 if node.data[0] == "cols" else 0
+        if self.single(node.args[1]):
+            return self.call("scatter_one", g, ids, self.dims_tuple(node.shape.dims()), str(axis), self.dtype)
+        return self.call("scatter", g, ids, self.dim(node.data[1]), str(axis))
+
+    def _print_block(self, node, a):
+        r0, r1, c0, c1 = (self.dim(d) for d in node.data)
+        if node.shape.is_scalar:
+            return f"{a}[{r0}, {c0}]" if not node.args[0].shape.is_scalar else a
+        return f"{a}[{r0}:{r1}, {c0}:{c1}]"
+
+    def _print_unblock(self, node, g):
+        r0, c0, rows, cols = (self.dim(d) for d in node.data)
+        return self.call("placed", g, r0, c0, f"({rows}, {cols})", self.dtype)
+
+    def _print_pick(self, node, s, y):
+        if self.single(node.args[1]):
+            return f"{s}[{y}, 0]"
+        positions = self.call("positions_of", f"{y}.shape[0]")
+        return f"{s}[{y}, {positions}][None, :]"
+
+    def _print_pick_scatter(self, node, g, y):
+        if self.single(node.args[1]):
+            return self.call("scatter_one", g, y, f"({self.dim(node.data)}, 1)", "0", self.dtype)
+        return self.call("pick_scatter", g, y, self.dim(node.data), self.dtype)
+
+    def _print_onehot(self, node, y):
+        return self.call("onehot", y, self.dim(node.data), self.dtype)
+
+    def stacked(self, node, operands, axis: int) -> str:
+        """The operands joined along an axis; a 1x1 operand (a number, or a
+        0-d value) as a 1x1 array of the computation's dtype."""
+        parts = [f"{self.xp}.full((1, 1), {o}, {self.dtype})" if arg.shape.is_scalar else o
+                 for arg, o in zip(node.args, operands)]
+        return f"{self.xp}.concatenate(({', '.join(parts)},), axis={axis})"
+
+    def _print_vstack(self, node, *operands): return self.stacked(node, operands, 0)
+    def _print_hstack(self, node, *operands): return self.stacked(node, operands, 1)
+
+    # vec stacks the columns (column-major, order="F"): a view where A's memory allows
+    def _print_vec(self, node, a): return a if node.shape.is_scalar else f"{self.xp}.reshape({a}, (-1, 1), order='F')"
+    def _print_unvec(self, node, g):
+        return g if node.shape.is_scalar else f"{self.xp}.reshape({g}, {self.dims_tuple(node.shape.dims())}, order='F')"
+
+    def scatter_into(self, node: Node, base: str, out: str, scattered: Node, operands: list[str]) -> str | None:
+        """base ± scattered (a scatter or pick_scatter of `operands`) with
+        the scattered values added into `out` (base's buffer, or None where
+        it may not be written): only the k columns (rows) at the ids are
+        touched, not an array of base's size."""
+        sign = "-1" if node.op == "sub" else "1"
+        if self.single(scattered.args[1]):
+            return None
+        if scattered.op == "pick_scatter":
+            return self.call("pick_scatter_add", base, out, *operands, sign)
+        axis = "1" if scattered.data[0] == "cols" else "0"
+        return self.call("scatter_add", base, out, *operands, axis, sign)
 
     def _print_apply(self, node, *args):
         return f"{self.functions[node.data]}({', '.join(args)})"
