@@ -51,3 +51,17 @@ def check(model, dims=None, seed=0, inputs=None, **options):
     `.passed`, `.results` and `.to_json()`; it shows as a table in Jupyter."""
     from .checking import check as _check
     return _check(model, dims=dims, seed=seed, inputs=inputs, **options)
+
+
+def graph(model, at=None, inputs=None, dims=None, grad=None, group=None):
+    """The computational graph of a model (a path or the model's text), as
+    the lecture notes draw it: a node per gate, wires labelled with shapes;
+    with `at` (the seed of random inputs drawn as `check` draws them) or
+    `inputs` (arrays by argument name, or a .npz path) and `dims`, each wire
+    also shows its value and, in red, its gradient. `grad`: which grad
+    statement (its target; default the first); `group`: a box per
+    definition (default: for big models). The result shows in Jupyter and
+    has `.save("graph.svg")` (.png, .pdf, .dot) and `.source` (DOT); drawing
+    needs Graphviz (docs/graph.md)."""
+    from .graphing import graph as _graph
+    return _graph(_source(model), at, inputs, dims, grad, group)

@@ -92,6 +92,31 @@ def cmd_check(args) -> int:
     return run(args)
 
 
+def cmd_graph(args) -> int:
+    from .checking import CheckInputError
+    from .cli_check import parse_dims
+    from .graphing import GraphError, format_of, graph
+    try:
+        dims = parse_dims(args.dims or "")
+    except ValueError as error:
+        print(f"symgrad: error: --dims: {error}", file=sys.stderr)
+        return BAD_INPUT
+    to_stdout = args.output in (None, "-")
+    try:
+        form = args.format or ("dot" if to_stdout else format_of(args.output))
+        data = graph(read_source(args.model), args.at, args.inputs, dims, args.grad, args.group).render(form)
+    except (GraphError, CheckInputError) as error:
+        print(f"symgrad: error: {error}", file=sys.stderr)
+        return BAD_INPUT
+    if to_stdout:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+    else:
+        with open(args.output, "wb") as stream:
+            stream.write(data)
+    return 0
+
+
 def cmd_cache(args) -> int:
     from . import cache
     try:
@@ -154,6 +179,26 @@ def build_parser() -> argparse.ArgumentParser:
     shapes = command("shapes", "print every variable and definition with its shape", cmd_shapes)
     shapes.add_argument("--explicit", action="store_true",
                         help="also print each formula as it is read, with every operation in brackets")
+    graph = command("graph", "draw the computational graph, with values and gradients on its wires (Graphviz)",
+                    cmd_graph)
+    graph.add_argument("-o", "--output", metavar="GRAPH.svg",
+                       help="where to write it: .svg, .png, .pdf, or .dot for the DOT source, which needs no "
+                            "Graphviz (default: the DOT source on standard output)")
+    graph.add_argument("--format", choices=("svg", "png", "pdf", "dot"),
+                       help="the output's format (default: by the output's suffix)")
+    graph.add_argument("--at", type=int, metavar="SEED",
+                       help="show each wire's value and gradient at random inputs drawn as `symgrad check` "
+                            "draws them with this seed")
+    graph.add_argument("--inputs", metavar="FILE.npz",
+                       help="show each wire's value and gradient at these arrays, by argument name (the "
+                            "others are drawn at random)")
+    graph.add_argument("--dims", metavar="n=8,m=20",
+                       help="sizes of the dimensions of the random inputs (default 3, 4, 5, ...)")
+    graph.add_argument("--grad", metavar="TARGET",
+                       help="which grad statement to draw, by its target (default: the first)")
+    graph.add_argument("--group", action=argparse.BooleanOptionalAction, default=None,
+                       help="draw each definition in a box of its own (default: for models of more than "
+                            "12 gates)")
     cache_help = "show or empty the cache of compiled modules, derivatives and parser tables"
     cache = commands.add_parser("cache", help=cache_help, description=cache_help + " (see docs/guarantees.md)")
     action = cache.add_mutually_exclusive_group()

@@ -55,8 +55,11 @@ def test_ci_runs_exactly_the_readme_commands():
 
 def fake_python3(bin_dir: Path):
     """A `python3` whose `-m venv .venv` makes a .venv of stubs: pip and symgrad
-    succeed, python (the test run) exits with $PYTEST_STATUS."""
+    succeed, python (the test run) exits with $PYTEST_STATUS; and a `dot`, so
+    that CI finds Graphviz and installs no system package."""
     bin_dir.mkdir()
+    (bin_dir / "dot").write_text("#!/usr/bin/env bash\nexit 0\n")
+    (bin_dir / "dot").chmod(0o755)
     script = bin_dir / "python3"
     script.write_text(
         "#!/usr/bin/env bash\n"
