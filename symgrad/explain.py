@@ -305,9 +305,21 @@ class Explanation:
 
     def gradient_line(self, view: GradientView, style: str, shapes: bool = True) -> str:
         printer = self.printer(style, view.target)
-        text = f"{self.d(printer, view.target, view.variable)} = {printer.doc(view.node)}"
+        node = view.node
+        if node.op == "scatter" and id(node) not in printer.names:
+            # Only gathered (an embedding L[:, w]): the gathered part's gradient, then where it goes.
+            gathered = printer.doc(Node("gather", (Node("variable", (), node.shape, node.span, data=view.variable),
+                                                   node.args[1]), node.args[0].shape, node.span, data=node.data[0]))
+            d = self.d_written(printer, printer.symbol(view.target), gathered)
+            where = (f"{_prose(printer, 'scattered into ')}{self.d(printer, view.target, view.variable)}"
+                     f"{_prose(printer, ', repeated ids summed')}")
+            text = f"{d} = {printer.doc(node.args[0])}"
+            node = node.args[0]
+            text = f"{text:<40} {self.shape_equation(node, printer)}" if shapes else text
+            return f"{text}   {where}"
+        text = f"{self.d(printer, view.target, view.variable)} = {printer.doc(node)}"
         if shapes:
-            text = f"{text:<40} {self.shape_equation(view.node, printer)}"
+            text = f"{text:<40} {self.shape_equation(node, printer)}"
         return text
 
     def text(self, style: str = "unicode", steps: bool = False) -> str:
@@ -361,8 +373,7 @@ class Explanation:
                 if latex:
                     row(self.gradient_line(view, style, shapes=False))
                 else:
-                    line = self.gradient_line(view, style, shapes=False)
-                    row(line, self.shape_equation(view.node, printer))
+                    row(self.gradient_line(view, style, shapes=True))
             if steps:
                 lines += self.steps(derivation, printer)
         return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ import re
 
 from .ir import Node, postorder
 from .ops import OPS
+from .shapes import dim_add, dim_text
 
 # Binding strength, loosest first.
 SUM, PRODUCT, UNARY, POSTFIX, ATOM = range(5)
@@ -322,17 +323,103 @@ class Printer:
     def ones(self) -> str:
         return "𝟏"
 
+    # ------------------------------------------------- indexing and blocks
+    def indexed(self, base: Node, axes: list[str], t: bool) -> tuple[str, int]:
+        """base[axes], as the notes index: L[:, w], x[w], z[0:h], A[2, 3]."""
+        return self.transposed_atom(f"{self.wrap(base, ATOM)}[{', '.join(axes)}]", t)
+
+    def axes(self, shape, rows: str, cols: str) -> list[str]:
+        """The axes written for a value of `shape`: one for a vector, two for a matrix."""
+        if shape.cols == 1:
+            return [rows]
+        if shape.rows == 1:
+            return [cols]
+        return [rows, cols]
+
+    def span_text(self, start, stop, size) -> str:
+        """An axis of a block: `:` (all of it), `i` (one), `a:b`."""
+        if start == 0 and stop == size:
+            return ":"
+        if dim_add(stop, start, -1) == 1:
+            return dim_text(start)
+        return f"{dim_text(start)}:{dim_text(stop)}"
+
+    def ids_axes(self, node: Node, shape) -> list[str]:
+        """The axes of a gather or scatter by node's ids, of a value of `shape`."""
+        ids = self.doc(node.args[1])
+        axis = node.data if isinstance(node.data, str) else node.data[0]
+        return self.axes(shape, ids if axis == "rows" else ":", ids if axis == "cols" else ":")
+
+    def _print_gather(self, node, t):
+        base = node.args[0]
+        return self.indexed(base, self.ids_axes(node, base.shape), t)
+
+    def _print_scatter(self, node, t):
+        # G added into zeros at the ids (repeated ids summed)
+        written = f"[{', '.join(self.ids_axes(node, node.shape))}]"
+        return self.transposed_atom(self.call("scatter", [self.doc(node.args[0]), written]), t)
+
+    def _print_block(self, node, t):
+        base = node.args[0]
+        r0, r1, c0, c1 = node.data
+        rows = self.span_text(r0, r1, base.shape.rows)
+        cols = self.span_text(c0, c1, base.shape.cols)
+        return self.indexed(base, self.axes(base.shape, rows, cols), t)
+
+    def _print_unblock(self, node, t):
+        # G placed in zeros of the shape it was taken from
+        r0, c0, rows, cols = node.data
+        g = node.args[0].shape
+        written = self.axes(node.shape, self.span_text(r0, dim_add(r0, g.rows), rows),
+                            self.span_text(c0, dim_add(c0, g.cols), cols))
+        return self.transposed_atom(self.call("unblock", [self.doc(node.args[0]), f"[{', '.join(written)}]"]), t)
+
+    def _print_pick(self, node, t):
+        return self.transposed_atom(self.call("pick", [self.doc(a) for a in node.args]), t)
+
+    def _print_onehot(self, node, t):
+        return self.transposed_atom(self.call("onehot", [self.doc(node.args[0]), dim_text(node.data)]), t)
+
+    def _print_pick_scatter(self, node, t):
+        """h at the ids, zeros elsewhere: onehot(y, C) ∘ h (c onehot(y, C) for h = c 𝟏)."""
+        h, ids = node.args
+        onehot = self.transposed_atom(self.call("onehot", [self.doc(ids), dim_text(node.data)]), t)[0]
+        if h.op == "fill" and id(h) not in self.names:
+            c = h.args[0]
+            if c.op == "number" and c.data == 1 and id(c) not in self.names:
+                return onehot, POSTFIX if t else ATOM
+            return f"{self.wrap(c, POSTFIX)} {onehot}", PRODUCT
+        return f"{onehot}{self.hadamard}{self.wrap(h, PRODUCT + 1, t)}", PRODUCT
+
+    def stack(self, rows: list[list[str]]) -> str:
+        """A block matrix: [A; B], [A, B], [A, B; C, D]."""
+        return "[" + "; ".join(", ".join(row) for row in rows) + "]"
+
+    def _print_vstack(self, node, t):
+        blocks = [self.doc(a, t) for a in node.args]
+        return self.stack([blocks] if t else [[b] for b in blocks]), ATOM   # [A; B]ᵀ = [Aᵀ, Bᵀ]
+
+    def _print_hstack(self, node, t):
+        blocks = [self.doc(a, t) for a in node.args]
+        return self.stack([[b] for b in blocks] if t else [blocks]), ATOM
+
+    def _print_exp(self, node, t):
+        (a,) = node.args
+        if a.op == "log_softmax" and id(a) not in self.names:  # exp(log_softmax(S)) is softmax(S)
+            return self.transposed_atom(self.call("softmax", [self.doc(a.args[0])]), t)
+        return self.elementwise_call("exp", node, t)
+
     def _structural(self, node, t):
         """A reduction or a per-column function: transposing it transposes the call."""
         text = self.call(node.op, [self.doc(a) for a in node.args])
         return self.transposed_atom(text, t)
 
 
-for _op in ("exp", "log", "sqrt", "abs", "sign", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
+for _op in ("log", "sqrt", "abs", "sign", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
             "softplus", "gelu", "hardtanh", "erf", "leaky_relu", "elu", "max", "min"):
     setattr(Printer, f"_print_{_op}", lambda self, node, t, _name=_op: self.elementwise_call(_name, node, t))
 for _op in ("sum", "mean", "tr", "det", "logdet", "norm1", "rowsum", "colsum", "softmax",
-            "log_softmax", "logsumexp", "diag_matrix", "diag_vector"):
+            "log_softmax", "logsumexp", "diag_matrix", "diag_vector", "vec", "unvec"):
     setattr(Printer, f"_print_{_op}", Printer._structural)
 
 
@@ -423,6 +510,10 @@ class LatexPrinter(Printer):
 
     def ones(self) -> str:
         return "\\mathbf{1}"
+
+    def stack(self, rows: list[list[str]]) -> str:
+        body = " \\\\ ".join(" & ".join(row) for row in rows)
+        return f"\\begin{{bmatrix}} {body} \\end{{bmatrix}}"
 
 
 PRINTERS = {"unicode": Printer, "ascii": AsciiPrinter, "latex": LatexPrinter}

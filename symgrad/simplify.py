@@ -11,7 +11,12 @@ whose constructors simplify as they go:
   subexpressions are shared;
 - nothing of a data dimension is formed only to scale or pick entries:
   (s I) B = s B, diag(v) B = v ∘ B, B diag(v) = B ∘ vᵀ, diag(A B) =
-  rowsum(A ∘ Bᵀ), (s I)ᵀ = s I.
+  rowsum(A ∘ Bᵀ), (s I)ᵀ = s I;
+- no one-hot matrix is formed only to select entries (`selections`):
+  sum(onehot(y, C) ∘ X) = sum(pick(X, y)), colsum(onehot(y, C) ∘ X) =
+  pick(X, y), colsum(pick_scatter(h, y)) = h; and the softmax
+  cross-entropy's gradient is the textbook (softmax(S) - onehot(y, C)) / N,
+  its one-hot part a scatter into the fresh softmax (`log_softmax_picked`).
 
 Every node is shape-checked by its operation's shape rule as it is built;
 a rule that produces a wrong shape fails here, at compile time.
@@ -37,6 +42,10 @@ _FOLD = {
     "div": lambda a, b: a / b if b else None,
     "neg": lambda a: -a,
 }
+
+
+# The operations whose result is entries of their first operand, rearranged or not all of them.
+RESHAPING = {"block", "vec", "unvec", "gather"}
 
 
 def is_number(node: Node, value: float | None = None) -> bool:
@@ -115,6 +124,15 @@ class Builder:
             return self.zeros(broadcast(broadcast(args[0].shape, args[1].shape, ""), args[2].shape, ""))
         elif name == "matmul":
             return self._product(*args)
+        elif name in ("sum", "colsum"):
+            return selections(name, args[0], self.op)
+        elif name in RESHAPING and (args[0].op == "zeros"
+                                    or args[0].op == "fill" and args[0].args[0].shape.is_scalar):
+            # A part or a reshaping of c 𝟏 (or 0) is c 𝟏 (0) of its own shape.
+            shape = shape_of(name, [a.shape for a in args], data)
+            return self.zeros(shape) if args[0].op == "zeros" else self.fill(args[0].args[0], shape)
+        elif name == "log_softmax_grad" and args[1].op == "pick_scatter":
+            return self.log_softmax_picked(*args)
         elif name == "diag_vector" and args[0].op == "matmul":
             # diag(A B) = rowsum(A ∘ Bᵀ): the diagonal's n dot products, not the n×n product.
             a, b = args[0].args
@@ -140,6 +158,23 @@ class Builder:
             if a.op == "zeros":
                 return self.zeros(a.shape.T)
         return None
+
+    def log_softmax_picked(self, y: Node, g: Node) -> Node:
+        """The gradient G - softmax(S) ∘ colsum(G) of y = log_softmax(S) when
+        G = pick_scatter(h, y) is h at the ids (colsum(G) = h): with h = c 𝟏
+        (a sum or mean of the picked log-probabilities) it is
+        -c (softmax(S) - onehot(y, C)), written (softmax(S) - onehot(y, C)) / N
+        for c = -1/N; else G - softmax(S) ∘ h."""
+        h, ids = g.args
+        probabilities = self.op("exp", y)
+        if h.op != "fill":
+            return self.sub(g, self.mul(probabilities, h))
+        ones = self.op("pick_scatter", self.fill(self.num(1), h.shape), ids, data=g.data)
+        difference = self.sub(probabilities, ones)
+        c = h.args[0]
+        if c.op == "div" and is_number(c.args[0]):  # -a / N: (a (P - Y)) / N
+            return self.div(self.mul(self.num(-c.args[0].data), difference), c.args[1])
+        return self.mul(self.neg(c), difference)
 
     def _product(self, a: Node, b: Node) -> Node | None:
         """A B without forming what is only a scale or a diagonal, of a size
@@ -287,14 +322,37 @@ def _one_plus(node: Node, op: str) -> Node | None:
     return None
 
 
+def selections(name: str, operand: Node, build) -> Node | None:
+    """name(operand) without the one-hot matrix that only selects:
+    sum(onehot(y, C) ∘ X) = sum(pick(X, y)), colsum(onehot(y, C) ∘ X) =
+    pick(X, y), colsum(pick_scatter(h, y)) = h; None when it is none of
+    these. `build(op, *args)` makes a node."""
+    if name == "colsum" and operand.op == "pick_scatter":
+        return operand.args[0]
+    if operand.op != "mul":
+        return None
+    a, b = operand.args
+    for onehot, x in ((a, b), (b, a)):
+        if onehot.op == "onehot" and x.shape == onehot.shape:
+            picked = build("pick", x, onehot.args[0])
+            return picked if name == "colsum" else build("sum", picked)
+    return None
+
+
 def forward_form(node: Node) -> Node:
     """A node of the forward IR as built by lowering: operations on numbers
-    alone folded to a number, unstable formulas in their stable form."""
+    alone folded to a number, unstable formulas in their stable form, no
+    one-hot matrix formed to select entries."""
     fold = _FOLD.get(node.op)
     if fold and node.args and all(is_number(a) for a in node.args):
         value = fold(*(a.data for a in node.args))
         if value is not None and math.isfinite(value):
             return Node("number", (), node.shape, node.span, data=float(value))
+    if node.op in ("sum", "colsum"):
+        selected = selections(node.op, node.args[0], lambda op, *args: Node(
+            op, args, shape_of(op, [a.shape for a in args]), node.span))
+        if selected is not None:
+            return selected
     return stable_form(node)
 
 
