@@ -591,7 +591,8 @@ class Lowering:
 
     def ids_misused(self, node: Node, span: Span) -> Invalid:
         count = dim_text(self.ids_of(node).ids)
-        return self.error(span, f"'{node.data}' holds ids (0..{count} - 1), which only index: "
+        top = dim_text(dim_add(self.ids_of(node).ids, -1))
+        return self.error(span, f"'{node.data}' holds ids (0..{top}), which only index: "
                                 f"{node.data} may be used in L[:, {node.data}], x[{node.data}], "
                                 f"pick(S, {node.data}) and onehot({node.data}, {count})",
                           f"onehot({node.data}, {count}) is the {count}×N indicator matrix of the ids, "
@@ -624,9 +625,6 @@ class Lowering:
             return self.error(expr.open_span, f"'{written}' holds ids, which are not indexed",
                               "index the values the ids select from: L[:, w], x[w], pick(S, y)")
         shape = base.shape
-        if len(axes) > 2:
-            return self.error(expr.axes[2].span, f"an index has one axis (x[i]) or two (A[i, j]); "
-                                                 f"'{written}[...]' has {len(axes)}")
         if shape.is_scalar:
             return self.error(expr.open_span, f"'{written}' is a scalar R; only vectors and matrices are indexed")
         whole = Axis(None, None, expr.open_span)
@@ -652,9 +650,9 @@ class Lowering:
             elif self.ids_of(value) is not None:
                 ids = self.ids_of(value)
                 if not self.require(dim_add(size, ids.ids, -1), 0, axis_expr.span,
-                                    f"the ids of '{ids.name}' (0..{dim_text(ids.ids)} - 1) reach past the "
+                                    f"the ids of '{ids.name}' (0..{dim_text(dim_add(ids.ids, -1))}) reach past the "
                                     f"{dim_text(size)} {words[axis]} of {written}",
-                                    f"the ids of '{ids.name}' (0..{dim_text(ids.ids)} - 1) must index the "
+                                    f"the ids of '{ids.name}' (0..{dim_text(dim_add(ids.ids, -1))}) must index the "
                                     f"{dim_text(size)} {words[axis]} of {written}"):
                     return Invalid()
                 gathers.append((axis, value, axis_expr))
@@ -688,11 +686,12 @@ class Lowering:
         if dim is None:
             what = self.program.source.snippet(written.span)
             if isinstance(value, Node) and value.op == "number":
-                return self.error(written.span, f"an index is a whole number, not {what}",
-                                  "indices are 0-based whole numbers, dimensions, or ids")
-            return self.error(written.span, f"an index is a whole number, an expression of dimensions "
-                                            f"(h, 2 h, n - 1) or ids, not {what}",
-                              "declare ids as `input w : {0..V-1}^k` (or one id: {0..V-1})")
+                self.error(written.span, f"an index is a whole number, not {what}",
+                           "indices are 0-based whole numbers, dimensions, or ids")
+            else:
+                self.error(written.span, f"an index is a whole number, an expression of dimensions "
+                                         f"(h, 2 h, n - 1) or ids, not {what}",
+                           "declare ids as `input w : {0..V-1}^k` (or one id: {0..V-1})")
         return dim
 
     def in_bounds(self, start: Dim, stop: Dim, size: Dim, is_range: bool, written: ast.Expr, of: str) -> bool:
@@ -769,7 +768,7 @@ class Lowering:
             if self.ids_of(other) is not None:
                 return self.ids_misused(other, expr.args[0].span)
             if not self.require(dim_add(other.shape.rows, ids.ids, -1), 0, expr.args[1].span,
-                                f"the ids of '{ids.name}' (0..{dim_text(ids.ids)} - 1) reach past the "
+                                f"the ids of '{ids.name}' (0..{dim_text(dim_add(ids.ids, -1))}) reach past the "
                                 f"{dim_text(other.shape.rows)} rows of {self.program.source.snippet(expr.args[0].span)}",
                                 f"the ids of '{ids.name}' must index the {dim_text(other.shape.rows)} rows"):
                 return Invalid()
@@ -779,7 +778,7 @@ class Lowering:
             return Invalid()
         if not self.require(dim_add(count, ids.ids, -1), 0, expr.args[1].span,
                             f"onehot({ids.name}, {dim_text(count)}) has {dim_text(count)} rows, but the ids of "
-                            f"'{ids.name}' go up to {dim_text(ids.ids)} - 1",
+                            f"'{ids.name}' go up to {dim_text(dim_add(ids.ids, -1))}",
                             f"onehot({ids.name}, {dim_text(count)}) needs a row for every id of '{ids.name}'"):
             return Invalid()
         return self.make("onehot", [args[0]], span, scope, data=count)
@@ -952,7 +951,7 @@ class Lowering:
             if isinstance(operand, Node) and operand.shape.is_scalar:
                 return operand  # a 1×1 matrix is its own diagonal, and its own diagonal matrix
             op = "diag_matrix" if isinstance(operand, Node) and operand.shape.is_column else "diag_vector"
-        return self.make(op, args, func.span, scope)
+        return self.make(op, args, func.span, scope, written=expr.args)
 
     def constant_array(self, expr: ast.Call, args: list[Value], op: str, scope: Scope) -> Value:
         """eye(n), ones(n), ones(n, m): their arguments are dimensions (a
