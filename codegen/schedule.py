@@ -62,6 +62,7 @@ class Step:
     operands: list[str]
     expression: str
     comment: str
+    written_into: bool = False  # a scatter-add into an operand already (scattered_into)
 
     @property
     def fresh(self) -> bool:
@@ -94,7 +95,7 @@ def render(prologue: list[str], lines: list, live_out: str, printer, inplace: bo
     produced = {line.name: line for line in lines if isinstance(line, Step) and line.fresh}
     reused = False
     for index, step in enumerate(lines):
-        if not (inplace and isinstance(step, Step)):
+        if not (inplace and isinstance(step, Step)) or step.written_into:
             continue
         for position, operand in enumerate(step.operands):
             donor = produced.get(operand)
@@ -155,6 +156,11 @@ def scattered_into(lines: list, live: set[str], printer) -> list:
                                         scatter.operands)
             if form:
                 step.expression, step.operands = form, [base.name, *scatter.operands]
+                step.written_into = True
+                # the comment names no value that is gone: the scatter's math in its place
+                head, _, rest = step.comment.partition(" = ")
+                math = scatter.comment.partition(" = ")[2].rsplit(" : ", 1)[0]
+                step.comment = f"{head} = " + re.sub(rf"\b{re.escape(scatter.name)}\b", lambda _: math, rest, count=1)
                 gone.add(scatter.name)
                 break
     return [line for line in lines if not (isinstance(line, Step) and line.name in gone)]

@@ -208,8 +208,8 @@ def _diagonal_of_product(xp, factors):
     return xp.sum(left * right.T, axis=1, keepdims=True)
 
 
-# helper: ids
-def _ids(xp, i, device):
+# helper: one_id
+def _one_id(xp, i, device):
     """One id (a Python int or a 0-d array) as a vector of one id, on the
     arguments' device, for take."""
     return xp.reshape(xp.asarray(i, device=device), (1,))
@@ -268,6 +268,14 @@ def _placed(xp, g, row, col, shape, dtype, device):
         return xp.zeros((n, m), dtype=dtype, device=device)
     middle = xp.concat((zeros(rows, col), g, zeros(rows, shape[1] - col - cols)), axis=1)
     return xp.concat((zeros(row, shape[1]), middle, zeros(shape[0] - row - rows, shape[1])), axis=0)
+
+
+# helper: pick_scatter
+def _pick_scatter(xp, g, ids, classes, device):
+    """The zeros of classes × N with g's entry j at (ids_j, j) (classes × 1
+    for one id): g where the row is the column's id."""
+    ids = xp.reshape(xp.asarray(ids, device=device), (1, -1))
+    return xp.where(xp.arange(classes, dtype=ids.dtype, device=device)[:, None] == ids, g, 0.0)
 
 
 # helper: pick

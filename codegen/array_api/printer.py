@@ -98,7 +98,7 @@ class ArrayApiPrinter(NumpyPrinter):
     # permute_dims): no fancy indexing, no assignment into an array.
     def _print_gather(self, node, a, ids):
         if self.single(node.args[1]):
-            ids = self.call("ids", ids, "_device")
+            ids = self.call("one_id", ids, "_device")
         taken = f"_xp.take({a}, {ids}, axis={1 if node.data == 'cols' else 0})"
         return f"{taken}[0, 0]" if node.shape.is_scalar else taken
 
@@ -114,10 +114,11 @@ class ArrayApiPrinter(NumpyPrinter):
 
     def _print_pick(self, node, s, y):
         if self.single(node.args[1]):
-            return f"_xp.take({s}, {self.call('ids', y, '_device')}, axis=0)[0, 0]"
+            return f"_xp.take({s}, {self.call('one_id', y, '_device')}, axis=0)[0, 0]"
         return self.call("pick", s, y)
 
-    def _print_pick_scatter(self, node, g, y): return f"{g} * {self._print_onehot(node, y)}"
+    def _print_pick_scatter(self, node, g, y):
+        return self.call("pick_scatter", g, y, self.dim(node.data), "_device")
     def _print_onehot(self, node, y): return self.call("indicator", y, self.dim(node.data), "_dtype", "_device")
 
     def stacked(self, node, operands, axis: int) -> str:
