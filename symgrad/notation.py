@@ -395,13 +395,21 @@ class Printer:
         """A block matrix: [A; B], [A, B], [A, B; C, D]."""
         return "[" + "; ".join(", ".join(row) for row in rows) + "]"
 
-    def _print_vstack(self, node, t):
-        blocks = [self.doc(a, t) for a in node.args]
-        return self.stack([blocks] if t else [[b] for b in blocks]), ATOM   # [A; B]ᵀ = [Aᵀ, Bᵀ]
+    def block_rows(self, node: Node, t: bool) -> list[list[str]]:
+        """The rows of blocks of a stack (transposed if t): [A, B; C, D] is
+        a vstack of hstacks, written as one block matrix."""
+        if node.op not in ("vstack", "hstack") or id(node) in self.names:
+            return [[self.doc(node, t)]]
+        stacked = node.op == "vstack" and not t or node.op == "hstack" and t
+        parts = [self.block_rows(a, t) if stacked else [[self.doc(a, t)]] for a in node.args]
+        if stacked:
+            return [row for part in parts for row in part]
+        return [[block for part in parts for block in part[0]]]
 
-    def _print_hstack(self, node, t):
-        blocks = [self.doc(a, t) for a in node.args]
-        return self.stack([[b] for b in blocks] if t else [blocks]), ATOM
+    def _print_vstack(self, node, t):
+        return self.stack(self.block_rows(node, t)), ATOM   # [A; B]ᵀ = [Aᵀ, Bᵀ]
+
+    _print_hstack = _print_vstack
 
     def _print_exp(self, node, t):
         (a,) = node.args

@@ -28,7 +28,7 @@ import math
 
 from .ir import Node
 from .ops import OPS, shape_of
-from .shapes import SCALAR, Dim, Shape, ShapeError, broadcast
+from .shapes import SCALAR, Dim, Shape, ShapeError, broadcast, dim_add
 
 
 class InternalError(Exception):
@@ -126,6 +126,11 @@ class Builder:
             return self._product(*args)
         elif name in ("sum", "colsum"):
             return selections(name, args[0], self.op)
+        elif name == "block" and args[0].op == "block":
+            # A block of a block is one block of the first: its offsets add.
+            r0, _, c0, _ = args[0].data
+            rows, cols = (dim_add(r0, data[0]), dim_add(r0, data[1])), (dim_add(c0, data[2]), dim_add(c0, data[3]))
+            return self.op("block", args[0].args[0], data=(*rows, *cols))
         elif name in RESHAPING and (args[0].op == "zeros"
                                     or args[0].op == "fill" and args[0].args[0].shape.is_scalar):
             # A part or a reshaping of c 𝟏 (or 0) is c 𝟏 (0) of its own shape.
