@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import os
+from collections import Counter
 from types import ModuleType
 
 from .codegen.numpy.writer import NumpyWriter
@@ -222,45 +223,45 @@ class Wire:
 
 
 class Drawing:
-    """The computational graph of one grad statement (or, in a model
-    without one, of every definition), with values where inputs are given."""
+    """The computational graph of one grad statement, with values where
+    inputs are given."""
 
     def __init__(self, program: Program, statement: str | None = None, group: bool | None = None):
         self.program = program
         self.request = self.chosen(statement)
-        roots = [self.request.node] if self.request else list(program.definitions.values())
-        self.nodes = postorder(roots)
-        self.gradients: dict[int, Node] = {}
-        self.wires = self.layout(roots)
+        self.nodes = postorder([self.request.node])
+        self.derivation = self.derivation_of_every_wire()
+        self.gradients: dict[int, Node] = {}   # node id -> ∂target/∂node, the sum over its wires
+        if self.derivation:
+            self.gradients = {id(node): gradient for node, gradient in self.derivation.signals}
+            self.gradients.update({id(self.program.variables[name].node): gradient
+                                   for name, gradient in self.derivation.gradients.items()})
+        self.wires = self.layout()
+        self.outgoing = Counter(id(wire.source) for wire in self.wires)
         gates = [node for node in self.nodes if node.args]
         self.group = len(gates) > GROUP_ABOVE if group is None else group
         self.values: dict[int, object] | None = None
 
     # -------------------------------------------------------- layout
-    def chosen(self, statement: str | None) -> GradRequest | None:
-        grads = self.program.grads
+    def chosen(self, statement: str | None) -> GradRequest:
+        grads = self.program.grads   # a model has one at least (lowering says so)
         if statement is None:
-            return grads[0] if grads else None
+            return grads[0]
         for request in grads:
             if request.target == statement:
                 return request
         raise GraphError(f"the model has no grad statement of '{statement}' "
                          f"(its statements: {', '.join(r.target for r in grads) or 'none'})")
 
-    def layout(self, roots: list[Node]) -> list[Wire]:
-        """Every wire: one per operand of every gate, and one out of each root.
-        With a grad statement, its target is differentiated with respect to
-        every argument it depends on, so that every wire gets its gradient."""
-        self.derivation = self.derivation_of_every_wire() if self.request else None
-        if self.derivation:
-            self.gradients = {id(node): gradient for node, gradient in self.derivation.signals}
-            self.gradients.update({id(self.program.variables[name].node): gradient
-                                   for name, gradient in self.derivation.gradients.items()})
+    def layout(self) -> list[Wire]:
+        """Every wire: one per operand of every gate, and the output's."""
         wires = [Wire(operand, node, self.share(node, index))
                  for node in self.nodes for index, operand in enumerate(node.args)]
-        return wires + [Wire(root, None, self.gradients.get(id(root))) for root in roots]
+        return wires + [Wire(self.request.node, None, self.gradients.get(id(self.request.node)))]
 
     def derivation_of_every_wire(self):
+        """The target differentiated with respect to every argument it
+        depends on, not only `wrt`, so that every wire gets its gradient."""
         used = {id(node) for node in self.nodes}
         wrt = tuple(v for v in self.program.arguments if id(v.node) in used and v.ids is None)
         if not wrt:
@@ -283,10 +284,10 @@ class Drawing:
     def owners(self) -> dict[int, str]:
         """The definition each gate is drawn in: the first, in the model's
         order, that reaches it before another definition's value."""
-        definitions = {id(node): name for name, node in self.program.definitions.items() if node.args}
+        definitions = {id(node) for node in self.program.definitions.values() if node.args}
         owner: dict[int, str] = {}
         for name, node in self.program.definitions.items():
-            stop = set(definitions) - {id(node)}
+            stop = definitions - {id(node)}
             for inner in postorder([node], stop=stop):
                 if inner.args and id(inner) not in stop:
                     owner.setdefault(id(inner), name)
@@ -309,19 +310,16 @@ class Drawing:
     def gate_label(self, node: Node) -> str:
         """The gate's symbol, a leaf's name or number; at a branch with
         values, the sum of the gradients that come back along its wires."""
-        if node.op == "variable" or node.op == "dimension":
+        if node.op in ("variable", "dimension", "apply"):   # its name
             text = str(node.data)
         elif node.op == "number":
             text = number(node.data)
-        elif node.op == "apply":
-            text = str(node.data)
         elif node.op == "mul" and node.shape.is_scalar:
             text = "×"
         else:
             text = GATE_SYMBOLS.get(node.op) or OPS[node.op].symbol or node.op
         rows = [cell(text)]
-        outgoing = sum(1 for wire in self.wires if wire.source is node)
-        if self.values is not None and outgoing > 1 and id(node) in self.gradients:
+        if self.values is not None and self.outgoing[id(node)] > 1 and id(node) in self.gradients:
             rows.append(cell("Σ " + shown(self.values[id(self.gradients[id(node)])]), GRADIENT_COLOR))
         return table(rows)
 
