@@ -552,8 +552,11 @@ class Lowering:
             return self.make("sqnorm", list(base.args), expr.op_span, scope)
         if isinstance(base, Invalid) or isinstance(base, Node) and base.shape.is_scalar:
             return self.make("pow", args, expr.op_span, scope)
-        negative = isinstance(expr.right, ast.Negate)
-        written = expr.right.operand if negative else expr.right
+        written = expr.right
+        while isinstance(written, ast.Group):  # A^(2)
+            written = written.operand
+        negative = isinstance(written, ast.Negate)
+        written = written.operand if negative else written
         if negative and isinstance(written, ast.Number) and written.value == 1:
             return self.make("inv", [base], expr.op_span, scope)
         if not base.shape.is_square:
