@@ -688,13 +688,12 @@ class Lowering:
         dim = dim_of(value) if isinstance(value, Node) and value.shape.is_scalar else None
         if dim is None:
             what = self.program.source.snippet(written.span)
-            if isinstance(value, Node) and value.op == "number":
-                self.error(written.span, f"an index is a whole number, not {what}",
-                           "indices are 0-based whole numbers, dimensions, or ids")
-            else:
-                self.error(written.span, f"an index is a whole number, an expression of dimensions "
-                                         f"(h, 2 h, n - 1) or ids, not {what}",
-                           "declare ids as `input w : {0..V-1}^k` (or one id: {0..V-1})")
+            number = isinstance(value, Node) and value.op == "number"
+            self.error(written.span,
+                       f"an index is a whole number, not {what}" if number else
+                       f"an index is a whole number, an expression of dimensions (h, 2 h, n - 1) or ids, not {what}",
+                       "indices are 0-based whole numbers, dimensions, or ids" if number else
+                       "declare ids as `input w : {0..V-1}^k` (or one id: {0..V-1})")
         return dim
 
     def in_bounds(self, start: Dim, stop: Dim, size: Dim, is_range: bool, written: ast.Expr, of: str) -> bool:
