@@ -172,14 +172,24 @@ class Builder:
         for c = -1/N; else G - softmax(S) ∘ h."""
         h, ids = g.args
         probabilities = self.op("exp", y)
-        if h.op != "fill":
+        negated = h.op == "neg" and h.args[0].op == "fill"
+        if h.op != "fill" and not negated:
             return self.sub(g, self.mul(probabilities, h))
         ones = self.op("pick_scatter", self.fill(self.num(1), h.shape), ids, data=g.data)
         difference = self.sub(probabilities, ones)
-        c = h.args[0]
-        if c.op == "div" and is_number(c.args[0]):  # -a / N: (a (P - Y)) / N
-            return self.div(self.mul(self.num(-c.args[0].data), difference), c.args[1])
-        return self.mul(self.neg(c), difference)
+        # the scale -c, of h = c 𝟏 or h = -(c 𝟏), its sign moved outward
+        c = h.args[0].args[0] if negated else h.args[0]
+        scale, sign = (c, 1) if negated else (c, -1)
+        while scale.op == "neg":
+            scale, sign = scale.args[0], -sign
+        if scale.op == "div" and is_number(scale.args[0]):  # a / N: (a (P - Y)) / N
+            scale, divisor = scale.args[0], scale.args[1]
+        else:
+            divisor = self.num(1)
+        if is_number(scale) and scale.data < 0:
+            scale, sign = self.num(-scale.data), -sign
+        scaled = self.div(self.mul(scale, difference), divisor)
+        return scaled if sign > 0 else self.neg(scaled)
 
     def _product(self, a: Node, b: Node) -> Node | None:
         """A B without forming what is only a scale or a diagonal, of a size

@@ -25,7 +25,19 @@ LOSSES = {
     "colsum, mean": ("J = -mean(colsum(onehot(y, C) ∘ log(softmax(S))))", "(softmax(S) - onehot(y, C)) / N"),
     "onehot, sum": ("J = -sum(onehot(y, C) ∘ log_softmax(S))", "softmax(S) - onehot(y, C)"),
     "pick, sum": ("J = -sum(pick(log_softmax(S), y))", "softmax(S) - onehot(y, C)"),
+    "mean of negated": ("J = mean(-pick(log_softmax(S), y))", "(softmax(S) - onehot(y, C)) / N"),
+    "sum over N": ("J = -sum(pick(log_softmax(S), y)) / N", "(softmax(S) - onehot(y, C)) / N"),
+    "scaled": ("J = 2 sum(pick(log_softmax(S), y))", "-2 (softmax(S) - onehot(y, C))"),
 }
+
+
+def test_a_weighted_cross_entropy_is_exact():
+    text = ("input y : {0..C-1}^N\nparam S : R^(C x N)\nparam r : R^(1 x N)\n"
+            "J = -sum(r ∘ pick(log_softmax(S), y))\ngrad J wrt S, r\n")
+    explanation = symgrad.derive(text)
+    assert explanation.gradient_line(explanation.gradients["S"], "unicode", shapes=False) == (
+        "∂J/∂S = onehot(y, C) ∘ δ - softmax(S) ∘ δ")   # δ = ∂J/∂pick(...) = -r
+    exact(text, SIZES, IDS)
 
 
 def loss_model(loss: str) -> str:
