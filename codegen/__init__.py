@@ -14,6 +14,8 @@ import importlib.util
 from functools import cache
 from pathlib import Path
 
+from symgrad.shapes import DimExpr
+
 # Target name -> the writer class that writes its modules ("module:Class").
 TARGETS = {"numpy": "symgrad.codegen.numpy.writer:NumpyWriter",
            "array-api": "symgrad.codegen.array_api.writer:ArrayApiWriter",
@@ -107,13 +109,28 @@ def packed(head: str, items: list[str], tail: str, joiner: str = ", ") -> list[s
     return lines if items else [head + tail]
 
 
+def literal(value) -> str:
+    """A value as Python source: repr, but a dimension expression (`5 d`)
+    as its terms, ((("d",), 5),), which a module evaluates with no symgrad."""
+    if isinstance(value, DimExpr):
+        return repr(value.terms)
+    if isinstance(value, (tuple, list)):
+        items = [literal(item) for item in value]
+        if isinstance(value, list):
+            return f"[{', '.join(items)}]"
+        return f"({', '.join(items)}{',' * (len(items) == 1)})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def literal_dict(name: str, value: dict, comment: str) -> str:
     """`NAME = {...}` in Python under a comment, one key a line, a long
     list's items as many a line as LINE_WIDTH takes."""
     lines = []
     for key, item in value.items():
         if isinstance(item, list) and item:
-            lines += packed(f"    {key!r}: [", [repr(entry) for entry in item], "],")
+            lines += packed(f"    {key!r}: [", [literal(entry) for entry in item], "],")
         else:
-            lines.append(f"    {key!r}: {item!r},")
+            lines.append(f"    {key!r}: {literal(item)},")
     return comment + f"{name} = {{\n" + "\n".join(lines) + "\n}"

@@ -66,6 +66,11 @@ def _check_run(spec, entries, probe, dims=None, seed=0, inputs=None, max_entries
     given, notes = _check_given(spec, inputs)
     sizes = _check_sizes(spec, dims, given)
     shapes = [_check_shape(argument, sizes) for argument in spec["arguments"]]
+    counts = {a[0]: _check_dim(a[5][1], sizes) for a in spec["arguments"] if _check_ids(a)}
+    for name, count in counts.items():
+        if name in given and given[name].size and (given[name].min() < 0 or given[name].max() >= count):
+            raise _CheckInputError(f"{name}: ids must be in 0..{count - 1}, got {given[name].min()}.."
+                                   f"{given[name].max()}")
     rng = _np.random.default_rng(seed)
     plan = _check_plan(spec, shapes, max_entries, _np.random.default_rng([seed, 1]))
     sizes_of = {a[0]: int(_np.prod(shape)) for a, shape in zip(spec["arguments"], shapes)}
@@ -75,7 +80,8 @@ def _check_run(spec, entries, probe, dims=None, seed=0, inputs=None, max_entries
     redrawn = {}
     with _np.errstate(all="ignore"):  # log of a negative, ... is reported, not warned about
         for draw in range(draws):
-            args = [given[a[0]].copy() if a[0] in given else _check_draw(rng, shape, a[5])
+            args = [given[a[0]].copy() if a[0] in given else _check_draw_ids(rng, shape, counts[a[0]])
+                    if a[0] in counts else _check_draw(rng, shape, a[5])
                     for a, shape in zip(spec["arguments"], shapes)]
             last = draw == draws - 1
             counter = _check_counter(progress, total)
@@ -96,7 +102,7 @@ def _check_run(spec, entries, probe, dims=None, seed=0, inputs=None, max_entries
                 redrawn[str(redraw)] = redrawn.get(str(redraw), 0) + 1
     notes += [f"inputs redrawn {count} time{'s' * (count > 1)}: {reason}" for reason, count in redrawn.items()]
     words = {"positive": "positive", "pd": "positive definite", "pd positive": "positive definite, positive entries"}
-    special = [f"{a[0]} {words[a[5]]}" for a in spec["arguments"] if a[5] != "real" and a[0] in drawn]
+    special = [f"{a[0]} {words[a[5]]}" for a in spec["arguments"] if a[5] in words and a[0] in drawn]
     if special:
         notes.append("drawn inside the domain of the functions that take them: " + "; ".join(special))
     flat = [result for results in gradients for result in results]
@@ -110,6 +116,7 @@ def _check_run(spec, entries, probe, dims=None, seed=0, inputs=None, max_entries
     return {
         "model": spec["model"], "passed": all(result["passed"] for result in flat),
         "dims": sizes, "seed": seed, "given": sorted(given), "draws": sum(redrawn.values()) + 1,
+        "ids": list(counts),
         "directions": directions, "max_entries": max_entries, "rtol": rtol, "floor": _CHECK_FLOOR,
         "gradients": flat, "notes": notes,
     }
@@ -129,7 +136,11 @@ def _check_arrays(values, spec):
     """Arguments as float64 arrays as the model's code sees them: a vector as
     a column (or a row), a scalar as a 0-d array."""
     arrays = []
-    for value, (_, _, _, rows, cols, _) in zip(values, spec["arguments"]):
+    for value, argument in zip(values, spec["arguments"]):
+        rows, cols = argument[3:5]
+        if _check_ids(argument):  # as the module takes them: 1-d integers, one id an int
+            arrays.append(_np.reshape(value, -1) if rows != 1 else int(_np.reshape(value, ())))
+            continue
         array = _np.asarray(value, dtype=_np.float64)
         if rows == 1 and cols == 1:
             array = array.reshape(())
@@ -144,6 +155,7 @@ def _check_given(spec, inputs):
     names or Python spellings), and notes on what was converted."""
     names = {spelled: name for name, spelled, *_ in spec["arguments"]}
     names.update({name: name for name, *_ in spec["arguments"]})
+    arguments = {argument[0]: argument for argument in spec["arguments"]}
     given, notes = {}, []
     for key, value in dict(inputs or {}).items():
         if key not in names:
@@ -151,6 +163,11 @@ def _check_given(spec, inputs):
             raise _CheckInputError(f"the inputs name '{key}', which is no argument of the model "
                                    f"(its arguments: {known})")
         array = _np.asarray(value)
+        if _check_ids(arguments[names[key]]):
+            if array.dtype.kind not in "iu":
+                raise _CheckInputError(f"{key}: ids must be integers, got an array of {array.dtype}")
+            given[names[key]] = _np.array(array.reshape(-1) if array.ndim else array)  # never stepped
+            continue
         if array.dtype.kind not in "biuf":
             raise _CheckInputError(f"{key}: expected real numbers, got an array of {array.dtype}")
         if array.dtype != _np.float64:
@@ -160,9 +177,11 @@ def _check_given(spec, inputs):
 
 
 def _check_sizes(spec, dims, given):
-    """Every dimension's size: from the arrays given, then `dims`, then
-    3, 4, 5, ... in the order the model declares them."""
-    bound, by = {}, {}
+    """Every dimension's size: from the arrays given (solving `5 d` = 250
+    for d as the module does), then `dims` (symbols only), then 3, 4, 5, ...
+    in the order the model declares them, raised where a condition on the
+    dimensions (`requirements`: a block inside its matrix) asks for more."""
+    axes = []  # (argument, dimension, size) of every axis given
     for name, _, _, rows, cols, _ in spec["arguments"]:
         if name not in given:
             continue
@@ -171,13 +190,19 @@ def _check_sizes(spec, dims, given):
             shape = (1, 1)
         elif len(shape) == 1 and (rows == 1 or cols == 1):
             shape = (shape[0], 1) if cols == 1 else (1, shape[0])
-        wanted = f"R^{rows}" if cols == 1 else f"R^({rows}x{cols})"
-        for dim, size in zip((rows, cols), shape if len(shape) == 2 else (None, None)):
-            if size is None or isinstance(dim, int) and dim != size or bound.get(dim, size) != size:
-                known = f" ({dim} = {bound[dim]} from {by[dim]})" if dim in bound else ""
-                raise _CheckInputError(f"{name}: expected {wanted}{known}, got shape {given[name].shape}")
-            if isinstance(dim, str):
-                bound[dim], by[dim] = size, name
+        if len(shape) != 2:
+            raise _CheckInputError(f"{name}: expected {_check_type(rows, cols)}, got shape {given[name].shape}")
+        axes += [(name, rows, shape[0]), (name, cols, shape[1])]
+    bound, by = {}, {}
+    while True:  # bind what one axis determines, until nothing more is
+        solved = next((found for _, dim, size in axes for found in [_check_solve(dim, size, bound)] if found), None)
+        if solved is None:
+            break
+        symbol, size = solved
+        name = next(name for name, dim, _ in axes if symbol in _check_symbols(dim))
+        if size != int(size) or size < 1:
+            raise _CheckInputError(f"{name}: its shape gives {symbol} = {size:g}, not a positive integer")
+        bound[symbol], by[symbol] = int(size), name
     for dim, size in dict(dims or {}).items():
         if dim not in spec["dims"]:
             raise _CheckInputError(f"unknown dimension '{dim}' (the model's: {', '.join(spec['dims']) or 'none'})")
@@ -187,13 +212,101 @@ def _check_sizes(spec, dims, given):
             raise _CheckInputError(f"dimension {dim} = {size} disagrees with the shape of {by[dim]}, "
                                    f"which makes it {bound[dim]}")
         bound[dim] = int(size)
-    return {dim: bound.get(dim, 3 + index) for index, dim in enumerate(spec["dims"])}
+    sizes = {dim: bound.get(dim, 3 + index) for index, dim in enumerate(spec["dims"])}
+    free = [dim for dim in spec["dims"] if dim not in bound]
+    for _ in range(1000):  # raise the free sizes a condition grows with, until every one holds
+        unmet = [(dim, least) for dim, least, _ in spec.get("requirements", ()) if _check_dim(dim, sizes) < least]
+        if not unmet:
+            break
+        for dim, _ in unmet:
+            for symbol in _check_symbols(dim):
+                more = dict(sizes, **{symbol: sizes[symbol] + 1})
+                if symbol in free and _check_dim(dim, more) > _check_dim(dim, sizes):
+                    sizes[symbol] += 1
+    for dim, least, message in spec.get("requirements", ()):
+        if _check_dim(dim, sizes) < least:
+            values = ", ".join(f"{d}={sizes[d]}" for d in _check_symbols(dim))
+            raise _CheckInputError(f"{message} ({values}): choose other --dims")
+    for name, dim, size in axes:
+        if _check_dim(dim, sizes) != size:
+            argument = next(a for a in spec["arguments"] if a[0] == name)
+            known = ", ".join(f"{d} = {sizes[d]}" + f" from {by[d]}" * (d in by) for d in _check_symbols(dim))
+            raise _CheckInputError(f"{name}: expected {_check_type(*argument[3:5])}{f' ({known})' if known else ''}, "
+                                   f"got shape {given[name].shape}")
+    return sizes
+
+
+def _check_type(rows, cols):
+    """A shape as a type writes it: R^n, R^(n x 5 d)."""
+    rows, cols = (_check_text(d) for d in (rows, cols))
+    return (f"R^{rows}" if " " not in rows else f"R^({rows})") if cols == "1" else f"R^({rows} x {cols})"
+
+
+def _check_ids(argument):
+    """Whether an argument of _CHECK_SPEC holds ids (its domain ("ids", count))."""
+    return isinstance(argument[5], tuple)
+
+
+def _check_draw_ids(rng, shape, count):
+    """Ids drawn uniformly in 0..count-1; a vector of two or more repeats its
+    first, so that a scatter of repeated ids is exercised. One id: an int."""
+    ids = rng.integers(0, count, size=shape)
+    if ids.size > 1:
+        ids[-1] = ids[0]
+    return ids if ids.ndim else int(ids)
+
+
+def _check_symbols(dim):
+    """The symbols a dimension reads: a number, a symbol, or the terms
+    ((symbols, coefficient), ...) of a polynomial (`5 d`: ((("d",), 5),))."""
+    return () if isinstance(dim, int) else (dim,) if isinstance(dim, str) else \
+        tuple(dict.fromkeys(s for monomial, _ in dim for s in monomial))
+
+
+def _check_dim(dim, sizes):
+    """A dimension's size once its symbols have sizes."""
+    if isinstance(dim, (int, str)):
+        return sizes.get(dim, dim)
+    total = 0
+    for monomial, coefficient in dim:
+        for symbol in monomial:
+            coefficient *= sizes[symbol]
+        total += coefficient
+    return total
+
+
+def _check_text(dim):
+    """A dimension as the model writes it: `5 d`, `n + m`."""
+    if not isinstance(dim, tuple):
+        return str(dim)
+    text = " + ".join(" ".join([str(c)] * (c != 1 or not m) + list(m)) for m, c in dim)
+    return text.replace("+ -", "- ")
+
+
+def _check_solve(dim, size, known):
+    """(symbol, value) where `dim` = size has one unknown symbol, linearly;
+    else None."""
+    unknown = [s for s in _check_symbols(dim) if s not in known]
+    if len(unknown) != 1:
+        return None
+    terms = ((((dim,), 1),) if isinstance(dim, str) else dim)
+    slope, rest = 0, size
+    for monomial, coefficient in terms:
+        for symbol in monomial:
+            coefficient *= known.get(symbol, 1)
+        if monomial.count(unknown[0]) > 1:
+            return None
+        if unknown[0] in monomial:
+            slope += coefficient
+        else:
+            rest -= coefficient
+    return (unknown[0], rest / slope) if slope else None
 
 
 def _check_shape(argument, sizes):
     """The array shape an argument is drawn in: () for a scalar, (n,) for a
     column vector, 2-D otherwise."""
-    rows, cols = (sizes.get(dim, dim) for dim in argument[3:5])
+    rows, cols = (_check_dim(dim, sizes) for dim in argument[3:5])
     if argument[3] == 1 and argument[4] == 1:
         return ()
     return (rows,) if argument[4] == 1 else (rows, cols)
@@ -397,6 +510,7 @@ def _check_table(report, color=False):
     given = f"; arrays given for {', '.join(report['given'])}" if report["given"] else ""
     lines = [f"{report['model']}: {sizes + '; ' if sizes else ''}seed {report['seed']}{given}; float64; "
              f"each gradient per entry and along {report['directions']} random directions"]
+    lines += [f"ids (not differentiated): {', '.join(report['ids'])}"] * bool(report.get("ids"))
     header = ("variable", "shape", "entries checked", "max abs err", "max rel err", "worst entry",
               "analytic", "numeric", "")
     for target in dict.fromkeys(result["target"] for result in report["gradients"]):

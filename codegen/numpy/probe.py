@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 
+from symgrad.binding import plan
 from symgrad.ir import postorder
 from symgrad.ops import OPS
+from symgrad.shapes import dim_python, dim_symbols
 
 from .. import literal_dict
 from .printer import NumpyPrinter, number
@@ -132,8 +134,9 @@ class ProbeWriter:
             "model": program.source.filename,
             "dims": list(program.dims),
             "arguments": [(v.name, self.spelled[v.name], v.kind, v.shape.rows, v.shape.cols,
-                           " ".join(sorted(self.drawn[v.name])) or "real")
+                           ("ids", v.ids) if v.ids is not None else " ".join(sorted(self.drawn[v.name])) or "real")
                           for v in program.arguments],
+            "requirements": [(r.dim, r.minimum, r.message) for r in program.requirements],
             "grads": [(r.target, "" if count == 1 else f"_{self.spelled.get(r.target, r.target)}",
                        tuple(v.name for v in r.wrt)) for r in program.grads],
             "kinks": [site for site, margins in self.kinks for _ in margins],
@@ -155,12 +158,19 @@ class ProbeWriter:
         # What the probe computes: its lines, and the kinks' and domains' arguments.
         code = "\n".join(self.lines + [m for _, margins in self.kinks for m in margins]
                          + [value for _, value in self.domains])
-        for dim in self.program.dims:
-            if not re.search(rf"\b{self.spelled[dim]}\b", code):
+        # The dimensions the code reads, and those they are solved from, as the module binds them.
+        steps = [step for _, steps in plan(self.program.arguments) for step in steps if step.symbol]
+        needed = {dim for dim in self.program.dims if re.search(rf"\b{self.spelled[dim]}\b", code)}
+        for step in reversed(steps):
+            if step.symbol in needed:
+                needed.update(dim_symbols(step.slope) + dim_symbols(step.rest))
+        for step in steps:
+            if step.symbol not in needed:
                 continue
-            variable, axis = next((v, axis) for v in self.program.arguments
-                                  for axis, d in enumerate(v.shape.dims()) if d == dim)
-            head.append(f"    {self.spelled[dim]} = {self.spelled[variable.name]}.shape[{axis}]")
+            size = f"{self.spelled[step.variable.name]}.shape[{step.axis}]"
+            rest = f" - {dim_python(step.rest, self.spelled)}" * (step.rest != 0)
+            slope = f" // {dim_python(step.slope, self.spelled)}" * (step.slope != 1)
+            head.append(f"    {self.spelled[step.symbol]} = " + (f"({size}{rest}){slope}" if rest or slope else size))
         if re.search(r"\b_dtype\b", code):
             head.append("    _dtype = _np.dtype(_np.float64)")
         # A place in a comment is escaped, so that no file name can end the comment.

@@ -48,15 +48,67 @@ def _scalar_in(value, name):
     return array.reshape(()), shape, array.dtype
 
 
+# helper: int
+_int = int  # for _arguments' fast path, where a model name may be int
+
+
 # helper: bad_shape
-def _bad_shape(name, given, expected, dims, bound_by):
-    """Raise the ValueError of an argument of the wrong shape."""
-    rows, cols = (f"{d}={dims[d]}" if d in dims else str(d) for d in expected)
-    text = (f"({rows},) or ({rows}, 1)" if expected[1] == 1
-            else f"(1, {cols}) or ({cols},)" if expected[0] == 1 else f"({rows}, {cols})")
-    sources = sorted(f"{d} from {bound_by[d]}" for d in expected if d in bound_by)
+def _bad_shape(name, given, expected, bound_by, problem=""):
+    """Raise the ValueError of an argument of the wrong shape; expected: (as written, value) per axis."""
+    rows, cols = (text if value is None else f"{text}={value}" for text, value in expected)
+    text = (f"({rows},) or ({rows}, 1)" if expected[1][0] == "1"
+            else f"(1, {cols}) or ({cols},)" if expected[0][0] == "1" else f"({rows}, {cols})")
+    sources = sorted(d + f"={v}" * (d not in dict(expected)) + f" from {b}" for d, (v, b) in bound_by.items())
     note = f" ({', '.join(sources)})" if sources else ""
-    raise ValueError(f"{name}: expected shape {text}{note}, got shape {given}")
+    raise ValueError(f"{name}: expected shape {text}{note}, got shape {given}{problem}")
+
+
+# helper: unsolved
+def _unsolved(dim, size, symbol, value):
+    """Why a size gives a dimension no size: `5 d` = 251 gives d = 50.2."""
+    value = int(value) if float(value).is_integer() else round(value, 6)
+    return f": {dim} = {size} gives {symbol} = {value}, not a positive integer"
+
+
+# helper: ids  (needs: ndarray)
+def _ids(value, name):
+    """A vector of ids: an integer array of shape (N,) or (N, 1), taken 1-D
+    (no copy), and its shape as given. Floats and bools are no ids."""
+    array = value if type(value) is _ndarray else _np.asarray(value)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"{name}: ids must be integers, got an array of {array.dtype}")
+    return (array[:, 0] if array.ndim == 2 and array.shape[1] == 1 else array), array.shape
+
+
+# helper: id_in  (needs: ndarray)
+def _id_in(value, name):
+    """One id: a Python int or an integer array of one entry, as a Python int."""
+    if type(value) is int:
+        return value
+    array = _np.asarray(value)
+    if array.dtype.kind not in "iu" or isinstance(value, bool):
+        raise ValueError(f"{name}: an id must be an integer, got {type(value).__name__} "
+                         f"{array.dtype if array.ndim else value!r}".rstrip())
+    if array.size != 1:
+        raise ValueError(f"{name}: expected one id, got shape {array.shape}")
+    return int(array.reshape(()))
+
+
+# helper: out_of_range
+def _out_of_range(name, ids, count, label):
+    """Raise the ValueError of the first id outside 0..count-1 (label: the
+    count as the model writes it)."""
+    values = _np.reshape(ids, -1)
+    position = int(_np.flatnonzero((values < 0) | (values >= count))[0])
+    where = f" at position {position}" if _np.ndim(ids) else ""
+    named = f" ({label}={count})" if label != str(count) else ""
+    raise ValueError(f"{name}: id {values[position]}{where} is out of range 0..{count - 1}{named}")
+
+
+# helper: unmet
+def _unmet(message, values):
+    """Raise the ValueError of a condition on the dimensions that fails."""
+    raise ValueError(f"{message} ({', '.join(f'{d}={v}' for d, v in values.items())})")
 
 
 # helper: value_out  (needs: ndarray)

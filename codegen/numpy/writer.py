@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 
 from symgrad.differentiation import Derivation
+from symgrad.binding import Step, axes, bound_order, plan
 from symgrad.ir import UserFunction, postorder
 from symgrad.naming import base_spelling
 from symgrad.notation import Printer
+from symgrad.shapes import DimExpr, dim_python, dim_symbols, dim_text
 from symgrad.version import __version__
 
 from .. import carried, literal_dict, packed
@@ -196,47 +198,63 @@ class NumpyWriter(Schedule):
 
     def bound_dims(self) -> list[str]:
         """The dimensions the arguments' shapes bind, in the order bound."""
-        return list(dict.fromkeys(d for v in self.program.arguments for d in v.shape.dims() if isinstance(d, str)))
+        return bound_order(self.program)
 
     def dim_value(self, dim) -> str:
-        """A dimension of a shape as _arguments reads it: a number, or the
-        local it was bound to."""
-        return str(dim) if isinstance(dim, int) else self.spelled[dim]
+        """A dimension of a shape as _arguments reads it: a number, or an
+        expression of the locals the dimensions were bound to."""
+        return dim_python(dim, self.spelled)
 
     def fast_path(self) -> list[str]:
         """The first lines of _arguments: where every array is a NumPy array
         (its exact type) of the first one's float dtype, each vector of shape
-        (n,) and each matrix 2-d, and every shape is as expected, the
-        arguments are taken with no function call (vectors as views of a
+        (n,) and each matrix 2-d, each vector of ids a 1-d integer array and
+        each id a Python int, all in range, and every shape is as expected,
+        the arguments are taken with no function call (vectors as views of a
         column or row): a call costs well under a microsecond then. Any
         other case falls through to the lines after, which convert the
         arguments or raise the same errors as ever."""
         arguments = self.program.arguments
-        arrays = [v for v in arguments if not v.shape.is_scalar]
+        arrays = [v for v in arguments if not v.shape.is_scalar and v.ids is None]
         # A target whose call has other state (the array-API target's namespace
-        # and device) takes arguments of other libraries: it has no fast path.
-        if not arrays or self.printer.STATE != ("_dtype", "_inplace"):
+        # and device) takes arguments of other libraries: it has no fast path;
+        # nor does a shape whose dimensions must be solved for.
+        if (not arrays or self.printer.STATE != ("_dtype", "_inplace")
+                or any(isinstance(d, DimExpr) for v in arguments for d in v.shape.dims())):
             return []
         # No builtin by its name (type, len, float): a model name may shadow it.
         helper = self.printer.helper
-        kinds = [f"{self.spelled[v.name]}.__class__ is {helper('float' if v.shape.is_scalar else 'ndarray')}"
+        kinds = [f"{self.spelled[v.name]}.__class__ is "
+                 f"{helper(('int' if v.ids is not None else 'float') if v.shape.is_scalar else 'ndarray')}"
                  for v in arguments]
-        ndims = [f"{self.spelled[v.name]}.ndim == {1 if v.shape.is_column or v.shape.is_row else 2}" for v in arrays]
+        ndims = [f"{self.spelled[v.name]}.ndim == {1 if v.shape.is_column or v.shape.is_row else 2}"
+                 for v in arguments if not v.shape.is_scalar]
         first = self.spelled[arrays[0].name]
         checks = ["_dtype.kind == 'f'"] + [f"{self.spelled[v.name]}.dtype is _dtype" for v in arrays[1:]]
-        binds, bound = [], set()
+        binds, bound, in_range = [], set(), []
         taken = {"_dtype": "_dtype", "_inplace": "True"}  # every array has the computation's dtype
         for variable in arguments:
             name = self.spelled[variable.name]
             shape, dtype = self.given[variable.name]
-            if variable.shape.is_scalar:
+            if variable.ids is not None:
+                count = self.dim_value(variable.ids)
+                taken.update({name: name, shape: f"{name}.shape" if variable.shape.rows != 1 else "()",
+                              dtype: f"{name}.dtype" if variable.shape.rows != 1 else "None"})
+                in_range.append(f"0 <= {name} < {count}" if variable.shape.is_scalar else
+                                f"(not {name}.size or 0 <= {name}.min() and {name}.max() < {count})")
+                if variable.shape.is_scalar:
+                    continue
+                checks.append(f"{name}.dtype.kind == 'i'")
+            elif variable.shape.is_scalar:
                 taken.update({name: name, shape: "()", dtype: "None"})  # as _scalar_in takes a Python float
                 continue
-            taken.update({shape: f"{name}.shape", dtype: "_dtype"})
+            else:
+                taken.update({shape: f"{name}.shape", dtype: "_dtype"})
             rows, cols = variable.shape.dims()
             if variable.shape.is_column or variable.shape.is_row:
-                taken[name] = f"{name}[:, None]" if variable.shape.is_column else f"{name}[None, :]"
-                axes = [("size", rows if variable.shape.is_column else cols)]
+                vector = variable.shape.is_column
+                taken[name] = name if variable.ids is not None else f"{name}[:, None]" if vector else f"{name}[None, :]"
+                axes = [("size", rows if vector else cols)]
             else:
                 taken[name] = name
                 axes = [(0, rows), (1, cols)]
@@ -251,6 +269,7 @@ class NumpyWriter(Schedule):
                     bound.add(dim)
                 else:
                     checks.append(f"{size} == {self.dim_value(dim)}")
+        checks += in_range + [f"{self.dim_value(r.dim)} >= {r.minimum}" for r in self.program.requirements]
         taken.update((self.spelled[d], self.spelled[d]) for d in bound)
         returned = [taken[name] for name in self.taken_arguments()]
         return (packed("    if (", kinds + ndims, "):", " and ")
@@ -258,57 +277,148 @@ class NumpyWriter(Schedule):
                 + packed("        if (", checks, "):", " and ")
                 + packed("            return (", returned, ")"))
 
+    def taking(self, variable) -> str:
+        """The line of _arguments that takes one argument, with the shape
+        (and, of a scalar or an id, the dtype) it was given."""
+        name, (shape, dtype) = self.spelled[variable.name], self.given[variable.name]
+        if variable.ids is not None and variable.shape.is_scalar:
+            return f"    {name}, {shape}, {dtype} = {self.printer.call('id_in', name, repr(variable.name))}, (), None"
+        if variable.ids is not None:
+            return f"    {name}, {shape} = {self.printer.call('ids', name, repr(variable.name))}"
+        if variable.shape.is_scalar:
+            return f"    {name}, {shape}, {dtype} = {self.printer.call('scalar_in', name, repr(variable.name))}"
+        rows, cols = variable.shape.dims()
+        taker = "column" if cols == 1 else "row" if rows == 1 else "matrix"
+        return f"    {name}, {shape} = {self.printer.call(taker, name)}"
+
+    def step_lines(self, variable, steps: list[Step], bound: dict[str, str]) -> list[str]:
+        """The lines of _arguments after taking `variable`: its axes (and
+        earlier ones that waited) bound or checked, in the plan's order.
+        `bound`: each dimension bound so far and the argument that bound it."""
+        lines: list[str] = []
+        pending: list[str] = []  # checks of one argument, made in one `if`
+        pending_of = None
+        # The argument's own dimensions first: its ndim, and where it binds
+        # nothing, one comparison of tuples, the fastest check.
+        own = [step for step in steps if step.variable is variable]
+        name = self.spelled[variable.name]
+        if not variable.shape.is_scalar:
+            if own and not any(step.symbol for step in own) and len(own) == len(axes(variable)):
+                sizes = [self.dim_value(step.dim) for step in own]
+                pending = [f"{name}.shape != ({', '.join(sizes)}{',' * (len(sizes) == 1)})"]
+                steps = [step for step in steps if step.variable is not variable]
+            else:
+                pending = [f"{name}.ndim != {len(axes(variable))}"]
+            pending_of = variable
+
+        def flush():
+            if pending:
+                lines.append(f"    if {' or '.join(pending)}:\n        {self.bad_shape(pending_of, bound)}")
+                pending.clear()
+
+        index = 0
+        while index < len(steps):
+            step = steps[index]
+            size = f"{self.spelled[step.variable.name]}.shape[{step.axis}]"
+            if step.variable is not pending_of:
+                flush()
+                pending_of = step.variable
+            if step.symbol is None:
+                pending.append(f"{size} != {self.dim_value(step.dim)}")
+                index += 1
+                continue
+            flush()
+            symbol = self.spelled[step.symbol]
+            later = steps[index + 1] if index + 1 < len(steps) else None
+            if (step.plain and later and later.plain and later.variable is step.variable
+                    and (step.axis, later.axis) == (0, 1)):
+                lines.append(f"    {symbol}, {self.spelled[later.symbol]} = {self.spelled[step.variable.name]}.shape")
+                bound.update({step.symbol: step.variable.name, later.symbol: step.variable.name})
+                index += 2
+                continue
+            if step.plain:
+                lines.append(f"    {symbol} = {size}")
+            else:
+                offset = f"{size} - {self.dim_value(step.rest)}" if step.rest != 0 else size
+                slope = self.dim_value(step.slope)
+                solved = self.printer.call("unsolved", repr(dim_text(step.dim)), size, repr(step.symbol),
+                                           f"({offset}) / {slope}")
+                if not isinstance(step.slope, int):
+                    lines.append(f"    if {slope} == 0:\n        {self.bad_shape(step.variable, bound)}")
+                lines.append(f"    {symbol}, _rest = divmod({offset}, {slope})\n"
+                             f"    if _rest or {symbol} < 1:\n        {self.bad_shape(step.variable, bound, solved)}")
+            bound[step.symbol] = step.variable.name
+            index += 1
+        flush()
+        return lines
+
+    def bad_shape(self, variable, bound: dict[str, str], solved: str | None = None) -> str:
+        """The call that raises the ValueError of `variable`'s shape, with
+        the values of the dimensions other arguments bound so far."""
+        name, (shape, _) = self.spelled[variable.name], self.given[variable.name]
+        expected = []
+        dims = variable.shape.dims() if variable.ids is None else (variable.shape.rows, 1)
+        for dim in dims:
+            # Values of dimensions other arguments bound: this one's own are in its shape given.
+            known = all(bound.get(s, variable.name) != variable.name for s in dim_symbols(dim))
+            value = self.dim_value(dim) if known and not isinstance(dim, int) else None
+            expected.append(f"({dim_text(dim)!r}, {value})")
+        by = [f"{d!r}: ({self.spelled[d]}, {bound[d]!r})" for dim in dims for d in dim_symbols(dim)
+              if d in bound and bound[d] != variable.name]
+        raiser = self.printer.helper("bad_shape")
+        tail = f",\n{' ' * (9 + len(raiser))}{solved}" if solved else ""  # under the first argument
+        return (f"{raiser}({variable.name!r}, {shape}, ({', '.join(expected)}), "
+                f"{{{', '.join(dict.fromkeys(by))}}}{tail})")
+
+    def range_lines(self) -> list[str]:
+        """The lines of _arguments that check every id is in range, once
+        every dimension is bound."""
+        lines = []
+        for variable in self.program.arguments:
+            if variable.ids is None:
+                continue
+            name, count = self.spelled[variable.name], self.dim_value(variable.ids)
+            test = (f"not 0 <= {name} < {count}" if variable.shape.is_scalar else
+                    f"{name}.size and ({name}.min() < 0 or {name}.max() >= {count})")
+            raised = self.printer.call("out_of_range", repr(variable.name), name, count, repr(dim_text(variable.ids)))
+            lines.append(f"    if {test}:\n        {raised}")
+        return lines
+
+    def requirement_lines(self) -> list[str]:
+        """The lines of _arguments that check the conditions on the
+        dimensions that compile time left open (a block inside its matrix)."""
+        lines = []
+        for requirement in self.program.requirements:
+            values = ", ".join(f"{d!r}: {self.spelled[d]}" for d in dim_symbols(requirement.dim))
+            lines.append(f"    if {self.dim_value(requirement.dim)} < {requirement.minimum}:\n"
+                         f"        {self.printer.call('unmet', repr(requirement.message), '{' + values + '}')}")
+        return lines
+
     def arguments_function(self) -> str:
-        """_arguments: floats, vectors as columns, dims bound from the first
-        array that has them and checked against every other."""
-        arrays = [self.spelled[v.name] for v in self.program.arguments]
+        """_arguments: floats, vectors as columns, ids as 1-d integer arrays
+        (one id a Python int); every dimension bound from the shapes, in
+        the binding plan's order, and every other axis checked; the ids'
+        ranges and the conditions on the dimensions checked."""
+        arguments = self.program.arguments
+        arrays = [self.spelled[v.name] for v in arguments]
         lines = self.fast_path() + self.printer.arguments_prologue(arrays)
         bound: dict[str, str] = {}  # dim -> the variable that bound it
-        helper = self.printer.helper
-        for variable in self.program.arguments:
-            name = self.spelled[variable.name]
-            shape, dtype = self.given[variable.name]
-            if variable.shape.is_scalar:
-                lines.append(f"    {name}, {shape}, {dtype} = {self.printer.call('scalar_in', name, repr(variable.name))}")
-                continue
-            rows, cols = variable.shape.dims()
-            taker = "column" if cols == 1 else "row" if rows == 1 else "matrix"
-            lines.append(f"    {name}, {shape} = {self.printer.call(taker, name)}")
-            known = ", ".join(f"{d!r}: {self.spelled[d]}" for d in bound)
-            by = ", ".join(f"{d!r}: {v!r}" for d, v in bound.items())
-            bad = f"{helper('bad_shape')}({variable.name!r}, {shape}, {(rows, cols)!r}, {{{known}}}, {{{by}}})"
-            checks, binds, later = [f"{name}.ndim != 2"], [], []
-            for axis, dim in enumerate((rows, cols)):
-                if isinstance(dim, int):
-                    checks.append(f"{name}.shape[{axis}] != {dim}")
-                elif dim in bound:
-                    checks.append(f"{name}.shape[{axis}] != {self.spelled[dim]}")
-                elif any(d == dim for _, d in binds):  # R^(n x n): the second n checks the first
-                    later.append(f"{name}.shape[{axis}] != {self.spelled[dim]}")
-                else:
-                    binds.append((axis, dim))
-            if not binds:  # every dim known: one comparison of tuples is the fastest check
-                checks = [f"{name}.shape != ({self.dim_value(rows)}, {self.dim_value(cols)})"]
-            lines.append(f"    if {' or '.join(checks)}:\n        {bad}")
-            if len(binds) == 2:
-                lines.append(f"    {self.spelled[rows]}, {self.spelled[cols]} = {name}.shape")
-            elif binds:
-                axis, dim = binds[0]
-                lines.append(f"    {self.spelled[dim]} = {name}.shape[{axis}]")
-            if later:
-                lines.append(f"    if {' or '.join(later)}:\n        {bad}")
-            bound.update({dim: variable.name for _, dim in binds})
-        lines += self.printer.dtype_lines(arrays, [self.spelled[v.name] for v in self.program.arguments
-                                                   if v.shape.is_scalar])
+        for variable, steps in plan(arguments):
+            lines.append(self.taking(variable))
+            lines += self.step_lines(variable, steps, bound)
+        lines += self.range_lines() + self.requirement_lines()
+        # Ids are no numbers of the computation: they take no part in its dtype.
+        numbers = [v for v in arguments if v.ids is None]
+        lines += self.printer.dtype_lines([self.spelled[v.name] for v in numbers],
+                                          [self.spelled[v.name] for v in numbers if v.shape.is_scalar])
         # An array's dtype as given is that of the array taken (integers became float64).
-        dtypes = {self.given[v.name][1]: f"{self.spelled[v.name]}.dtype" for v in self.program.arguments
+        dtypes = {self.given[v.name][1]: f"{self.spelled[v.name]}.dtype" for v in arguments
                   if not v.shape.is_scalar}
         lines += bracketed("return ", [dtypes.get(name, name) for name in self.taken_arguments()], "")
         return (f"def _arguments({', '.join(arrays)}):\n"
                 '    """The arguments taken (floats, vectors as columns, shapes checked), the shape\n'
                 '    and dtype each was given, the dimensions, and the dtype of the computation."""\n'
                 + "\n".join(lines))
-
 
     def gradients(self, derivation: Derivation, forward: FunctionWriter, forward_math: dict,
                   available: dict[int, str], upstream: str, grads_class: str) -> tuple[list, str]:
