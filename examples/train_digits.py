@@ -1,10 +1,13 @@
 """Train the two-layer network of examples/mlp.sg on scikit-learn's 8x8
 digits (1,797 images bundled with scikit-learn, no download), in
 mini-batches, with the gradients symgrad compiles and an optimizer of
-symgrad.optim.
+symgrad.optim. With --labels ids it trains examples/two_layer_labels.sg,
+the same network given the digits' integer labels instead of one-hot
+columns.
 
     python examples/train_digits.py                        # Adam
     python examples/train_digits.py --optimizer momentum --epochs 30
+    python examples/train_digits.py --labels ids
     python examples/train_digits.py --plot docs/optimizers.png   # every optimizer
 
 Needs the `examples` extra: pip install -e ".[examples]".
@@ -22,7 +25,9 @@ import numpy as np
 import symgrad
 from symgrad import optim
 
-MODEL = Path(__file__).resolve().parent / "mlp.sg"
+# The one network, given its labels as one-hot columns Y or as integers y.
+MODELS = {"onehot": Path(__file__).resolve().parent / "mlp.sg",
+          "ids": Path(__file__).resolve().parent / "two_layer_labels.sg"}
 
 # Each optimizer with the learning rate it trains this network well with
 # (its other hyperparameters are the notes' defaults).
@@ -66,11 +71,13 @@ def bar(done: int, total: int, width: int = 20) -> str:
 
 
 def train(optimizer: str = "adam", *, epochs: int = 20, batch: int = 32, lr: float | None = None,
-          hidden: int = 64, lam: float = 1e-4, seed: int = 0, data=None, out=sys.stdout) -> dict:
-    """Train mlp.sg with one optimizer; print a line per epoch (and, on a
-    terminal, a progress bar through the batches) to out. Returns the
-    history: mean training loss and test accuracy per epoch, the seconds."""
-    model = symgrad.load(str(MODEL))
+          hidden: int = 64, lam: float = 1e-4, seed: int = 0, labels: str = "onehot", data=None,
+          out=sys.stdout) -> dict:
+    """Train mlp.sg (labels "onehot") or two_layer_labels.sg (labels "ids")
+    with one optimizer; print a line per epoch (and, on a terminal, a
+    progress bar through the batches) to out. Returns the history: mean
+    training loss and test accuracy per epoch, the seconds."""
+    model = symgrad.load(str(MODELS[labels]))
     X_train, y_train, X_test, y_test = data if data is not None else digits(seed)
     classes = int(max(y_train.max(), y_test.max())) + 1
     Y_train = np.eye(classes)[:, y_train]
@@ -88,8 +95,9 @@ def train(optimizer: str = "adam", *, epochs: int = 20, batch: int = 32, lr: flo
         losses = []
         for k, start in enumerate(starts, 1):
             columns = order[start:start + batch]
-            J, grads = model.value_and_grad(**opt.lookahead(params), X=X_train[:, columns],
-                                            Y=Y_train[:, columns], lambda_=lam)
+            targets = dict(Y=Y_train[:, columns]) if labels == "onehot" else dict(y=y_train[columns])
+            J, grads = model.value_and_grad(**opt.lookahead(params), X=X_train[:, columns], **targets,
+                                            lambda_=lam)
             params = opt.step(params, grads)
             losses.append(float(J))
             if live:
@@ -141,10 +149,12 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden", type=int, default=64, help="hidden units (default 64)")
     parser.add_argument("--lam", type=float, default=1e-4, help="L2 strength lambda (default 1e-4)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--labels", choices=MODELS, default="onehot",
+                        help="one-hot columns (mlp.sg, the default) or integer ids (two_layer_labels.sg)")
     parser.add_argument("--plot", metavar="FILE.png", help="train with every optimizer and plot their curves")
     args = parser.parse_args(argv)
     settings = dict(epochs=args.epochs, batch=args.batch, lr=args.lr, hidden=args.hidden, lam=args.lam,
-                    seed=args.seed)
+                    seed=args.seed, labels=args.labels)
     names = list(OPTIMIZERS) if args.plot else [args.optimizer]
     data = digits(args.seed)
     histories = []

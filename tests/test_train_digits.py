@@ -1,5 +1,7 @@
 """examples/train_digits.py: a shortened training of examples/mlp.sg on the
-8x8 digits reaches a safe bar, and its command line and plot work."""
+8x8 digits reaches a safe bar, and so does one of the same network given
+integer labels (examples/two_layer_labels.sg); its command line and plot
+work."""
 
 from __future__ import annotations
 
@@ -26,6 +28,24 @@ def test_a_few_epochs_of_adam_classify_nine_test_digits_in_ten():
     assert history["loss"][-1] < history["loss"][0] / 2
 
 
+def test_a_few_epochs_from_integer_labels_classify_nine_test_digits_in_ten():
+    history = train_digits().train("adam", epochs=5, labels="ids", out=io.StringIO())
+    assert history["test_accuracy"][-1] >= 0.90
+    assert history["loss"][-1] < history["loss"][0] / 2
+
+
+def test_integer_labels_train_the_network_as_one_hot_columns_do():
+    """The two models are one loss, spelled two ways: from one seed, the same
+    batches give the same steps, to rounding."""
+    td = train_digits()
+    data = td.digits()
+    onehot, ids = (td.train("sgd", epochs=1, labels=labels, data=data, out=io.StringIO())
+                   for labels in ("onehot", "ids"))
+    np.testing.assert_allclose(ids["loss"], onehot["loss"], rtol=1e-9)
+    for name, value in onehot["params"].items():
+        np.testing.assert_allclose(ids["params"][name], value, rtol=1e-7, atol=1e-9, err_msg=name)
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adadelta"])
 def test_other_optimizers_learn_too(optimizer):
     history = train_digits().train(optimizer, epochs=2, out=io.StringIO())
@@ -47,6 +67,11 @@ def test_the_command_line_prints_a_line_per_epoch_and_the_final_accuracy(capsys)
     printed = capsys.readouterr().out
     assert "epoch   1/2" in printed and "epoch   2/2" in printed
     assert "momentum: test accuracy" in printed
+
+
+def test_the_command_line_takes_integer_labels(capsys):
+    assert train_digits().main(["--labels", "ids", "--epochs", "1"]) == 0
+    assert "adam: test accuracy" in capsys.readouterr().out
 
 
 def test_the_plot_is_saved(tmp_path):
