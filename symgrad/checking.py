@@ -124,6 +124,8 @@ class Report:
                  f"{data['directions']} random directions per gradient)", "",
                  "| gradient | shape | entries checked | max abs error | max rel error | worst | analytic "
                  "| numeric | result |", "|---|---|---|---|---|---|---|---|---|"]
+        if data.get("ids"):
+            lines[1:1] = ["", f"ids (not differentiated): {', '.join(data['ids'])}"]
         for r in self.results:
             worst = r.worst or {"where": "", "analytic": math.nan, "numeric": math.nan}
             lines.append(f"| ∂{r.target}/∂{r.variable} | {_shape(r.shape)} | {r.entries_checked} of {r.entries} "
