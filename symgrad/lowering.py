@@ -647,9 +647,11 @@ class Lowering:
         gathers = []
         for axis, value, axis_expr in placed:
             size = getattr(shape, axis)
+            start, stop, static = 0, size, False   # all of the axis, or gathered: nothing to check here
             if isinstance(value, Axis):
-                start, stop = (0, size) if value.start is None else (
-                    self.integer_index(value.start, axis_expr.start), self.integer_index(value.stop, axis_expr.stop))
+                if value.start is not None:
+                    start, stop, static = (self.integer_index(value.start, axis_expr.start),
+                                           self.integer_index(value.stop, axis_expr.stop), True)
             elif self.ids_of(value) is not None:
                 ids = self.ids_of(value)
                 if not self.require(dim_add(size, ids.ids, -1), 0, axis_expr.span,
@@ -658,19 +660,17 @@ class Lowering:
                                     f"the ids of '{ids.name}' (0..{dim_text(dim_add(ids.ids, -1))}) must index the "
                                     f"{dim_text(size)} {words[axis]} of {written}"):
                     return Invalid()
-                gathers.append((axis, value, axis_expr))
-                start, stop = 0, size
+                gathers.append((axis, value))
             else:
                 start = self.integer_index(value, axis_expr)
-                stop = None if start is None else dim_add(start, 1)
+                stop, static = None if start is None else dim_add(start, 1), True
             if start is None or stop is None:
                 return Invalid()
-            static = not (isinstance(value, Axis) and value.start is None or gathers and gathers[-1][1] is value)
             if static and not self.in_bounds(start, stop, size, isinstance(value, Axis), axis_expr,
                                              f"{words[axis]} of {written}"):
                 return Invalid()
             bounds += [start, stop]
-        if len(gathers) == 2 and not any(ids.shape.is_scalar for _, ids, _ in gathers):
+        if len(gathers) == 2 and not any(ids.shape.is_scalar for _, ids in gathers):
             return self.error(expr.open_span, f"indexing both axes of '{written}' with vectors of ids is not "
                                               "supported",
                               "pick(S, y) takes one entry of each column, S[y_j, j]; or gather one axis "
@@ -679,7 +679,7 @@ class Lowering:
         value = base
         if bounds != [0, shape.rows, 0, shape.cols]:
             value = Node("block", (base,), shape_of("block", [shape], tuple(bounds)), span, data=tuple(bounds))
-        for axis, ids, _ in gathers:
+        for axis, ids in gathers:
             value = self.make("gather", [value, ids], span, scope, data=axis)
         return value
 
