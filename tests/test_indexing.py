@@ -180,6 +180,7 @@ def test_a_block_of_a_polynomial_height_is_equal_as_a_polynomial():
                   "pick(S, y) and onehot(y, C)"),
     ("S + y", 9, "'y' holds ids (0..C - 1), which only index"),
     ("y[0]", 6, "'y' holds ids, which are not indexed"),
+    ("[x; v]", 9, "'v' holds ids (0..n - 1), which only index"),
     ("pick(y, S)", 13, "pick takes ids as its second argument, not S"),
     ("onehot(S, C)", 12, "onehot takes ids as its first argument, not S"),
     ("onehot(t, n)", 15, "onehot(t, n) has n rows, but the ids of 't' go up to n"),
@@ -215,6 +216,15 @@ def test_a_block_the_dimensions_do_not_decide_is_checked_at_run_time():
     assert (requirement.dim, requirement.minimum) == (dim_add("n", "h", -1), 0)
     assert requirement.message == "the block 0:h must lie within the n entries of z"
     assert (requirement.span.line, requirement.span.column) == (3, 11)
+
+
+def test_ids_of_another_count_are_checked_at_run_time():
+    program = check("param x : R^n\ninput w : {0..V-1}^k\nparam L : R^(d x V)\n"
+                    "s = sum(x[w]) + sum(L[:, w])\ngrad s\n")
+    (requirement,) = program.requirements   # L[:, w] needs none: V columns for ids below V
+    assert (requirement.dim, requirement.minimum) == (dim_add("n", "V", -1), 0)
+    assert requirement.message == "the ids of 'w' (0..V - 1) must index the n entries of x"
+    assert (requirement.span.line, requirement.span.column) == (4, 11)
 
 
 def test_a_block_the_dimensions_decide_needs_no_run_time_check():
