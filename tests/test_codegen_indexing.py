@@ -287,3 +287,23 @@ def test_a_gradient_plus_a_scatter_adds_into_the_temporary():
     module = module_for("lookups", "numpy")
     module.value_and_grad(*(arguments[a[0]] for a in module.SIGNATURE["arguments"]))
     assert np.array_equal(arguments["L"], L)
+
+
+@pytest.mark.parametrize("target", ["numpy", "array-api", "numba"])
+def test_vec_and_unvec_never_write_into_nor_hand_back_an_argument(target):
+    """vec(A) of an F-ordered A (whose reshape is a view of A) feeds a step
+    that could be written in place, and the gradients are vec(A) and
+    unvec(v): A and v stay unchanged, and no gradient shares their memory."""
+    module = symgrad.compile_source("param A : R^(n x m)\nparam v : R^(n m)\n"
+                                    "J = sum(tanh(vec(A)) ∘ v) + sum(vec(A) ∘ v)\ngrad J wrt A, v\n",
+                                    "views.sg", target=target)
+    rng = np.random.default_rng(3)
+    A, v = np.asfortranarray(rng.standard_normal((3, 2))), rng.standard_normal(6)
+    A0, v0 = A.copy(), v.copy()
+    value, grads = module.value_and_grad(A, v)
+    assert np.array_equal(A, A0) and np.array_equal(v, v0)
+    t = np.tanh(A.reshape(-1, order="F"))
+    assert np.allclose(grads.v, t + A.reshape(-1, order="F"), rtol=1e-12)
+    assert np.allclose(grads.A, ((1 - t * t) * v + v).reshape(3, 2, order="F"), rtol=1e-12)
+    for gradient in grads:
+        assert not np.shares_memory(gradient, A) and not np.shares_memory(gradient, v)

@@ -4,6 +4,7 @@ expression of a node whose operands are already printed."""
 from __future__ import annotations
 
 from symgrad.ir import Node
+from symgrad.ops import OPS
 from symgrad.shapes import dim_python
 
 from .. import LINE_WIDTH, carried_sections, packed
@@ -276,10 +277,17 @@ class NumpyPrinter:
     def _print_vstack(self, node, *operands): return self.stacked(node, operands, 0)
     def _print_hstack(self, node, *operands): return self.stacked(node, operands, 1)
 
-    # vec stacks the columns (column-major, order="F"): a view where A's memory allows
-    def _print_vec(self, node, a): return a if node.shape.is_scalar else f"{self.xp}.reshape({a}, (-1, 1), order='F')"
+    # vec stacks the columns (column-major, order="F"). reshape returns a view
+    # of its operand where the memory allows (a column, an F-ordered matrix):
+    # only where the operation is marked a view (Op.view), which the schedule
+    # then never writes into nor hands back uncopied; else a copy.
+    def _print_vec(self, node, a): return a if node.shape.is_scalar else self.reshaped(node, a, "(-1, 1)")
     def _print_unvec(self, node, g):
-        return g if node.shape.is_scalar else f"{self.xp}.reshape({g}, {self.dims_tuple(node.shape.dims())}, order='F')"
+        return g if node.shape.is_scalar else self.reshaped(node, g, self.dims_tuple(node.shape.dims()))
+
+    def reshaped(self, node, a: str, shape: str) -> str:
+        text = f"{self.xp}.reshape({a}, {shape}, order='F')"
+        return text if OPS[node.op].view else f"{text}.copy()"
 
     def scatter_into(self, node: Node, base: str, out: str, scattered: Node, operands: list[str]) -> str | None:
         """base ± scattered (a scatter or pick_scatter of `operands`) with
