@@ -200,12 +200,17 @@ class Shape:
             return "R"
         if self.cols == 1:
             return f"R^{self.rows}" if not isinstance(self.rows, DimExpr) else f"R^({self.rows})"
-        return f"R^({self.rows}×{self.cols})"
+        return f"R^({self._by()})"
 
     @property
     def brackets(self) -> str:
-        """As the lecture writes a factor's shape: [n×m]."""
-        return f"[{self.rows}×{self.cols}]"
+        """As the lecture writes a factor's shape: [n×m], [(m + n)×d]."""
+        return f"[{self._by()}]"
+
+    def _by(self) -> str:
+        """rows×cols, a sum of terms bracketed: 5 d×(m + n)."""
+        return "×".join(f"({d})" if isinstance(d, DimExpr) and len(d.terms) > 1 else str(d)
+                        for d in (self.rows, self.cols))
 
 
 SCALAR = Shape(1, 1)

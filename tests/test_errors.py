@@ -77,7 +77,9 @@ CASES = {
     "elementwise sum": ("y = v + w", 7, 7, "elementwise sum (+) of R^n and R^m: rows n and m differ"),
     "elementwise product": ("y = W ∘ A", 7, 7, "elementwise product (∘) of R^(n×m) and R^(n×n): "
                                                "columns m and n differ"),
-    "power of a matrix": ("y = A^2", 7, 6, "'^' raises a scalar to a power, but its base is R^(n×n) [n×n]"),
+    "power of a non-square matrix": ("y = W^2", 7, 6, "'^' raises a scalar to a power, but its base is R^(n×m) [n×m]"),
+    "non-integer power of a matrix": ("y = A^0.5", 7, 7,
+                                      "a matrix is raised only to a whole power (A^2, A^0, A^-1), not to 0.5"),
     "power of a vector": ("y = v^2", 7, 6, "'^' raises a scalar to a power, but its base is R^n [n×1]"),
     "inverse of a non-square matrix": ("y = W^-1", 7, 6, "inverse needs a square matrix, got R^(n×m) [n×m]"),
     "trace of a non-square matrix": ("y = tr(W)", 7, 5, "tr needs a square matrix, got R^(n×m) [n×m]"),
@@ -139,7 +141,7 @@ def test_each_mistake_is_reported_at_its_place(body, line, column, message):
     ("y = z\nz = a", "declare or define a name above its first use"),
     # shape mismatches say what would fit
     ("y = W * W", "for the elementwise (Hadamard) product write A ∘ B (or A .* B)"),
-    ("y = A^2", "for the elementwise power write A .^ k; A^-1 is the inverse of a square matrix"),
+    ("y = W^2", "for the elementwise power write A .^ k; A^-1 is the inverse of a square matrix"),
     ("y = W v", "transpose the left factor (A^T B) to make the inner dimensions agree"),
     ("y = w^T W", "transpose the right factor (A B^T) to make the inner dimensions agree"),
     ("y = v + v^T", "transpose one side (B^T) to make the shapes agree; broadcasting works only for "
