@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .optim import xavier
+from .shapes import Dim, DimExpr, dim_symbols, dim_value, solve_dim
 
 __all__ = ["torch_function", "TorchModel", "jax_function"]
 
@@ -59,8 +60,8 @@ class _Argument:
     keyword: str
     name: str
     kind: str
-    rows: str | int
-    cols: str | int
+    rows: Dim
+    cols: Dim
 
 
 class _Statement:
@@ -90,7 +91,9 @@ class _Statement:
         self.forward, self.backward, self.value_and_grad, self.evaluate = (
             getattr(module, entry + suffix) for entry in ("forward", "backward", "value_and_grad", "evaluate"))
         self.signature = inspect.signature(self.forward)
-        self.arguments = [_Argument(keyword, name, kind, rows, cols)
+        # A dimension expression (`5 d`) comes as its terms, ((("d",), 5),).
+        self.arguments = [_Argument(keyword, name, kind, *(DimExpr(d) if isinstance(d, tuple) else d
+                                                           for d in (rows, cols)))
                           for name, keyword, kind, rows, cols in spec["arguments"]]
         names = [argument.name for argument in self.arguments]
         self.wrt = [names.index(name) for name in wrt]
@@ -243,26 +246,27 @@ def _torch_model_class(torch):
 
 def _bind_sizes(argument: _Argument, shape: tuple, sizes: dict) -> None:
     """Learn the sizes of an argument's symbolic dimensions from the shape of
-    its value (a vector may come as a 1-D array)."""
+    its value (a vector may come as a 1-D array), solving a dimension
+    expression for its one unknown (`5 d` of 250 columns: d = 50)."""
     if len(shape) == 2:
         dims = (argument.rows, argument.cols)
     else:
         dims = ((argument.cols,) if argument.rows == 1 else (argument.rows,))[:len(shape)]
     for dim, size in zip(dims, shape):
-        if isinstance(dim, str):
-            sizes.setdefault(dim, size)
+        solved = solve_dim(dim, size, sizes)
+        if solved is not None and isinstance(solved[1], int) and solved[1] > 0:  # else the module says what is wrong
+            sizes.setdefault(*solved)
 
 
 def _initial_value(argument: _Argument, sizes: dict, rng) -> np.ndarray:
     """A drawn param: Xavier for a declared matrix, zeros for a vector (a 1-D
     array) or a scalar."""
     def size(dim):
-        if isinstance(dim, int):
-            return dim
-        if dim not in sizes:
-            raise ValueError(f"TorchModel: the size of {dim} is unknown, so {argument.name} cannot be drawn; "
-                             f"pass dims={{{dim!r}: ...}} or an initial value of {argument.keyword}")
-        return sizes[dim]
+        unknown = [symbol for symbol in dim_symbols(dim) if symbol not in sizes]
+        if unknown:
+            raise ValueError(f"TorchModel: the size of {unknown[0]} is unknown, so {argument.name} cannot be "
+                             f"drawn; pass dims={{{unknown[0]!r}: ...}} or an initial value of {argument.keyword}")
+        return dim_value(dim, sizes)
 
     rows, cols = size(argument.rows), size(argument.cols)
     if argument.rows != 1 and argument.cols != 1:

@@ -190,3 +190,18 @@ def test_check_draws_sizes_that_meet_the_conditions_on_the_dimensions():
     assert report.passed and report.data["dims"]["n"] >= report.data["dims"]["h"]
     with pytest.raises(symgrad.checking.CheckInputError, match=r"\(h=4, n=2\): choose other --dims"):
         symgrad.check(text, dims={"n": 2, "h": 4})
+
+
+def test_torch_model_draws_params_whose_shapes_are_expressions():
+    torch = pytest.importorskip("torch")
+    from symgrad import adapters
+    module = symgrad.compile_source(PRODUCT)
+    net = adapters.TorchModel(module, dims={"n": 3, "d": 4}, seed=0, dtype=torch.float64)
+    assert tuple(net.W.shape) == (3, 20) and tuple(net.b.shape) == (3,)
+    # Sizes also come from a param given: 35 columns of 5 d give d = 7.
+    net = adapters.TorchModel(module, seed=0, W=np.zeros((2, 35)), dtype=torch.float64)
+    x = torch.ones(35, dtype=torch.float64)
+    loss = net(x=x)
+    loss.backward()
+    assert loss.item() == pytest.approx(2 * sigmoid(0.0))  # W = 0, b = 0
+    np.testing.assert_allclose(net.W.grad.numpy(), np.full((2, 35), 0.25))

@@ -186,3 +186,57 @@ def test_check_json_lists_the_ids(tmp_path, capsys):
     assert main(["check", str(model), "--json", str(out)]) == 0
     assert json.loads(out.read_text())["ids"] == ["w", "i"]
     assert "ids (not differentiated): w, i" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["numpy", "array-api"])
+def test_torch_function_passes_integer_tensor_ids_through(target):
+    torch = pytest.importorskip("torch")
+    from symgrad import adapters
+    loss = adapters.torch_function(symgrad.compile_source(LOOKUP, target=target))
+    L0, u0 = arrays()
+    L, u = torch.tensor(L0, requires_grad=True), torch.tensor(u0, requires_grad=True)
+    w = torch.tensor([5, 0, 5])
+    out = loss(L, w, torch.tensor(1), u)
+    out.backward()
+    expected, grad_L, grad_u = lookup_reference(L0, [5, 0, 5], 1, u0)
+    assert out.item() == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(L.grad.numpy(), grad_L, rtol=1e-12)
+    np.testing.assert_allclose(u.grad.numpy(), grad_u, rtol=1e-12)
+    assert w.dtype == torch.int64 and w.tolist() == [5, 0, 5]
+    with pytest.raises(ValueError, match=re.escape("w: id 6 at position 0 is out of range 0..5 (V=6)")):
+        loss(L, torch.tensor([6]), 1, u)
+
+
+def test_jax_function_passes_integer_ids_through_also_under_jit():
+    jax = pytest.importorskip("jax")
+    from symgrad import adapters
+    f = adapters.jax_function(symgrad.compile_source(LOOKUP))
+    L0, u0 = arrays(np.float32)
+    w = jax.numpy.array([5, 0, 5])
+    expected, grad_L, _ = lookup_reference(L0.astype(np.float64), [5, 0, 5], 1, u0.astype(np.float64))
+    assert float(jax.jit(f)(L0, w, 1, u0)) == pytest.approx(expected, rel=1e-5)
+    np.testing.assert_allclose(jax.grad(f)(L0, w, 1, u0), grad_L, rtol=1e-5)
+
+
+def test_the_numba_target_takes_ids_and_dimension_expressions_as_the_numpy_target_does():
+    pytest.importorskip("numba")
+    module = symgrad.compile_source(LOOKUP.replace("R^(d x V)", "R^(2 h x V)").replace("R^d", "R^(2 h)"),
+                                    target="numba")
+    L, u = arrays()
+    for w, i in ((np.array([5, 0, 5]), 1), (np.array([[5], [0], [5]], dtype=np.int8), np.int64(1))):
+        value, grads = module.value_and_grad(L, w, i, u)
+        expected, grad_L, grad_u = lookup_reference(L, [5, 0, 5], 1, u)
+        assert value == pytest.approx(expected, rel=1e-12)
+        np.testing.assert_allclose(grads.L, grad_L, rtol=1e-12)
+        np.testing.assert_allclose(grads.u, grad_u, rtol=1e-12)
+    for w, i, message in ((np.array([0, 6]), 1, "w: id 6 at position 1 is out of range 0..5 (V=6)"),
+                          (np.array([0]), -1, "i: id -1 is out of range 0..5 (V=6)"),
+                          (np.array([0.0]), 1, "w: ids must be integers, got an array of float64")):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            module.value_and_grad(L, w, i, u)
+    with pytest.raises(ValueError, match=re.escape("u: expected shape (2 h=4,) or (2 h=4, 1) (h=2 from L), "
+                                                   "got shape (3,)")):
+        module.value_and_grad(L, np.array([0]), 1, u[:3])
+    L3 = np.zeros((3, 6))
+    with pytest.raises(ValueError, match=re.escape("2 h = 3 gives h = 1.5, not a positive integer")):
+        module.value_and_grad(L3, np.array([0]), 1, u)

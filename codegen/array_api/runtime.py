@@ -61,6 +61,44 @@ def _scalar_in(xp, value, name):
     return xp.reshape(array, ()), tuple(array.shape), array.dtype
 
 
+# helper: ids
+def _ids(xp, value, name):
+    """A vector of ids: an integer array of xp of shape (N,) or (N, 1), taken
+    1-d, and its shape as given. Floats and bools are no ids."""
+    array = value if _compat.is_array_api_obj(value) else xp.asarray(value)
+    if not xp.isdtype(array.dtype, "integral"):
+        raise ValueError(f"{name}: ids must be integers, got an array of {array.dtype}")
+    return (array[:, 0] if array.ndim == 2 and array.shape[1] == 1 else array), tuple(array.shape)
+
+
+# helper: id_in
+def _id_in(xp, value, name):
+    """One id: a Python int or an integer array of one entry, as a Python int."""
+    if type(value) is int:
+        return value
+    array = value if _compat.is_array_api_obj(value) else xp.asarray(value)
+    if not xp.isdtype(array.dtype, "integral") or isinstance(value, bool):
+        raise ValueError(f"{name}: an id must be an integer, got {type(value).__name__} "
+                         f"{array.dtype if array.ndim else value!r}")
+    if _compat.size(array) != 1:
+        raise ValueError(f"{name}: expected one id, got shape {tuple(array.shape)}")
+    return int(xp.reshape(array, ()))
+
+
+# helper: out_of_range
+def _out_of_range(xp, name, ids, count, label):
+    """Raise the ValueError of the first id outside 0..count-1 (label: the
+    count as the model writes it)."""
+    if isinstance(ids, int):
+        position, value, where = 0, ids, ""
+    else:
+        outside = xp.astype((ids < 0) | (ids >= count), xp.int8)
+        position = int(xp.argmax(outside))
+        value, where = int(ids[position]), f" at position {position}"
+    named = f" ({label}={count})" if label != str(count) else ""
+    raise ValueError(f"{name}: id {value}{where} is out of range 0..{count - 1}{named}")
+
+
 # helper: dtype_of
 def _dtype_of(xp, *values):
     """The computation's dtype: that of the arrays among values, as the

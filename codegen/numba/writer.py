@@ -9,6 +9,7 @@ the kernel on the taken arrays."""
 
 from __future__ import annotations
 
+from symgrad.binding import plan
 from symgrad.differentiation import Derivation
 
 from ..numpy.writer import ENTRY_POINTS, NumpyWriter
@@ -48,39 +49,71 @@ class NumbaWriter(NumpyWriter):
 
     def prologue(self, wrt: set[str]) -> list[str]:
         """A kernel's first lines: the dtype, the dimensions bound and checked
-        (a wrong size raises, and the wrapper then takes the slow path, which
-        says what is wrong), each vector as a 2-D array, the constants."""
-        arrays = [v for v in self.program.arguments if not v.shape.is_scalar]
+        in the binding plan's order, the ids' ranges and the conditions on
+        the dimensions checked (a wrong one raises, and the wrapper then
+        takes the slow path, which says what is wrong), each vector as a 2-D
+        array (a vector of ids stays 1-D), the constants."""
+        arrays = [v for v in self.program.arguments if not v.shape.is_scalar and v.ids is None]
         first = f"_in_{self.spelled[arrays[0].name]}" if arrays else None
         lines = [f"    _dtype = {first}.dtype" if first else "    _dtype = _np.dtype(_np.float64)",
                  "    _t = _dtype.type"]
-        bound: set[str] = set()
-        for variable in self.program.arguments:
+        wrong = "raise ValueError('shape')"
+        for variable, steps in plan(self.program.arguments):
             name, given = self.spelled[variable.name], f"_in_{self.spelled[variable.name]}"
             if variable.shape.is_scalar:
-                lines.append(f"    {name} = _t({given})")
-                continue
-            rows, cols = variable.shape.dims()
-            vector = variable.shape.is_column or variable.shape.is_row
-            axes = [(-1 if variable.shape.is_row else 0, rows if variable.shape.is_column else cols)] if vector \
-                else [(0, rows), (1, cols)]
+                lines.append(f"    {name} = {given if variable.ids is not None else f'_t({given})'}")
             checks = []
-            for axis, dim in axes:
-                if isinstance(dim, str) and dim not in bound:
-                    lines.append(f"    {self.spelled[dim]} = {given}.shape[{axis}]")
-                    bound.add(dim)
-                else:
-                    checks.append(f"{given}.shape[{axis}] != {self.dim_value(dim)}")
+            for step in steps:
+                size = self.kernel_axis(step)
+                if size is None:  # a vector's axis of 1: its size is checked below
+                    continue
+                if step.symbol is None:
+                    checks.append(f"{size} != {self.dim_value(step.dim)}")
+                    continue
+                symbol, slope = self.spelled[step.symbol], self.dim_value(step.slope)
+                if step.plain:
+                    lines.append(f"    {symbol} = {size}")
+                    continue
+                rest = f" + {self.dim_value(step.rest)}" * (step.rest != 0)
+                if not isinstance(step.slope, int):
+                    lines.append(f"    if {slope} == 0:\n        {wrong}")
+                lines.append(f"    {symbol} = ({size}{rest.replace('+', '-')}) // {slope}")
+                checks.append(f"{symbol} < 1 or {symbol} * {slope}{rest} != {size}")
+            vector = variable.shape.is_column or variable.shape.is_row
+            length = variable.shape.rows if variable.shape.is_column else variable.shape.cols
             if vector:
-                checks.append(f"{given}.size != {self.dim_value(rows if variable.shape.is_column else cols)}")
+                checks.append(f"{given}.size != {self.dim_value(length)}")
             if checks:
-                lines.append(f"    if {' or '.join(checks)}:\n        raise ValueError('shape')")
-            lines.append(f"    {name} = " + (self.printer.call("taken", given, self.dim_value(rows), self.dim_value(cols))
-                                            if vector else given))
+                lines.append(f"    if {' or '.join(checks)}:\n        {wrong}")
+            if not variable.shape.is_scalar:
+                taken = self.printer.call("taken", given, *map(self.dim_value, variable.shape.dims()))
+                lines.append(f"    {name} = {taken if vector and variable.ids is None else given}")
+        for variable in self.program.arguments:
+            if variable.ids is not None:
+                name, count = self.spelled[variable.name], self.dim_value(variable.ids)
+                test = (f"{name} < 0 or {name} >= {count}" if variable.shape.is_scalar else
+                        f"{name}.size and ({name}.min() < 0 or {name}.max() >= {count})")
+                lines.append(f"    if {test}:\n        raise ValueError('ids')")
+        for requirement in self.program.requirements:
+            lines.append(f"    if {self.dim_value(requirement.dim)} < {requirement.minimum}:\n"
+                         f"        raise ValueError('requirement')")
         for variable in self.program.variables.values():
             if variable.value is not None:
                 lines.append(f"    {self.spelled[variable.name]} = {self.printer.number(variable.value)}")
         return lines
+
+    def kernel_axis(self, step) -> str | None:
+        """The size a step reads, of the array as the kernel is given it: a
+        vector's length is its last axis (any of (n,), (n, 1), (1, n)); its
+        axis of 1, None."""
+        given, shape = f"_in_{self.spelled[step.variable.name]}", step.variable.shape
+        if step.variable.ids is not None:
+            return f"{given}.shape[0]"
+        if shape.is_column or shape.is_row:
+            if step.axis == (0 if shape.is_row else 1):
+                return None
+            return f"{given}.shape[{0 if shape.is_column else -1}]"
+        return f"{given}.shape[{step.axis}]"
 
     def request_code(self, derivation: Derivation, index: int) -> str:
         request = derivation.request
@@ -136,10 +169,15 @@ class NumbaWriter(NumpyWriter):
         """The Python entry points: the fast path's checks, then the kernel;
         else the arguments taken by _arguments, then the kernel."""
         inside = [self.spelled[v.name] for v in self.program.arguments]
-        arrays = [v for v in self.program.arguments if not v.shape.is_scalar]
-        scalars = [self.spelled[v.name] for v in self.program.arguments if v.shape.is_scalar]
+        arrays = [v for v in self.program.arguments if not v.shape.is_scalar and v.ids is None]
+        scalars = [self.spelled[v.name] for v in self.program.arguments if v.shape.is_scalar and v.ids is None]
+        ids = [self.spelled[v.name] for v in self.program.arguments if not v.shape.is_scalar and v.ids is not None]
         checks = [f"type({self.spelled[v.name]}) is {self.printer.helper('ndarray')}" for v in arrays]
         checks += [f"type({name}) is float" for name in scalars]
+        checks += [f"type({self.spelled[v.name]}) is int" for v in self.program.arguments
+                   if v.shape.is_scalar and v.ids is not None]
+        checks += [f"type({name}) is {self.printer.helper('ndarray')} and {name}.ndim == 1 "
+                   f"and {name}.dtype.kind == 'i'" for name in ids]
         for v in arrays:
             vector = v.shape.is_column or v.shape.is_row
             checks.append(f"0 < {self.spelled[v.name]}.ndim < 3" if vector else f"{self.spelled[v.name]}.ndim == 2")
@@ -158,7 +196,7 @@ class NumbaWriter(NumpyWriter):
                 f'    dtype of the computation; the shape and dtype of each of wrt as given."""\n'
                 f"    ({', '.join(taken)}) = _arguments({call})\n"
                 + "".join(f"    {n} = {n}.astype(_dtype)\n" if not v.shape.is_scalar else f"    {n} = float({n})\n"
-                          for v, n in zip(self.program.arguments, inside))
+                          for v, n in zip(self.program.arguments, inside) if v.ids is None)
                 + f"    return ({call},), _dtype, ({wrt_taken},)")
         grads_out = self.printer.helper("grad_out")
         back = (f"def _regiven{suffix}(gradients, given, dtype, upstream):\n"

@@ -341,8 +341,8 @@ class NumpyWriter(Schedule):
             else:
                 offset = f"{size} - {self.dim_value(step.rest)}" if step.rest != 0 else size
                 slope = self.dim_value(step.slope)
-                solved = self.printer.call("unsolved", repr(dim_text(step.dim)), size, repr(step.symbol),
-                                           f"({offset}) / {slope}")
+                solved = (f"{self.printer.helper('unsolved')}({dim_text(step.dim)!r}, {size}, {step.symbol!r}, "
+                          f"({offset}) / {slope})")
                 if not isinstance(step.slope, int):
                     lines.append(f"    if {slope} == 0:\n        {self.bad_shape(step.variable, bound)}")
                 lines.append(f"    {symbol}, _rest = divmod({offset}, {slope})\n"
@@ -378,11 +378,15 @@ class NumpyWriter(Schedule):
             if variable.ids is None:
                 continue
             name, count = self.spelled[variable.name], self.dim_value(variable.ids)
-            test = (f"not 0 <= {name} < {count}" if variable.shape.is_scalar else
-                    f"{name}.size and ({name}.min() < 0 or {name}.max() >= {count})")
+            test = f"not 0 <= {name} < {count}" if variable.shape.is_scalar else self.outside(name, count)
             raised = self.printer.call("out_of_range", repr(variable.name), name, count, repr(dim_text(variable.ids)))
             lines.append(f"    if {test}:\n        {raised}")
         return lines
+
+    @staticmethod
+    def outside(ids: str, count: str) -> str:
+        """Whether some id of the vector `ids` is outside 0..count-1."""
+        return f"{ids}.size and ({ids}.min() < 0 or {ids}.max() >= {count})"
 
     def requirement_lines(self) -> list[str]:
         """The lines of _arguments that check the conditions on the
@@ -391,7 +395,7 @@ class NumpyWriter(Schedule):
         for requirement in self.program.requirements:
             values = ", ".join(f"{d!r}: {self.spelled[d]}" for d in dim_symbols(requirement.dim))
             lines.append(f"    if {self.dim_value(requirement.dim)} < {requirement.minimum}:\n"
-                         f"        {self.printer.call('unmet', repr(requirement.message), '{' + values + '}')}")
+                         f"        {self.printer.helper('unmet')}({requirement.message!r}, {{{values}}})")
         return lines
 
     def arguments_function(self) -> str:
