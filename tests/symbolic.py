@@ -20,6 +20,13 @@ colsum, identity, zeros, the indicators gt and ge, the gates where_gt and
 where_ge (x where a > b, else 0), erf, and `apply` of a
 derived partial (its formula taken from the `Partials.derived` table, its
 IR body evaluated here like any other).
+
+Indexing (#12): dimensions may be polynomials of the sizes (`5 d`, `n + m`),
+and a variable of ids (`input y : {0..C-1}^N`) is a concrete integer
+column, given in `values` or drawn in range 0..C-1 with a repeat, never a
+symbol: gathers, blocks, pick and onehot select entries the ids (and the
+dimension expressions) name, 0-based and half-open, and the columns of
+vec are stacked in order, as language.md says.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from typing import Callable
 
 import sympy
 from sympy import Matrix, Piecewise, Rational
+
+from symgrad.shapes import dim_value
 
 
 def exact(value) -> sympy.Expr:
@@ -158,6 +167,75 @@ FUSED: dict[str, Callable[..., Matrix]] = {
 }
 
 
+# ------------------------------------------------ indexing and blocks (#12)
+
+def _ids(m: Matrix) -> list[int]:
+    return [int(v) for v in m]
+
+
+def _gather(a: Matrix, ids: Matrix, axis: str) -> Matrix:
+    """A[ids, :] or A[:, ids], a repeated id repeating its row (column)."""
+    if axis == "rows":
+        return Matrix([[a[i, j] for j in range(a.cols)] for i in _ids(ids)])
+    return Matrix([[a[i, j] for j in _ids(ids)] for i in range(a.rows)])
+
+
+def _scatter(g: Matrix, ids: Matrix, axis: str, rows: int, cols: int) -> Matrix:
+    """Zeros with G's rows (columns) added at the ids: repeated ids summed."""
+    out = sympy.zeros(rows, cols)
+    for position, i in enumerate(_ids(ids)):
+        if axis == "rows":
+            out[i, :] = out[i, :] + g[position, :]
+        else:
+            out[:, i] = out[:, i] + g[:, position]
+    return out
+
+
+def _placed(g: Matrix, r0: int, c0: int, rows: int, cols: int) -> Matrix:
+    """Zeros of rows×cols with g at (r0, c0)."""
+    out = sympy.zeros(rows, cols)
+    out[r0:r0 + g.rows, c0:c0 + g.cols] = g
+    return out
+
+
+def _pick_scatter(g: Matrix, ids: Matrix, rows: int, cols: int) -> Matrix:
+    """Zeros of C×N with G_j at (y_j, j)."""
+    out = sympy.zeros(rows, cols)
+    for j, i in enumerate(_ids(ids)):
+        out[i, j] = g[0, j]
+    return out
+
+
+# name -> meaning(operands, data, evaluator.dim, rows, cols of the result)
+INDEXING: dict[str, Callable[..., Matrix]] = {
+    "gather": lambda args, data, dim, rows, cols: _gather(args[0], args[1], data),
+    "scatter": lambda args, data, dim, rows, cols: _scatter(args[0], args[1], data[0], rows, cols),
+    "block": lambda args, data, dim, rows, cols: args[0][dim(data[0]):dim(data[1]), dim(data[2]):dim(data[3])],
+    "unblock": lambda args, data, dim, rows, cols: _placed(args[0], dim(data[0]), dim(data[1]), rows, cols),
+    "pick": lambda args, data, dim, rows, cols: Matrix([[args[0][i, j] for j, i in enumerate(_ids(args[1]))]]),
+    "pick_scatter": lambda args, data, dim, rows, cols: _pick_scatter(args[0], args[1], rows, cols),
+    "onehot": lambda args, data, dim, rows, cols: Matrix(
+        rows, cols, lambda i, j: 1 if _ids(args[0])[j] == i else 0),
+    "vstack": lambda args, data, dim, rows, cols: Matrix.vstack(*args),
+    "hstack": lambda args, data, dim, rows, cols: Matrix.hstack(*args),
+    "vec": lambda args, data, dim, rows, cols: Matrix([args[0][i, j] for j in range(args[0].cols)
+                                                       for i in range(args[0].rows)]),
+    "unvec": lambda args, data, dim, rows, cols: Matrix(rows, cols, lambda i, j: args[0][j * rows + i]),
+}
+
+
+def draw_ids(count: int, length: int, seed: int = 0) -> list[int]:
+    """`length` ids in 0..count-1, seeded, with a repeat where there are two
+    or more (so that a scatter sums)."""
+    import random
+
+    rng = random.Random(seed)
+    ids = [rng.randrange(count) for _ in range(length)]
+    if length >= 2:
+        ids[-1] = ids[0]
+    return ids
+
+
 class EvaluationError(Exception):
     """A node this evaluator cannot give a meaning to, or of the wrong size."""
 
@@ -167,13 +245,15 @@ class Evaluator:
 
     `sizes` binds every symbolic dimension; `values` (optional) gives some
     variables concrete values (a number, a column as a list, a list of
-    rows); every other variable is a matrix of real symbols named
-    `X[i,j]` (a scalar variable is the symbol `X`). `derived` is the
-    table of derived partial functions, `derivation.builder._partial.derived`.
+    rows; ids as a list of ints, or one int); a variable of ids not given
+    is drawn in range (`draw_ids`, seeded by `seed`); every other variable
+    is a matrix of real symbols named `X[i,j]` (a scalar variable is the
+    symbol `X`). `derived` is the table of derived partial functions,
+    `derivation.builder._partial.derived`.
     """
 
     def __init__(self, program, sizes: dict[str, int] | None = None, values: dict | None = None,
-                 derived: dict | None = None):
+                 derived: dict | None = None, seed: int = 0):
         self.program = program
         self.sizes = dict(sizes or {})
         missing = [d for d in program.dims if d not in self.sizes]
@@ -197,6 +277,9 @@ class Evaluator:
                     raise EvaluationError(f"{name} is {rows}×{cols}, its value {value.shape}")
                 self.leaves[name] = value
                 continue
+            if variable.ids is not None:
+                self.leaves[name] = Matrix(rows, cols, draw_ids(self.dim(variable.ids), rows * cols, seed))
+                continue
             if (rows, cols) == (1, 1):
                 symbols = Matrix([[sympy.Symbol(name, real=True)]])
             else:
@@ -208,7 +291,7 @@ class Evaluator:
 
     # ------------------------------------------------------------ sizes
     def dim(self, d) -> int:
-        return d if isinstance(d, int) else self.sizes[d]
+        return dim_value(d, self.sizes)
 
     def shape(self, shape) -> tuple[int, int]:
         return self.dim(shape.rows), self.dim(shape.cols)
@@ -256,6 +339,8 @@ class Evaluator:
             return STRUCTURAL[op](args[0])
         if op in FUSED:
             return FUSED[op](*args)
+        if op in INDEXING:
+            return INDEXING[op](args, node.data, self.dim, rows, cols)
         if op == "apply":
             return self._apply(node.data, [broadcast(a, rows, cols) for a in args], rows, cols)
         if op in ELEMENTWISE:
@@ -332,7 +417,7 @@ SPECIAL_OPS = {"variable", "number", "dimension", "argument", "identity", "zeros
 
 def has_meaning(op: str) -> bool:
     """Whether this evaluator gives the operation a meaning of its own."""
-    return op in SPECIAL_OPS or op in ELEMENTWISE or op in STRUCTURAL or op in FUSED
+    return op in SPECIAL_OPS or op in ELEMENTWISE or op in STRUCTURAL or op in FUSED or op in INDEXING
 
 
 class Model:
