@@ -25,6 +25,10 @@ never within a step of an input. A variable named in `domains` is drawn as
   logdet, inv, A^-1);
 - "real": the default;
 - an array or a number: that value, as given.
+A variable of ids (`input y : {0..C-1}^N`) is drawn as integers in 0..C-1
+(a 1-D int array, or a Python int for one id) with a repeat where there
+are two or more, so that a scatter sums; ids are never differentiated, so
+no finite difference ever perturbs them.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 import symgrad
 from symgrad.lowering import analyze
 from symgrad.naming import base_spelling
+from symgrad.shapes import dim_value
 from symgrad.source import Source
 
 RTOL = 1e-6
@@ -48,7 +53,18 @@ def program_of(text: str):
 
 
 def size(dim, dims: dict) -> int:
-    return dim if isinstance(dim, int) else dims[dim]
+    return dim_value(dim, dims)
+
+
+def draw_ids(count: int, shape, dims: dict, rng: np.random.Generator):
+    """Ids in 0..count-1 for a variable of this shape: a Python int for one
+    id, else a 1-D int array whose last id repeats its first."""
+    if shape.is_scalar:
+        return int(rng.integers(count))
+    ids = rng.integers(count, size=size(shape.rows, dims))
+    if len(ids) >= 2:
+        ids[-1] = ids[0]
+    return ids
 
 
 def draw(shape, dims: dict, rng: np.random.Generator, domain="real", vector_1d=True):
@@ -79,7 +95,8 @@ def draw_inputs(text: str, dims: dict, seed: int = 0, domains: dict | None = Non
     """Seeded random inputs for every argument of the model, in order."""
     rng = np.random.default_rng(seed)
     domains = domains or {}
-    return [draw(v.shape, dims, rng, domains.get(v.name, "real"), vector_1d)
+    return [draw_ids(size(v.ids, dims), v.shape, dims, rng) if v.ids is not None and v.name not in domains
+            else draw(v.shape, dims, rng, domains.get(v.name, "real"), vector_1d)
             for v in program_of(text).arguments]
 
 
@@ -94,8 +111,7 @@ def entry_point(module, kind: str, program, target: str | None):
 def finite_differences(evaluate, args: list, index: int, step: float = STEP):
     """Central differences of evaluate(*args) with respect to args[index],
     in its shape, and the largest |f| seen (for the rounding bound)."""
-    base = [np.array(a, dtype=np.float64) for a in args]
-    x = base[index]
+    x = np.array(args[index], dtype=np.float64)
     fd = np.zeros(x.shape)
     scale = abs(float(evaluate(*args)))
     for position in np.ndindex(x.shape) if x.shape else [()]:

@@ -455,7 +455,7 @@ EXAMPLE_SIZES = {
     "two_layer.sg": {"m": 2, "k": 3, "o": 2},
     "svm_loss.sg": {"k": 3},
     "window.sg": {"n": 2, "m": 3},
-    "window_ner.sg": {"n": 2, "m": 2},
+    "window_ner.sg": {"n": 2, "d": 1, "V": 4},
     "softmax_classifier.sg": {"C": 2, "D": 2, "N": 2},
     "quadratic_form.sg": {"n": 3},
     "trace_axb.sg": {"p": 2, "n": 3, "m": 2},
@@ -463,6 +463,12 @@ EXAMPLE_SIZES = {
     "logistic_regression.sg": {"N": 3, "d": 2},
     "logreg_columns.sg": {"d": 2, "N": 3},
     "mlp.sg": {"H": 3, "D": 2, "C": 2, "N": 2},
+    "softmax_labels.sg": {"C": 3, "D": 2, "N": 3},
+    "svm_labels.sg": {"C": 3, "D": 2, "N": 3},
+    "two_layer_labels.sg": {"H": 2, "D": 2, "C": 3, "N": 2},
+    "word2vec_naive.sg": {"d": 2, "V": 3},
+    "word2vec_negative.sg": {"d": 2, "V": 3, "K": 3},
+    "lstm_cell.sg": {"h": 2, "d": 1},
 }
 EXAMPLE_CASES = {
     "max_branch.sg": dict(points=3),
@@ -470,6 +476,9 @@ EXAMPLE_CASES = {
     "window_ner.sg": dict(points=3, domain=(-1, 1)),
     "two_layer.sg": dict(points=3),
     "mlp.sg": dict(points=3),
+    "svm_labels.sg": dict(points=3),
+    "two_layer_labels.sg": dict(points=3),
+    "lstm_cell.sg": dict(points=3, domain=(-1, 1)),
     "logdet.sg": dict(points=3, accept=lambda model: positive_det("X", model)),
 }
 
