@@ -133,22 +133,28 @@ def test_svm_loss_with_every_margin_met():
 
 # ------------------------------------------------------------- 7. window NER
 
+def window_ner_inputs(seed: int):
+    """L, W, b, u and two windows of five word ids that repeat and share words."""
+    rng = np.random.default_rng(seed)
+    d, V, n = 2, 6, 3
+    L, W = rng.uniform(-1, 1, (d, V)), rng.uniform(-1, 1, (n, 5 * d))
+    b, u = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
+    return L, W, b, u, np.array([1, 4, 0, 4, 2]), np.array([1, 4, 5, 4, 3])
+
+
 def test_window_ner_gradients_agree_with_finite_differences():
-    rng = np.random.default_rng(7)
-    n, m = 3, 4
-    W, b, u = rng.uniform(-1, 1, (n, m)), rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
-    x, xc = rng.uniform(-1, 1, m), rng.uniform(-1, 1, m)
+    L, W, b, u, w, wc = window_ner_inputs(7)
     model = load("window_ner.sg")
-    assert model.evaluate(W, b, u, x, xc) > 0   # the margin is active: every gradient is at work
-    check_grads(model, text=(EXAMPLES / "window_ner.sg").read_text(encoding="utf-8"), args=[W, b, u, x, xc])
+    assert model.evaluate(L, W, b, u, w, wc) > 0   # the margin is active: every gradient is at work
+    check_grads(model, text=(EXAMPLES / "window_ner.sg").read_text(encoding="utf-8"), args=[L, W, b, u, w, wc])
 
 
 def test_window_ner_loss_is_zero_when_the_true_window_wins_by_the_margin():
-    rng = np.random.default_rng(8)
-    W, b, x, xc = rng.uniform(-1, 1, (3, 4)), rng.uniform(-1, 1, 3), rng.uniform(-1, 1, 4), rng.uniform(-1, 1, 4)
+    L, W, b, _, w, wc = window_ner_inputs(8)
+    x, xc = L[:, w].reshape(-1, order="F"), L[:, wc].reshape(-1, order="F")   # the words' columns, stacked
     h, hc = 1 / (1 + np.exp(-(W @ x + b))), 1 / (1 + np.exp(-(W @ xc + b)))
     u = 10 * (h - hc) / np.sum((h - hc) ** 2)   # s - s_c = u^T (h - h_c) = 10
-    J, grads = load("window_ner.sg").value_and_grad(W, b, u, x, xc)
+    J, grads = load("window_ner.sg").value_and_grad(L, W, b, u, w, wc)
     assert J == 0
     assert all(not np.any(g) for g in grads)
 
@@ -205,6 +211,8 @@ def test_logistic_regression_gradient():
 @pytest.mark.parametrize("name", ["apple_orange.sg", "apple.sg", "max_branch.sg", "sigmoid_neuron.sg",
                                   "norm_wx.sg", "two_layer.sg", "svm_loss.sg", "window_ner.sg",
                                   "softmax_classifier.sg", "quadratic_form.sg", "trace_axb.sg", "logdet.sg",
-                                  "logistic_regression.sg"])
+                                  "logistic_regression.sg", "softmax_labels.sg", "svm_labels.sg",
+                                  "two_layer_labels.sg", "word2vec_naive.sg", "word2vec_negative.sg",
+                                  "lstm_cell.sg"])
 def test_every_worked_example_opens_with_a_comment(name):
     assert (EXAMPLES / name).read_text(encoding="utf-8").startswith("# ")
