@@ -171,7 +171,8 @@ MODELS = {
 
 # (target, library of the arrays passed)
 RUNS = [("numpy", "numpy"), ("array-api", "numpy"), ("array-api", "torch"), ("array-api", "jax"),
-        ("array-api", "jax-jit"), ("array-api", "dask"), ("numba", "numpy")]
+        ("array-api", "jax-jit"), ("array-api", "dask"), ("numba", "numpy"),
+        pytest.param("array-api", "torch-cuda", marks=pytest.mark.gpu)]
 # The models whose arguments have ids: _arguments checks their range with a
 # Python `if`, which jax.jit cannot trace (the operations' code itself traces:
 # tried with those checks taken out).
@@ -186,9 +187,13 @@ def converter(library: str):
         da = pytest.importorskip("dask.array")
         return (lambda a: da.from_array(np.asarray(a), chunks=2),
                 lambda v: np.asarray(v.compute() if hasattr(v, "compute") else v))
-    if library == "torch":
+    if library in ("torch", "torch-cuda"):
         torch = pytest.importorskip("torch")
-        return torch.as_tensor, lambda v: v.detach().numpy() if hasattr(v, "detach") else np.asarray(v)
+        device = "cuda" if library == "torch-cuda" else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            pytest.skip("no CUDA device")
+        return (lambda a: torch.as_tensor(a, device=device),
+                lambda v: v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v))
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
     return jax.numpy.asarray, np.asarray
