@@ -30,7 +30,7 @@ def cmd_shapes(args) -> int:
         rows.append(("dim", ", ".join(program.dims), ""))
     for variable in program.variables.values():
         value = f" = {variable.value:g}" if variable.value is not None else ""
-        rows.append((variable.kind, variable.name, f"{variable.shape}{value}"))
+        rows.append((variable.kind, variable.name, f"{variable.type_text}{value}"))
     # --explicit: each formula as it is read, every operation in brackets.
     formulas = explicit_formulas(program.source) if args.explicit else {}
     for function in program.functions.values():

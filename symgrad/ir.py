@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .shapes import Dim, Shape
+from .shapes import Dim, DimExpr, Shape, dim_add
 from .source import Source, Span
 
 
@@ -71,6 +71,18 @@ class Variable:
     node: Node
     value: float | None = None
     ids: Dim | None = None
+
+    @property
+    def type_text(self) -> str:
+        """The type as a model writes it: R^(n×m), or {0..C-1}^N for ids."""
+        if self.ids is None:
+            return str(self.shape)
+        highest = dim_add(self.ids, -1)
+        ids = f"{{0..{highest}}}"
+        if self.shape.is_scalar:
+            return ids
+        count = self.shape.rows
+        return f"{ids}^{count}" if not isinstance(count, DimExpr) else f"{ids}^({count})"
 
 
 @dataclass
