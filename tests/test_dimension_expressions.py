@@ -205,3 +205,16 @@ def test_torch_model_draws_params_whose_shapes_are_expressions():
     loss.backward()
     assert loss.item() == pytest.approx(2 * sigmoid(0.0))  # W = 0, b = 0
     np.testing.assert_allclose(net.W.grad.numpy(), np.full((2, 35), 0.25))
+
+
+def test_the_fast_path_solves_too_and_falls_through_to_the_errors():
+    # Exact float64 arrays of the right ndim take _arguments' fast path.
+    module = symgrad.compile_source(PRODUCT)
+    W, b = np.full((2, 15), 0.1), np.zeros(2)
+    value, grads = module.value_and_grad(W, np.ones(15), b)
+    assert value == pytest.approx(2 * sigmoid(1.5))
+    assert module._arguments(W, np.ones(15), b)[-4:-2] == (2, 3)  # n, d
+    with pytest.raises(ValueError, match=re.escape("x: expected shape (5 d=15,) or (5 d=15, 1) (d=3 from W)")):
+        module.value_and_grad(W, np.ones(10), b)
+    with pytest.raises(ValueError, match=re.escape("5 d = 3 gives d = 0.6, not a positive integer")):
+        module.value_and_grad(np.zeros((2, 3)), np.ones(3), b)

@@ -71,9 +71,17 @@ def _ids(xp, value, name):
     return (array[:, 0] if array.ndim == 2 and array.shape[1] == 1 else array), tuple(array.shape)
 
 
-# helper: id_in
+# helper: traced
+def _traced(value):
+    """Whether value is an array being traced (under jax.jit): its entries
+    are not known yet, so nothing can check them."""
+    return any(kind.__name__ == "Tracer" for kind in type(value).__mro__)
+
+
+# helper: id_in  (needs: traced)
 def _id_in(xp, value, name):
-    """One id: a Python int or an integer array of one entry, as a Python int."""
+    """One id: a Python int or an integer array of one entry, as a Python int
+    (a traced one stays a 0-d array)."""
     if type(value) is int:
         return value
     array = value if _compat.is_array_api_obj(value) else xp.asarray(value)
@@ -82,7 +90,16 @@ def _id_in(xp, value, name):
                          f"{array.dtype if array.ndim else value!r}")
     if _compat.size(array) != 1:
         raise ValueError(f"{name}: expected one id, got shape {tuple(array.shape)}")
-    return int(xp.reshape(array, ()))
+    return xp.reshape(array, ()) if _traced(array) else int(xp.reshape(array, ()))
+
+
+# helper: outside  (needs: traced)
+def _outside(xp, ids, count):
+    """Whether an id, or some id of a vector, is outside 0..count-1 (False
+    for traced ones, whose values are not known)."""
+    if isinstance(ids, int):
+        return not 0 <= ids < count
+    return not _traced(ids) and bool(xp.any((ids < 0) | (ids >= count)))
 
 
 # helper: out_of_range

@@ -42,11 +42,10 @@ class ArrayApiWriter(NumpyWriter):
                 + "import numpy as _np  # for check_gradients()\n" * self.checked + "\n"
                 f"TARGET = {self.target!r}\n{literal_dict('SIGNATURE', self.signature(), SIGNATURE_COMMENT)}")
 
-    @staticmethod
-    def outside(ids: str, count: str) -> str:
-        """Whether some id of the vector `ids` is outside 0..count-1, in the
-        functions of the standard."""
-        return f"_xp.any(({ids} < 0) | ({ids} >= {count}))"
+    def outside(self, ids: str, count: str, one: bool) -> str:
+        """Whether an id or some id of a vector is outside 0..count-1, in the
+        functions of the standard (unknown under jax.jit: not checked)."""
+        return self.printer.call("outside", ids, count)
 
     def gradients(self, derivation: Derivation, forward: FunctionWriter, forward_math: dict,
                   available: dict[int, str], upstream: str, grads_class: str) -> tuple[list, str]:

@@ -10,7 +10,7 @@ from symgrad.binding import Step, axes, bound_order, plan
 from symgrad.ir import UserFunction, postorder
 from symgrad.naming import base_spelling
 from symgrad.notation import Printer
-from symgrad.shapes import DimExpr, dim_python, dim_symbols, dim_text
+from symgrad.shapes import dim_python, dim_symbols, dim_text
 from symgrad.version import __version__
 
 from .. import carried, literal_dict, packed
@@ -218,9 +218,9 @@ class NumpyWriter(Schedule):
         arrays = [v for v in arguments if not v.shape.is_scalar and v.ids is None]
         # A target whose call has other state (the array-API target's namespace
         # and device) takes arguments of other libraries: it has no fast path;
-        # nor does a shape whose dimensions must be solved for.
+        # nor does a dimension solved by dividing by other dimensions (which may be 0).
         if (not arrays or self.printer.STATE != ("_dtype", "_inplace")
-                or any(isinstance(d, DimExpr) for v in arguments for d in v.shape.dims())):
+                or any(not isinstance(step.slope, int) for _, steps in plan(arguments) for step in steps)):
             return []
         # No builtin by its name (type, len, float): a model name may shadow it.
         helper = self.printer.helper
@@ -231,7 +231,7 @@ class NumpyWriter(Schedule):
                  for v in arguments if not v.shape.is_scalar]
         first = self.spelled[arrays[0].name]
         checks = ["_dtype.kind == 'f'"] + [f"{self.spelled[v.name]}.dtype is _dtype" for v in arrays[1:]]
-        binds, bound, in_range = [], set(), []
+        in_range = []
         taken = {"_dtype": "_dtype", "_inplace": "True"}  # every array has the computation's dtype
         for variable in arguments:
             name = self.spelled[variable.name]
@@ -250,25 +250,12 @@ class NumpyWriter(Schedule):
                 continue
             else:
                 taken.update({shape: f"{name}.shape", dtype: "_dtype"})
-            rows, cols = variable.shape.dims()
-            if variable.shape.is_column or variable.shape.is_row:
-                vector = variable.shape.is_column
+            vector = variable.shape.is_column
+            if variable.ids is not None or variable.shape.is_column or variable.shape.is_row:
                 taken[name] = name if variable.ids is not None else f"{name}[:, None]" if vector else f"{name}[None, :]"
-                axes = [("size", rows if vector else cols)]
             else:
                 taken[name] = name
-                axes = [(0, rows), (1, cols)]
-            if all(isinstance(d, str) and d not in bound for d in (rows, cols)) and rows != cols:
-                binds.append(f"        {self.spelled[rows]}, {self.spelled[cols]} = {name}.shape")
-                bound.update((rows, cols))
-                continue
-            for axis, dim in axes:
-                size = f"{name}.size" if axis == "size" else f"{name}.shape[{axis}]"
-                if isinstance(dim, str) and dim not in bound:
-                    binds.append(f"        {self.spelled[dim]} = {size}")
-                    bound.add(dim)
-                else:
-                    checks.append(f"{size} == {self.dim_value(dim)}")
+        binds, bound = self.fast_binds(checks)
         checks += in_range + [f"{self.dim_value(r.dim)} >= {r.minimum}" for r in self.program.requirements]
         taken.update((self.spelled[d], self.spelled[d]) for d in bound)
         returned = [taken[name] for name in self.taken_arguments()]
@@ -276,6 +263,42 @@ class NumpyWriter(Schedule):
                 + [f"        _dtype = {first}.dtype"] + binds
                 + packed("        if (", checks, "):", " and ")
                 + packed("            return (", returned, ")"))
+
+    def fast_binds(self, checks: list[str]) -> tuple[list[str], list[str]]:
+        """The fast path's lines that bind the dimensions, in the binding
+        plan's order (a vector's length is its size, as it is 1-d there), and
+        the dimensions bound; the comparisons of every other axis go to
+        `checks`, with those of the dimensions solved for (d = W.shape[1] // 5
+        holds if W.shape[1] == 5 d and d > 0)."""
+        binds, bound = [], []
+        steps = [step for _, steps in plan(self.program.arguments) for step in steps]
+        for index, step in enumerate(steps):
+            name, shape = self.spelled[step.variable.name], step.variable.shape
+            if step.variable.ids is not None or shape.is_column or shape.is_row:
+                if step.variable.ids is None and step.axis == (1 if shape.is_column else 0):
+                    continue  # the axis of 1 of a vector taken from its 1-d array
+                size = f"{name}.size"
+            else:
+                size = f"{name}.shape[{step.axis}]"
+            if step.symbol is None:
+                checks.append(f"{size} == {self.dim_value(step.dim)}")
+            elif step.plain and step.symbol in bound:  # the second of `n, m = W.shape`
+                continue
+            elif step.plain:
+                later = steps[index + 1] if index + 1 < len(steps) else None
+                pair = (later is not None and later.plain and later.variable is step.variable
+                        and (step.axis, later.axis) == (0, 1))
+                binds.append(f"        {self.spelled[step.symbol]}, {self.spelled[later.symbol]} = {name}.shape" if pair
+                             else f"        {self.spelled[step.symbol]} = {size}")
+                bound += [step.symbol, later.symbol] if pair else [step.symbol]
+            else:
+                rest = f" - {self.dim_value(step.rest)}" * (step.rest != 0)
+                solved = f"({size}{rest}) // {self.dim_value(step.slope)}" if rest else \
+                    f"{size} // {self.dim_value(step.slope)}"
+                binds.append(f"        {self.spelled[step.symbol]} = {solved}")
+                checks += [f"{size} == {self.dim_value(step.dim)}", f"{self.spelled[step.symbol]} > 0"]
+                bound.append(step.symbol)
+        return binds, bound
 
     def taking(self, variable) -> str:
         """The line of _arguments that takes one argument, with the shape
@@ -378,15 +401,16 @@ class NumpyWriter(Schedule):
             if variable.ids is None:
                 continue
             name, count = self.spelled[variable.name], self.dim_value(variable.ids)
-            test = f"not 0 <= {name} < {count}" if variable.shape.is_scalar else self.outside(name, count)
+            test = self.outside(name, count, variable.shape.is_scalar)
             raised = self.printer.call("out_of_range", repr(variable.name), name, count, repr(dim_text(variable.ids)))
             lines.append(f"    if {test}:\n        {raised}")
         return lines
 
     @staticmethod
-    def outside(ids: str, count: str) -> str:
-        """Whether some id of the vector `ids` is outside 0..count-1."""
-        return f"{ids}.size and ({ids}.min() < 0 or {ids}.max() >= {count})"
+    def outside(ids: str, count: str, one: bool) -> str:
+        """Whether an id (one: a Python int) or some id of the vector `ids`
+        is outside 0..count-1."""
+        return f"not 0 <= {ids} < {count}" if one else f"{ids}.size and ({ids}.min() < 0 or {ids}.max() >= {count})"
 
     def requirement_lines(self) -> list[str]:
         """The lines of _arguments that check the conditions on the
