@@ -304,23 +304,31 @@ class Explanation:
         return result if not isinstance(printer, PRINTERS["ascii"]) else result.replace("×", "x")
 
     def gradient_line(self, view: GradientView, style: str, shapes: bool = True) -> str:
-        printer = self.printer(style, view.target)
-        node = view.node
-        if node.op == "scatter" and id(node) not in printer.names:
-            # Only gathered (an embedding L[:, w]): the gathered part's gradient, then where it goes.
-            gathered = printer.doc(Node("gather", (Node("variable", (), node.shape, node.span, data=view.variable),
-                                                   node.args[1]), node.args[0].shape, node.span, data=node.data[0]))
-            d = self.d_written(printer, printer.symbol(view.target), gathered)
-            where = (f"{_prose(printer, 'scattered into ')}{self.d(printer, view.target, view.variable)}"
-                     f"{_prose(printer, ', repeated ids summed')}")
-            text = f"{d} = {printer.doc(node.args[0])}"
-            node = node.args[0]
-            text = f"{text:<40} {self.shape_equation(node, printer)}" if shapes else text
-            return f"{text}   {where}"
-        text = f"{self.d(printer, view.target, view.variable)} = {printer.doc(node)}"
-        if shapes:
-            text = f"{text:<40} {self.shape_equation(node, printer)}"
-        return text
+        return "\n".join(self.gradient_lines(view, style, shapes))
+
+    def gradient_lines(self, view: GradientView, style: str, shapes: bool = True) -> list[str]:
+        return self.result_lines(self.printer(style, view.target), view.target, view.variable, view.node, shapes)
+
+    def result_lines(self, printer: Printer, target: str, variable: str, node: Node, shapes: bool) -> list[str]:
+        """∂J/∂X = ..., or where X is only gathered from (an embedding, L[:, w]
+        and L[:, wc]) a line for each gathered part's gradient and one that
+        says where they go, as the notes write it."""
+        scatters = _scatter_terms(node, printer.names)
+        if not scatters:
+            text = f"{self.d(printer, target, variable)} = {printer.doc(node)}"
+            return [f"{text:<40} {self.shape_equation(node, printer)}" if shapes else text]
+        lines = []
+        for scatter in scatters:
+            gathered = printer.doc(Node("gather", (Node("variable", (), scatter.shape, scatter.span, data=variable),
+                                                   scatter.args[1]), scatter.args[0].shape, scatter.span,
+                                        data=scatter.data[0]))
+            text = f"{self.d_written(printer, printer.symbol(target), gathered)} = {printer.doc(scatter.args[0])}"
+            lines.append(f"{text:<40} {self.shape_equation(scatter.args[0], printer)}" if shapes else text)
+        each = "each " if len(scatters) > 1 else ""
+        where = (f"{self.d(printer, target, variable)}{_prose(printer, ': ' + each + 'scattered back into ')}"
+                 f"{printer.symbol(variable)}{_prose(printer, chr(39) + 's shape, repeated ids summed')}")
+        lines.append(f"{where:<40} {self.shape_equation(node, printer)}" if shapes else where)
+        return lines
 
     def text(self, style: str = "unicode", steps: bool = False) -> str:
         latex = style == "latex"
@@ -370,10 +378,8 @@ class Explanation:
                     row(f"{shown[0]} = {d} = {body}", self._shape(shape, style))
             section(f"Gradients of {printer.symbol(target)}")
             for view in self.targets[target].values():
-                if latex:
-                    row(self.gradient_line(view, style, shapes=False))
-                else:
-                    row(self.gradient_line(view, style, shapes=True))
+                for line in self.gradient_lines(view, style, shapes=not latex):
+                    row(line)
             if steps:
                 lines += self.steps(derivation, printer)
         return "\n".join(lines) + "\n"
@@ -426,7 +432,11 @@ class Explanation:
                 lines += self._path_lines(path, name, printer, indent, inner, end)
                 if several:
                     lines.append(f"{inner}{name} = {printer.doc(path.term)}{end}")
-            if several or rule.paths[0].links:  # (the target itself has no chain to add up)
+            gradient = derivation.gradients[variable]
+            if _scatter_terms(gradient, printer.names):  # gathered only: as the gradient section writes it
+                lines += [f"{indent}{line}{end}"
+                          for line in self.result_lines(printer, derivation.target, variable, gradient, False)]
+            elif several or rule.paths[0].links:  # (the target itself has no chain to add up)
                 terms = " + ".join(printer.wrap(path.term, PRODUCT if several else SUM) for path in rule.paths)
                 lines.append(f"{indent}{d} = {terms}{end}")
         return lines
@@ -467,6 +477,23 @@ class Explanation:
                 text += (f"   (the Jacobian diag({f}) is diagonal: multiplying by it "
                          f"is the elementwise product{printer.hadamard.rstrip()} {printer.wrap(factor, PRODUCT + 1)})")
         return text
+
+
+def _scatter_terms(node: Node, named) -> list[Node]:
+    """The scatters that a gradient is the sum of (∂J/∂L of a matrix that is
+    only gathered from), or [] when it is anything else."""
+    terms, stack = [], [node]
+    while stack:
+        term = stack.pop()
+        if id(term) in named:
+            return []
+        if term.op == "add":
+            stack.extend(reversed(term.args))
+        elif term.op == "scatter":
+            terms.append(term)
+        else:
+            return []
+    return terms
 
 
 def _prose(printer: Printer, text: str) -> str:

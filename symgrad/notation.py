@@ -199,7 +199,10 @@ class Printer:
         factored = self.common_right_factor(a, b, t)
         if factored:
             return factored, PRODUCT
-        return f"{self.term(node, a, SUM, t)} + {self.term(node, b, SUM, t)}", SUM
+        left, right = self.term(node, a, SUM, t), self.term(node, b, SUM, t)
+        if right.startswith("-"):  # a + (-b) is written a - b: a leading minus negates its whole term
+            return f"{left}{self.minus}{right[1:]}", SUM
+        return f"{left} + {right}", SUM
 
     def common_right_factor(self, a: Node, b: Node, t: bool) -> str | None:
         """P x + Q x written (P + Q) x: the closed forms of matrix calculus,
@@ -235,12 +238,15 @@ class Printer:
         return f"{self.term(node, a, SUM, t)}{self.minus}{self.term(node, b, PRODUCT, t)}", SUM
 
     def _print_neg(self, node, t):
-        return f"-{self.wrap(node.args[0], PRODUCT, t)}", UNARY
+        operand = self.wrap(node.args[0], PRODUCT, t)
+        return f"-{self.group(operand) if operand.startswith('-') else operand}", UNARY  # -(-x), never --x
 
     def _print_mul(self, node, t):
         a, b = node.args
         if a.shape.is_scalar or b.shape.is_scalar:  # scaling: juxtapose, scalar first (2 (-x), as below)
             scalar, other = (a, b) if a.shape.is_scalar else (b, a)
+            if scalar.op == "number" and scalar.data == -1:  # (-1) x is -x
+                return self._print_neg(Node("neg", (other,), node.shape, node.span), t)
             return f"{self.wrap(scalar, POSTFIX)} {self.wrap(other, POSTFIX, t)}", PRODUCT
         return f"{self.wrap(a, PRODUCT, t)}{self.hadamard}{self.wrap(b, PRODUCT + 1, t)}", PRODUCT
 

@@ -347,10 +347,17 @@ def selections(name: str, operand: Node, build) -> Node | None:
     if operand.op != "mul":
         return None
     a, b = operand.args
-    for onehot, x in ((a, b), (b, a)):
-        if onehot.op == "onehot" and x.shape == onehot.shape:
-            picked = build("pick", x, onehot.args[0])
+    for mask, x in ((a, b), (b, a)):
+        if mask.shape != x.shape:
+            continue
+        if mask.op == "onehot":
+            picked = build("pick", x, mask.args[0])
             return picked if name == "colsum" else build("sum", picked)
+        # The mask of every other class: (1 - onehot(y, C)) ∘ X sums to the
+        # sum of X less the picks (the multiclass SVM's margins).
+        if mask.op == "sub" and _is_one(mask.args[0]) and mask.args[1].op == "onehot":
+            picked = build("pick", x, mask.args[1].args[0])
+            return build("sub", build(name, x), picked if name == "colsum" else build("sum", picked))
     return None
 
 
@@ -384,8 +391,9 @@ def stable_form(node: Node) -> Node:
         x = _one_plus(inner, "exp")
         if x is not None and x.shape == node.shape:
             return new("softplus", x)
-        if inner.op == "sigmoid":
-            return new("neg", new("softplus", new("neg", inner.args[0])))
+        if inner.op == "sigmoid":  # -x of a negation -z is z: never --z
+            z = inner.args[0]
+            return new("neg", new("softplus", z.args[0] if z.op == "neg" else new("neg", z)))
         if inner.op == "sub" and _is_one(inner.args[0]) and inner.args[1].op == "sigmoid":
             return new("neg", new("softplus", inner.args[1].args[0]))
         if inner.op == "softmax":

@@ -50,7 +50,7 @@ def test_blocks_have_polynomial_shapes(expr, rows, cols):
     ("[A; C]", 9, "[A; B] needs blocks of equal column counts: R^(n×d) [n×d] and R^(n×e) [n×e]"),
     ("[A, B]", 9, "[A, B] needs blocks of equal row counts: R^(n×d) [n×d] and R^(m×d) [m×d]"),
     ("[A, C; B, C]", 15, "[A, B] needs blocks of equal row counts: R^(m×d) [m×d] and R^(n×e) [n×e]"),
-    ("[A, C; B]", 12, "[A; B] needs blocks of equal column counts: R^(n×d + e) [n×d + e] and R^(m×d) [m×d]"),
+    ("[A, C; B]", 12, "[A; B] needs blocks of equal column counts: R^(n×(d + e)) [n×(d + e)] and R^(m×d) [m×d]"),
     ("z[0:3 n]", 7, "the block 0:3 n ends past the 2 n entries of z"),
 ])
 def test_unequal_blocks_are_reported_at_the_block_that_differs(expr, column, message):

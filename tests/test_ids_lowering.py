@@ -7,6 +7,8 @@ gathered columns, scattered into ∂J/∂L.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from gradcheck import check_grads
@@ -15,6 +17,7 @@ from test_indexing import exact
 import symgrad
 from symgrad.ir import postorder
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SIZES = {"C": 3, "N": 4, "d": 2}
 IDS = {"y": [2, 0, 2, 1]}
 
@@ -115,12 +118,21 @@ EMBEDDING = ("param L : R^(d x V)\nparam u : R^d\ninput w : {0..V-1}^k\n"
 
 def test_derive_writes_an_embeddings_gradient_for_the_gathered_columns():
     explanation = symgrad.derive(EMBEDDING)
-    line = explanation.gradient_line(explanation.gradients["L"], "unicode")
-    head, shapes_and_where = line.split("[d×k]", 1)
+    gathered, where = explanation.gradient_line(explanation.gradients["L"], "unicode").split("\n")
+    head, shapes = gathered.split("[d×k]", 1)
     assert head.rstrip() == "∂s/∂L[:, w] = u δ"   # δ = ∂s/∂(uᵀ E), shared with ∂s/∂u
-    assert shapes_and_where.strip() == "= [d×1][1×k]   scattered into ∂s/∂L, repeated ids summed"
-    ascii_line = explanation.gradient_line(explanation.gradients["L"], "ascii", shapes=False)
-    assert ascii_line == "ds/dL[:, w] = u delta   scattered into ds/dL, repeated ids summed"
+    assert shapes.strip() == "= [d×1][1×k]"
+    assert where == "∂s/∂L: scattered back into L's shape, repeated ids summed [d×V]"
+    ascii_lines = explanation.gradient_line(explanation.gradients["L"], "ascii", shapes=False).split("\n")
+    assert ascii_lines == ["ds/dL[:, w] = u delta", "ds/dL: scattered back into L's shape, repeated ids summed"]
+
+
+def test_derive_writes_each_gathered_part_of_a_window_and_where_they_go():
+    lines = symgrad.derive((EXAMPLES / "window_ner.sg").read_text(encoding="utf-8")).text().splitlines()
+    start = lines.index("Gradients of J") + 1
+    assert [line.split("  [")[0].rstrip() for line in lines[start:start + 3]] == [
+        "  ∂J/∂L[:, w] = unvec(Wᵀ δ_2ᵀ)", "  ∂J/∂L[:, wc] = unvec(Wᵀ δ_4ᵀ)",
+        "  ∂J/∂L: each scattered back into L's shape, repeated ids summed [d×V]"]
 
 
 def test_an_embeddings_gradient_sums_repeated_ids_exactly():
@@ -138,3 +150,26 @@ def test_derive_steps_and_latex_run_on_every_construct_with_ids():
     latex = explanation.text("latex", steps=True)
     assert "\\operatorname{pick}\\left(S, y\\right)" in latex
     assert "scatter" in explanation.text("ascii", steps=True)
+
+
+def test_the_mask_of_the_other_classes_compiles_to_picks_not_a_one_hot_matrix():
+    # (1 - onehot(y, C)) ∘ M summed is sum(M) less the picks: the SVM's masked margins.
+    text = (EXAMPLES / "svm_labels.sg").read_text(encoding="utf-8")
+    code = symgrad.compiler.generate_module(symgrad.source.Source(text, "svm_labels.sg"))
+    assert "_onehot(" not in code and "onehot(y, C) ∘ margins" not in code
+    rng = np.random.default_rng(3)
+    C, D, N = 4, 3, 9
+    W, X, b = rng.standard_normal((C, D)), rng.standard_normal((D, N)), rng.standard_normal(C)
+    y = rng.integers(0, C, N)
+    module = symgrad.compile_source(text)
+    S = W @ X + b[:, None]
+    margins = np.maximum(0, S - S[y, np.arange(N)] + 1.0)
+    margins[y, np.arange(N)] = 0
+    value = module.evaluate(W=W, b=b, X=X, y=y, lambda_=0.1)
+    np.testing.assert_allclose(value, margins.sum() / N + 0.1 * np.sum(W * W), rtol=1e-12)
+
+
+def test_a_negation_of_a_negation_is_written_with_brackets_never_as_two_minus_signs():
+    text = symgrad.derive((EXAMPLES / "word2vec_negative.sg").read_text(encoding="utf-8")).text()
+    assert "--" not in text and "-(-" in text
+    assert "+ -" not in text
