@@ -83,9 +83,12 @@ class NumbaPrinter(NumpyPrinter):
 
     # Indexing: loops (helpers.py); one id (an int) as slices.
     def _print_gather(self, node, a, ids):
-        if node.shape.is_scalar or self.single(node.args[1]):
-            return super()._print_gather(node, a, ids).replace(f"{ids}, None]", f"{ids}:{ids} + 1]")
-        return self.call("gather", a, ids, "1" if node.data == "cols" else "0")
+        cols = node.data == "cols"
+        if node.shape.is_scalar:
+            return f"{a}[0, {ids}]" if cols else f"{a}[{ids}, 0]"
+        if self.single(node.args[1]):
+            return f"{a}[:, {ids}:{ids} + 1]" if cols else f"{a}[{ids}:{ids} + 1]"
+        return self.call("gather", a, ids, "1" if cols else "0")
 
     def _print_scatter(self, node, g, ids):
         axis = "1" if node.data[0] == "cols" else "0"
