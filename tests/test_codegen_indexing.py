@@ -173,10 +173,6 @@ MODELS = {
 RUNS = [("numpy", "numpy"), ("array-api", "numpy"), ("array-api", "torch"), ("array-api", "jax"),
         ("array-api", "jax-jit"), ("array-api", "dask"), ("numba", "numpy"),
         pytest.param("array-api", "torch-cuda", marks=pytest.mark.gpu)]
-# The models whose arguments have ids: _arguments checks their range with a
-# Python `if`, which jax.jit cannot trace (the operations' code itself traces:
-# tried with those checks taken out).
-WITH_IDS = ("lookups", "rows", "single", "classes")
 
 
 def converter(library: str):
@@ -230,9 +226,7 @@ def run(name: str, target: str, library: str, dtype):
 
 @pytest.mark.parametrize("target, library", RUNS)
 @pytest.mark.parametrize("name", list(MODELS))
-def test_value_and_gradients_match_plain_numpy(name, target, library, request):
-    if library == "jax-jit" and name in WITH_IDS:
-        request.applymarker(pytest.mark.xfail(reason="the ids' range check in _arguments does not trace under jax.jit"))
+def test_value_and_gradients_match_plain_numpy(name, target, library):
     value, grads, expected, expected_grads = run(name, target, library, np.float64)
     assert value == pytest.approx(expected, rel=1e-10)
     assert set(grads) == set(expected_grads)
