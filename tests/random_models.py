@@ -4,7 +4,12 @@
 language (language.md): random shapes with symbolic and integer dimensions,
 all three broadcasting cases, variables and definitions used again (so that
 gradients sum), user functions, the stable forms lowering rewrites, several
-`grad` statements, expressions up to MAX_DEPTH deep. The choices come from a
+`grad` statements, expressions up to MAX_DEPTH deep, and the constructs of
+#12: gathers by vectors of ids and by single ids (rows, columns, entries),
+blocks whose bounds are dimension expressions (`z[0:h]`, `z[h:2 h]`),
+`[A; B]`, `[A, B]`, vec, pick, onehot (`sum(onehot(y, C) ∘ X)` too), A^k
+of square matrices (k in -2..3) and dimension expressions in types
+(`R^(n + m)`, `R^(2 n)`, `R^(m n)`). The choices come from a
 `chooser`: Hypothesis (tests/test_property_gradients.py) or a seeded
 random.Random (`RandomChooser`).
 
@@ -20,7 +25,8 @@ least 0.2 from 0, inverses and determinants of matrices with a positive
 definite symmetric part) and at least MARGIN away from its kinks (relu,
 abs, sign, max, min, hardtanh, leaky_relu, elu, norms at 0); where it is
 not, its argument is shifted by a constant until it is, or another
-operation is chosen. Values stay within BOUND, so that finite differences
+operation is chosen. Ids (`input w : {0..V-1}^k`) are drawn in range by
+tests/gradcheck.py and are never differentiated. Values stay within BOUND, so that finite differences
 stay accurate.
 """
 
@@ -222,6 +228,7 @@ class Model:
     targets: list[str]
     vector_1d: bool
     seed: int
+    made: frozenset = frozenset()   # the generator's forms it holds (matpow, gather, ...)
 
 
 class Context:
@@ -238,11 +245,19 @@ class Context:
         self.consts: dict[str, float] = {}  # const NAME = NUMBER
         self.const_env: dict[str, Val] = {}
         self.defined_before: set[str] = set()  # the functions a body being generated may call
+        self.compound: list[str] = []      # the dimension expressions this model's shapes may use
+        self.ids: dict[str, object] = {}    # a variable of ids -> its count C (ids in 0..C-1)
+        self.made: set[str] = set()          # the forms made so far
         self.budget = 0
         self.counter = 0
 
     def size(self, dim) -> int:
-        return dim if isinstance(dim, int) else self.sizes[dim]
+        """A dimension's size: an int, a name, or an expression as written
+        in a type: a sum of products of names and integers (`n + m`, `2 n`)."""
+        if isinstance(dim, int):
+            return dim
+        return sum(math.prod(int(f) if f.isdigit() else self.sizes[f] for f in term.split())
+                   for term in dim.split(" + "))
 
     def count(self, shape: Shape) -> int:
         return self.size(shape[0]) * self.size(shape[1])
@@ -254,6 +269,11 @@ class Context:
 
 def is_scalar(shape: Shape) -> bool:
     return shape == SCALAR
+
+
+def is_name(dim) -> bool:
+    """A dimension that is one name (not an int, not an expression)."""
+    return isinstance(dim, str) and dim.isidentifier()
 
 
 def transposed(shape: Shape) -> Shape:
@@ -376,6 +396,28 @@ def value(e: E, ctx: Context, env: dict[str, Val]) -> Val:
             scaled = part if op == "leaky_relu" else (math.expm1(part[0]), math.expm1(part[1]))
             parts += [_product(scaled, q) for q in a.parts]
         return Val.of(*parts)
+    if op == "ids":
+        return Val.of((0.0, 0.0))          # never a value: ids only select
+    if op in ("gather", "block", "vec", "pick", "vstack", "hstack"):   # entries of their operands
+        return Val.of(*(part for a, k in zip(args, kids) if k.op != "ids" for part in a.parts))
+    if op == "onehot":
+        return Val.of((0.0, 0.0), (1.0, 1.0))
+    if op == "ones":
+        return Val.of((1.0, 1.0))
+    if op in ("rowsum", "colsum"):
+        count = ctx.size(kids[0].shape[1] if op == "rowsum" else kids[0].shape[0])
+        return Val.of((count * args[0].lo, count * args[0].hi))
+    if op in ("rowmean", "colmean"):
+        return args[0]
+    if op == "matpow":                  # A^k: |entries| <= n^(k-1) max|A|^k; A^-k = (A⁻¹)^k
+        a, k, n = args[0], e.data, ctx.size(kids[0].shape[0])
+        if k == 0:
+            return Val.of((0.0, 1.0))
+        if k < 0:
+            require(a.pd is not None and a.pd >= 0.3, "a negative power of a matrix not surely invertible")
+        top = 1 / a.pd if k < 0 else a.maxabs
+        bound = n ** (abs(k) - 1) * top ** abs(k)
+        return Val.of((-bound, bound)) if abs(k) > 1 or k < 0 else a
     if op == "apply":
         function = ctx.functions[e.data]
         return value(function.body, ctx, {**ctx.const_env, **dict(zip(function.params, args))})
@@ -411,6 +453,7 @@ NUMBERS = [("2", 2.0), ("0.5", 0.5), (".5", 0.5), ("3", 3.0), ("1e-1", 0.1), ("2
 VARIABLE_NAMES = ["W", "V", "x", "y", "b", "u", "v", "A", "B", "θ", "λ", "lambda", "w_1", "z", "h", "X", "Y",
                   "S", "P", "Ω"]
 DIM_NAMES = ["n", "m", "k", "N"]
+ID_NAMES = ["w", "y", "i", "j", "c", "o", "labels", "wc"]
 
 
 def number(value: float) -> str:
@@ -426,10 +469,12 @@ class Generator:
     # ------------------------------------------------------------ helpers
     def make(self, op, kids=(), text="", shape=SCALAR, data=None, env=None) -> tuple[E, Val]:
         e = E(op, tuple(kids), data, text, shape)
-        return e, value(e, self.ctx, self.ctx.env if env is None else env)
+        enclosure = value(e, self.ctx, self.ctx.env if env is None else env)
+        self.ctx.made.add(op)
+        return e, enclosure
 
     def dims(self) -> list:
-        return list(self.ctx.sizes) + [2, 3]
+        return list(self.ctx.sizes) + [2, 3] + self.ctx.compound
 
     def wrap(self, e: E) -> str:
         return e.text if e.op in ("name", "number") and not e.text.startswith("-") else f"({e.text})"
@@ -440,7 +485,8 @@ class Generator:
             options = [("param", p) for p in scope if p not in self.ctx.consts] + [("number", None)]
             options += [("const", c) for c in self.ctx.consts]
         else:
-            options = [("name", n) for n, v in self.ctx.variables.items() if v.shape == shape]
+            options = [("name", n) for n, v in self.ctx.variables.items()
+                       if v.shape == shape and n not in self.ctx.ids]
             options += [("name", n) for n, d in self.ctx.definitions.items() if d.shape == shape]
             options += [("new", None)] * 2
             if is_scalar(shape):
@@ -460,7 +506,7 @@ class Generator:
 
     def declared_dims(self) -> list[str]:
         """The dimension names some variable's type uses: they may stand for their size."""
-        return sorted({d for v in self.ctx.variables.values() for d in v.shape if isinstance(d, str)})
+        return sorted({d for v in self.ctx.variables.values() for d in v.shape if is_name(d)})
 
     def variable(self, shape: Shape, domain: str) -> tuple[E, Val]:
         ctx = self.ctx
@@ -486,7 +532,8 @@ class Generator:
         kinds = ["unary", "unary", "binary", "binary", "binary", "negate", "kinked", "kinked", "power",
                  "division", "call", "stable"]
         if scope is None:
-            kinds += ["matmul", "matmul", "scale", "transpose", "classify", "structure", "define"]
+            kinds += ["matmul", "matmul", "scale", "transpose", "classify", "structure", "define", "gather",
+                      "block", "stack", "vec", "pick", "onehot", "matrix_power", "axis"]
             if is_scalar(shape):
                 kinds += ["reduce", "reduce", "reduce"]
         for kind in self.choose.shuffled(kinds):
@@ -662,6 +709,9 @@ class Generator:
         args = []
         for index in range(len(function.params)):
             arg_shape = shape if index == full else self.choose.pick(self.operand_shapes(shape, scope))
+            if arg_shape != shape and any(a.shape != shape and not is_scalar(a.shape) and a.shape != arg_shape
+                                          for a in args):
+                arg_shape = SCALAR  # a column and a row of the matrix do not broadcast together (a call folds them)
             args.append(self.expression(arg_shape, self.choose.integer(0, depth), scope)[0])
         return self.make("apply", args, f"{function.name}({', '.join(a.text for a in args)})", shape,
                          data=function.name, env=self.env(scope))
@@ -792,9 +842,16 @@ class Generator:
         return self.variable(shape, "spd")
 
     def make_reduce(self, shape, depth, scope):
-        kind = self.choose.pick(["sum", "mean", "norm", "sqnorm", "norm1", "inner", "square", "logsumexp"])
+        kind = self.choose.pick(["sum", "mean", "norm", "sqnorm", "norm1", "inner", "square", "logsumexp",
+                                 "selection"])
         if kind in ("inner",):
             return self.make_matmul(shape, depth, scope)
+        if kind == "selection":    # sum(onehot(y, C) ∘ X): the entries the labels select
+            rows, cols = self.id_count(), self.id_count()
+            mask, _ = self.make_onehot((rows, cols), depth, scope, alone=True)
+            x, _ = self.expression((rows, cols), depth, scope)
+            selected = self.make("mul", [mask, x], f"{mask.text} ∘ {self.wrap(x)}", (rows, cols))[0]
+            return self.make("sum", [selected], f"sum({selected.text})", shape)
         if kind == "square":  # tr, det, logdet; and a sum of an inverse
             n = self.choose.pick(self.dims())
             op = self.choose.pick(["tr", "det", "logdet", "inverse"])
@@ -819,6 +876,208 @@ class Generator:
             return self.make("sqnorm", [a], written, shape)
         return self.make(kind, [a], f"{kind}({a.text})", shape)
 
+    # ---------------------------------------- indexing and blocks (#12; not in a body)
+    def ids(self, count, length) -> E:
+        """A variable of ids in 0..count-1: `length` of them (a vector), or one id (length None)."""
+        ctx = self.ctx
+        reuse = [n for n, c in ctx.ids.items() if c == count and ctx.variables[n].shape == (length or 1, 1)]
+        if reuse and self.choose.chance(0.5):
+            name = self.choose.pick(reuse)
+        else:
+            name = self.choose.pick([n for n in ID_NAMES if n not in ctx.env and n not in ctx.sizes]
+                                    or [ctx.fresh("ids")])
+            ctx.variables[name] = Variable(name, "input", (length or 1, 1), "ids")
+            ctx.ids[name] = count
+            ctx.env[name] = Val.of((0.0, 0.0))
+        return E("ids", (), name, name, (length or 1, 1))
+
+    def id_count(self):
+        return self.choose.pick([d for d in self.dims() if is_name(d) or isinstance(d, int)])
+
+    def make_gather(self, shape, depth, scope):
+        """A[:, w], A[w, :], x[w] (vectors of ids), A[:, i], A[i, :], x[i], A[i, j] (single ids)."""
+        if scope is not None:
+            return None
+        rows, cols = shape
+        count = self.id_count()
+        forms = []
+        if is_scalar(shape):
+            forms += ["entry", "column entry"]
+        elif cols == 1:
+            forms += ["rows of a column", "column"] if is_name(rows) or isinstance(rows, int) else ["column"]
+        elif rows == 1:
+            forms += ["row"]
+        if not is_scalar(shape) and (is_name(cols) or isinstance(cols, int)) and cols != 1:
+            forms.append("columns")
+        if not is_scalar(shape) and (is_name(rows) or isinstance(rows, int)) and rows != 1 and cols != 1:
+            forms.append("rows")
+        if not forms:
+            return None
+        form = self.choose.pick(forms)
+        if form == "columns":                    # L[:, w]: n×V -> n×k
+            a, _ = self.expression((rows, count), depth, scope)
+            w = self.ids(count, cols)
+            return self.make("gather", [a, w], f"{self.wrap(a)}[:, {w.text}]", shape, data="cols")
+        if form == "rows":                       # A[w, :]: V×m -> k×m
+            a, _ = self.expression((count, cols), depth, scope)
+            w = self.ids(count, rows)
+            return self.make("gather", [a, w], f"{self.wrap(a)}[{w.text}, :]", shape, data="rows")
+        if form == "rows of a column":           # x[w]: V -> k
+            a, _ = self.expression((count, 1), depth, scope)
+            w = self.ids(count, rows)
+            return self.make("gather", [a, w], f"{self.wrap(a)}[{w.text}]", shape, data="rows")
+        if form == "column":                     # A[:, i]: n×V -> n
+            a, _ = self.expression((rows, count), depth, scope)
+            i = self.ids(count, None)
+            return self.make("gather", [a, i], f"{self.wrap(a)}[:, {i.text}]", shape, data="cols")
+        if form == "row":                        # A[i, :]: V×m -> 1×m
+            a, _ = self.expression((count, cols), depth, scope)
+            i = self.ids(count, None)
+            return self.make("gather", [a, i], f"{self.wrap(a)}[{i.text}, :]", shape, data="rows")
+        if form == "column entry":               # x[i]
+            a, _ = self.expression((count, 1), depth, scope)
+            i = self.ids(count, None)
+            return self.make("gather", [a, i], f"{self.wrap(a)}[{i.text}]", shape, data="rows")
+        other = self.id_count()                  # A[i, j]
+        a, _ = self.expression((count, other), depth, scope)
+        i, j = self.ids(count, None), self.ids(other, None)
+        return self.make("gather", [a, i, j], f"{self.wrap(a)}[{i.text}, {j.text}]", shape, data="entry")
+
+    def sliced(self, dim):
+        """A larger dimension and the bounds of a block of `dim` entries in it:
+        (source, "start:stop"), bounds written as dimension expressions."""
+        if isinstance(dim, int):   # a source of 2 entries at least: one would be a scalar, not indexed
+            start = self.choose.integer(0, 2)
+            return max(2, dim + start + self.choose.integer(0, 1)), f"{start}:{dim + start}"
+        if not is_name(dim):
+            return dim, f"0:{dim}"               # the whole of an expression
+        other = self.choose.pick([d for d in self.ctx.sizes if d != dim] or [dim])
+        source, bounds = self.choose.pick([
+            (f"2 {dim}", f"0:{dim}"), (f"2 {dim}", f"{dim}:2 {dim}"), (f"{dim} + {other}", f"0:{dim}"),
+            (f"{other} + {dim}", f"{other}:{other} + {dim}"), (f"{dim} + 1", f"1:{dim} + 1"),
+            (dim, f"0:{dim}")])
+        return source, bounds
+
+    def make_block(self, shape, depth, scope):
+        """z[a:b] of a column, A[a:b, :], A[:, a:b], A[a:b, c:d], an entry x[n - 1] (bounds: dimension expressions)."""
+        if scope is not None:
+            return None
+        rows, cols = shape
+        if is_scalar(shape) and self.choose.chance(0.5):    # x[n - 1], A[1, 0]: entries at dimension expressions
+            n = self.choose.pick(self.dims())
+            a, _ = self.expression((n, 1), depth, scope)
+            last = self.choose.pick([f"{n} - 1", "0"]) if not isinstance(n, int) else str(n - 1)
+            return self.make("block", [a], f"{self.wrap(a)}[{last}]", shape)
+        if cols == 1:
+            source, bounds = self.sliced(rows)
+            a, _ = self.expression((source, 1), depth, scope)
+            return self.make("block", [a], f"{self.wrap(a)}[{bounds}]", shape)
+        row_source, row_bounds = self.sliced(rows) if self.choose.chance(0.7) else (rows, ":")
+        col_source, col_bounds = self.sliced(cols) if self.choose.chance(0.5) or row_bounds == ":" else (cols, ":")
+        a, _ = self.expression((row_source, col_source), depth, scope)
+        return self.make("block", [a], f"{self.wrap(a)}[{row_bounds}, {col_bounds}]", shape)
+
+    def parts(self, dim) -> list | None:
+        """Two dimensions that add up to dim, as symgrad adds them, or None."""
+        if isinstance(dim, int):
+            return [1, dim - 1] if dim >= 2 else None
+        terms = dim.split(" + ")
+        if len(terms) == 2:
+            return [int(t) if t.isdigit() else t for t in terms]
+        factors = dim.split()
+        if len(factors) == 2 and factors[0] == "2":
+            return [factors[1], factors[1]]
+        return None
+
+    def make_stack(self, shape, depth, scope):
+        """[A; B] (rows add up) or [A, B] (columns add up), and [A, B; C, D]."""
+        if scope is not None:
+            return None
+        rows, cols = shape
+        across_rows, across_cols = self.parts(rows), self.parts(cols)
+        if across_rows and across_cols and self.choose.chance(0.3):
+            blocks = [[self.expression((r, c), self.choose.integer(0, depth), scope)[0] for c in across_cols]
+                      for r in across_rows]
+            text = "; ".join(", ".join(b.text for b in row) for row in blocks)
+            stacked = [self.make("hstack", row, "", (r, cols))[0] for row, r in zip(blocks, across_rows)]
+            return self.make("vstack", stacked, f"[{text}]", shape)
+        options = [("vstack", across_rows)] * bool(across_rows) + [("hstack", across_cols)] * bool(across_cols)
+        if not options:
+            return None
+        op, split = self.choose.pick(options)
+        shapes = [(part, cols) for part in split] if op == "vstack" else [(rows, part) for part in split]
+        blocks = [self.expression(s, self.choose.integer(0, depth), scope)[0] for s in shapes]
+        separator = "; " if op == "vstack" else ", "
+        return self.make(op, blocks, f"[{separator.join(b.text for b in blocks)}]", shape)
+
+    def make_vec(self, shape, depth, scope):
+        """vec(A): the columns of A stacked, (n m)×1."""
+        rows, cols = shape
+        if scope is not None or cols != 1 or rows == 1:
+            return None
+        factors = rows.split() if isinstance(rows, str) and len(rows.split()) == 2 else None
+        options = [(rows, 1), (1, rows)]
+        if factors:
+            first, second = (int(f) if f.isdigit() else f for f in factors)
+            options = [(first, second), (second, first)]
+        elif isinstance(rows, int) and rows % 2 == 0:
+            options.append((2, rows // 2))
+        a, _ = self.expression(self.choose.pick(options), depth, scope)
+        return self.make("vec", [a], f"vec({a.text})", shape)
+
+    def make_pick(self, shape, depth, scope):
+        """pick(S, y): one entry of each column of S, at the ids y."""
+        rows, cols = shape
+        if scope is not None or rows != 1 or not (is_name(cols) or isinstance(cols, int)):
+            return None
+        count = self.id_count()
+        a, _ = self.expression((count, cols), depth, scope)
+        y = self.ids(count, None if cols == 1 else cols)
+        return self.make("pick", [a, y], f"pick({a.text}, {y.text})", shape)
+
+    def make_onehot(self, shape, depth, scope, alone=False):
+        """onehot(y, C), a mask of labels: onehot(y, C) ∘ X or (1 - onehot(y, C)) ∘ X."""
+        rows, cols = shape
+        if scope is not None or is_scalar(shape) or not (is_name(rows) or isinstance(rows, int)) \
+                or not (is_name(cols) or isinstance(cols, int)):
+            return None
+        y = self.ids(rows, None if cols == 1 else cols)
+        mask = self.make("onehot", [y], f"onehot({y.text}, {rows})", shape)
+        if alone:
+            return mask
+        x, _ = self.expression(shape, depth, scope)
+        if self.choose.chance(0.5):
+            mask = self.make("sub", [E("number", (), 1.0, "1"), mask[0]], f"(1 - {mask[0].text})", shape)
+        return self.make("mul", [mask[0], x], f"{mask[0].text} ∘ {self.wrap(x)}", shape)
+
+    def make_axis(self, shape, depth, scope):
+        """Sums and means along an axis: rowsum(X), rowmean(X), X ones(m) (a column);
+        colsum(X), colmean(X) (a row)."""
+        rows, cols = shape
+        if scope is not None or is_scalar(shape) or rows != 1 and cols != 1:
+            return None
+        other = self.choose.pick(self.dims())
+        if cols == 1:
+            x, _ = self.expression((rows, other), depth, scope)
+            op = self.choose.pick(["rowsum", "rowmean", "ones"])
+            if op == "ones":
+                ones, _ = self.make("ones", (), f"ones({other})", (other, 1), data=other)
+                return self.make("matmul", [x, ones], f"{self.wrap(x)} {ones.text}", shape)
+        else:
+            x, _ = self.expression((other, cols), depth, scope)
+            op = self.choose.pick(["colsum", "colmean"])
+        return self.make(op, [x], f"{op}({x.text})", shape)
+
+    def make_matrix_power(self, shape, depth, scope):
+        """A^k of a square matrix, k in -2..3 (A^0 = I; a negative power of an invertible A)."""
+        rows, cols = shape
+        if scope is not None or rows != cols or is_scalar(shape):
+            return None
+        k = self.choose.pick([-2, -1, 0, 1, 2, 3])
+        a, _ = self.pd_matrix(rows, depth) if k < 0 else self.expression(shape, depth, scope)
+        exponent = self.choose.pick([f"({k})", f"{{{k}}}"] + [str(k)] * (k >= 0) + [f"{k}"] * (k < 0))
+        return self.make("matpow", [a], f"{self.wrap(a)}^{exponent}", shape, data=k)
+
     def make_define(self, shape, depth, scope):
         """Name a subexpression (it may be used again further on)."""
         e, v = self.expression(shape, depth, scope)
@@ -837,10 +1096,18 @@ class Generator:
                                  (self.choose.pick(dims), self.choose.pick(dims))])
 
 
-def type_text(shape: Shape, choose) -> str:
+def type_text(shape: Shape, choose, ids=None) -> str:
+    """A variable's type as written: R^(...), a dimension expression in
+    brackets where it is one of two; ids as {0..C-1}^k, one id as {0..C-1}."""
     rows, cols = shape
+    if ids is not None:
+        high = ids - 1 if isinstance(ids, int) else f"{ids}-1"
+        return f"{{0..{high}}}" if shape == SCALAR else f"{{0..{high}}}^{rows}"
     if shape == SCALAR:
         return choose.pick(["R", "R", "R^1", "R^(1 x 1)"])
+    if not is_name(rows) and not isinstance(rows, int) and cols == 1:
+        return choose.pick([f"R^({rows})", f"R^{{{rows}}}", f"R^(({rows}) x 1)"])
+    rows, cols = (d if is_name(d) or isinstance(d, int) else f"({d})" for d in shape)
     if cols == 1:
         return choose.pick([f"R^{rows}", f"R^({rows})", f"R^{{{rows}}}", f"R^({rows} x 1)"])
     by = choose.pick([" x ", "×", ",", " × ", ", "])
@@ -853,6 +1120,10 @@ def generate(choose) -> Model:
     dims = choose.shuffled(DIM_NAMES)[:choose.integer(1, 3)]
     sizes = {d: choose.pick([1, 2, 2, 3, 3, 4]) for d in dims}
     ctx = Context(choose, sizes)
+    if choose.chance(0.5):      # a dimension expression the shapes may use
+        a, b = choose.pick(dims), choose.pick(dims)
+        ctx.compound.append(choose.pick([f"{a} + {b}" if a != b else f"{a} + 1", f"2 {a}", f"{a} {b}"
+                                         if a != b else f"2 {a}"]))
     for d, size in sizes.items():
         ctx.env[d] = Val.of((size, size))
     for _ in range(choose.integer(0, 1)):
@@ -870,15 +1141,25 @@ def generate(choose) -> Model:
         ctx.statements.append(f"{target} = {body.text}")
         ctx.env[target] = Val.of((0, 0))
         targets.append(target)
+    # A dimension only inside expressions (m + n, m n) or only an ids' count
+    # is bound by no argument: a vector of its own binds it.
+    words = {f for v in ctx.variables.values() for d in v.shape if isinstance(d, str) for f in d.split()}
+    words |= {c for c in ctx.ids.values() if isinstance(c, str)}
+    bound = {d for v in ctx.variables.values() for d in v.shape if is_name(d)}
+    for d in sorted(w for w in words if w in sizes and w not in bound):
+        vector, _ = generator.variable((d, 1), "real")
+        ctx.statements.append(f"{targets[0]}_{d} = {targets[0]} + sum({vector.text})")
+        targets[0] = f"{targets[0]}_{d}"
     if not any(v.kind == "param" for v in ctx.variables.values()):
         generator.variable(SCALAR, "real")
         name = list(ctx.variables)[-1]
         ctx.variables[name].kind = "param"
         ctx.statements.append(f"L_extra = {targets[0]} + {name} ∘ {name}")
         targets[0] = "L_extra"
-    declarations = [f"{v.kind} {v.name} : {type_text(v.shape, choose)}" for v in ctx.variables.values()]
+    declarations = [f"{v.kind} {v.name} : {type_text(v.shape, choose, ctx.ids.get(v.name))}"
+                    for v in ctx.variables.values()]
     declarations += [f"const {name} = {number(v)}" for name, v in ctx.consts.items()]
-    differentiable = [v.name for v in ctx.variables.values() if v.kind != "const"]
+    differentiable = [v.name for v in ctx.variables.values() if v.kind != "const" and v.name not in ctx.ids]
     grads = []
     for target in targets:
         if choose.chance(0.3):
@@ -886,5 +1167,5 @@ def generate(choose) -> Model:
         else:
             grads.append(f"grad {target} wrt {', '.join(choose.shuffled(differentiable))}")
     text = "\n".join(declarations + ctx.statements + grads) + "\n"
-    return Model(text, sizes, {v.name: v.domain for v in ctx.variables.values()}, targets,
-                 choose.chance(0.5), choose.integer(0, 1000))
+    return Model(text, sizes, {v.name: v.domain for v in ctx.variables.values() if v.name not in ctx.ids}, targets,
+                 choose.chance(0.5), choose.integer(0, 1000), frozenset(ctx.made))
