@@ -205,7 +205,10 @@ def _check_sizes(spec, dims, given):
         bound[symbol], by[symbol] = int(size), name
     for dim, size in dict(dims or {}).items():
         if dim not in spec["dims"]:
-            raise _CheckInputError(f"unknown dimension '{dim}' (the model's: {', '.join(spec['dims']) or 'none'})")
+            known = ", ".join(spec["dims"]) or "none"
+            raise _CheckInputError(f"'{dim}' is an expression: give the sizes of its symbols ({known}), it is "
+                                   f"computed from them" if not str(dim).isidentifier() else
+                                   f"unknown dimension '{dim}' (the model's: {known})")
         if isinstance(size, bool) or not isinstance(size, (int, _np.integer)) or size < 1:
             raise _CheckInputError(f"dimension {dim} must be a positive integer, got {size!r}")
         if bound.get(dim, size) != size:

@@ -181,6 +181,9 @@ def test_check_takes_symbols_in_dims_and_solves_given_arrays():
     assert report.data["dims"]["d"] == 7 and report.passed
     with pytest.raises(symgrad.checking.CheckInputError, match="d = 7.2, not a positive integer"):
         symgrad.check(PRODUCT, inputs={"x": np.ones(36)})
+    with pytest.raises(symgrad.checking.CheckInputError, match=re.escape(
+            "'5 d' is an expression: give the sizes of its symbols (n, d), it is computed from them")):
+        symgrad.check(PRODUCT, dims={"5 d": 10})
 
 
 def test_check_draws_sizes_that_meet_the_conditions_on_the_dimensions():
