@@ -168,6 +168,7 @@ def test_check_draws_ids_in_range_with_a_repeat_and_never_steps_them():
     assert len(first_w) == 6 and 0 <= first_w.min() and first_w.max() < V and 0 <= first_i < V
     assert len(set(first_w.tolist())) < len(first_w)  # a repeated id, so that the scatter sums
     assert "ids (not differentiated): w, i" in str(report)
+    assert "\nids (not differentiated): w, i\n" in report.to_markdown()
     assert [r.variable for r in report.results] == ["L", "u"]
 
 
