@@ -47,5 +47,13 @@ def tree(expr: ast.Expr) -> str:
         return f"(call {expr.func.id} {' '.join(tree(a) for a in expr.args)})"
     if isinstance(expr, ast.Group):  # brackets show in the grouping of the rest
         return tree(expr.operand)
+    if isinstance(expr, ast.Whole):
+        return ":"
+    if isinstance(expr, ast.Range):
+        return f"(range {tree(expr.start)} {tree(expr.stop)})"
+    if isinstance(expr, ast.Index):
+        return f"(index {tree(expr.base)} {' '.join(tree(a) for a in expr.axes)})"
+    if isinstance(expr, ast.Block):
+        return "(block " + " ; ".join(" ".join(tree(b) for b in row) for row in expr.rows) + ")"
     word = {ast.Negate: "neg", ast.Transpose: "T", ast.Norm: "norm"}[type(expr)]
     return f"({word} {tree(expr.operand)})"

@@ -174,6 +174,79 @@ def test_operator_precedence_and_grouping(text, grouped):
     assert expression(text) == grouped
 
 
+# ------------------------------------------- second edition: indexing, blocks
+
+@pytest.mark.parametrize("text, grouped", [
+    ("L[:, w]", "(index L : w)"),
+    ("A[i, j]", "(index A i j)"),
+    ("x[i]", "(index x i)"),
+    ("A[w, :]", "(index A w :)"),
+    ("z[0:h]", "(index z (range 0 h))"),
+    ("z[h:2 h]", "(index z (range h (juxtapose 2 h)))"),
+    ("A[a:b, c:d]", "(index A (range a b) (range c d))"),
+    ("x[0:n+1]", "(index x (range 0 (add n 1)))"),
+    ("(W x)[0:h]", "(index (juxtapose W x) (range 0 h))"),
+    ("f(z)[0]", "(index (call f z) 0)"),
+    ("L[:, w]ᵀ", "(T (index L : w))"),       # indexing is level 1, left to right with ᵀ
+    ("A'[0, :]", "(index (T A) 0 :)"),
+    ("2 x[0]", "(juxtapose 2 (index x 0))"),
+    ("-x[0]^2", "(neg (power (index x 0) 2))"),
+    ("x[i][0]", "(index (index x i) 0)"),
+    # a `[` after a space opens a bracket: a group or a block
+    ("W [A; B]", "(juxtapose W (block A ; B))"),
+    ("W [x]", "(juxtapose W x)"),
+    ("[A; B]", "(block A ; B)"),
+    ("[A, B]", "(block A B)"),
+    ("[A, B; C, D]", "(block A B ; C D)"),
+    ("[x; 1]ᵀ", "(T (block x ; 1))"),
+    ("[W x + b; h]", "(block (add (juxtapose W x) b) ; h)"),
+    ("vec(L[:, w])", "(call vec (index L : w))"),
+    ("pick(log_softmax(S), y)", "(call pick (call log_softmax S) y)"),
+])
+def test_indexing_attaches_with_no_space_and_blocks_are_bracketed(text, grouped):
+    assert expression(text) == grouped
+
+
+def test_an_index_remembers_its_bracket_and_a_range_its_extent():
+    index = statement("y = z[h:2 h]").expr
+    assert (index.open_span.column, index.span.column, index.span.end_column) == (6, 5, 13)
+    (block_range,) = index.axes
+    assert (block_range.span.column, block_range.span.end_column) == (7, 12)
+
+
+def _dim_tree(dim: ast.Dim) -> str:
+    return tree(dim.expr)
+
+
+@pytest.mark.parametrize("spelling, dims", [
+    ("R^(n x 5 d)", ["n", "(juxtapose 5 d)"]),
+    ("R^(n x 5 * d)", ["n", "(star 5 d)"]),
+    ("R^(n + m)", ["(add n m)"]),
+    ("R^(4 h x (d + h))", ["(juxtapose 4 h)", "(add d h)"]),
+    ("R^(2 (n - 1))", ["(juxtapose 2 (sub n 1))"]),
+    ("R^{N T}", ["(juxtapose N T)"]),
+    ("R^(x x y)", ["x", "y"]),
+])
+def test_a_dimension_is_a_sum_of_products_of_symbols_and_whole_numbers(spelling, dims):
+    assert [_dim_tree(d) for d in statement(f"param A : {spelling}").type.dims] == dims
+
+
+@pytest.mark.parametrize("spelling, count, highest", [
+    ("{0..C-1}^N", ["N"], "(sub C 1)"),
+    ("{0..V-1}", [], "(sub V 1)"),
+    ("{0..V-1}^(N T)", ["(juxtapose N T)"], "(sub V 1)"),
+    ("{0..9}^5", ["5"], "9"),
+])
+def test_an_id_type_gives_its_range_and_how_many(spelling, count, highest):
+    type_ = statement(f"input y : {spelling}").type
+    low, high = type_.ids
+    assert (tree(low.expr), tree(high.expr), [_dim_tree(d) for d in type_.dims]) == ("0", highest, count)
+
+
+def test_a_plain_type_has_no_ids():
+    assert statement("input x : R^n").type.ids is None
+
+
 # ------------------------------------------------------------ numbers, names
 
 @pytest.mark.parametrize("text, value", [
