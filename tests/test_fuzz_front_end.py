@@ -186,6 +186,14 @@ def raw_bytes():
                      .map(b"".join))
 
 
+# Pieces of #12's constructs: indexing (`[` right after an operand, or after
+# a blank, where it opens a block matrix), ranges, blocks, ids and dimension
+# expressions.
+INDEXING_WORDS = ["[", "x[", " [", "]", "[0:n]", "[w]", "[:, 0]", "[n - 1]", "[h:2 h]", "[A; B]", "[v, v]", ";", ":",
+                  "..", "{0..n-1}^m", "{0..C-1}", "{0..n}", "R^(n + m)", "R^(2 h)", "R^(n x 5 d)", "2 h", "n - 1",
+                  "pick", "onehot", "vec", "A^-2", "A^0"]
+
+
 def grammar_words():
     """Every terminal of the grammar (a literal as written, a pattern as
     strings it matches), the built-in function names, and characters of no
@@ -199,7 +207,7 @@ def grammar_words():
             words.append(st.from_regex(pattern.to_regexp(), fullmatch=True).filter(lambda w: len(w) < 30))
     words.append(st.sampled_from(sorted(BUILTINS)))
     words.append(st.sampled_from(["x", "n", "m", "W", "b", "f", "t", "2.", "1e999", "R^(nxm)", "x²", "|", "$",
-                                  "\u00a0", "\ufeff", "# z = W x +", "a^-b", "||x||^2"]))
+                                  "\u00a0", "\ufeff", "# z = W x +", "a^-b", "||x||^2", *INDEXING_WORDS]))
     return st.one_of(words)
 
 
@@ -243,18 +251,25 @@ while RULES.keys() - SHALLOWEST.keys():
 # A name is mostly a NAME (not a statement word), a statement mostly a
 # definition, and an operand mostly a plain one (a level of the operator
 # table passes to the next), so that expressions stay of a readable size.
-WEIGHTS = {("name", ("NAME",)): 12, ("statement", ("definition",)): 4, ("statement", ("function",)): 2,
+WEIGHTS = {("name", ("NAME",)): 12, ("postfix", ("postfix", "INDEX_OPEN", "subscript", "RSQB")): 3,
+           ("subscript", ("expr", "COLON", "expr")): 3, ("atom", ("LSQB", "block_row", "__atom_star_2", "RSQB")): 2,
+           ("statement", ("declaration",)): 2, ("type", ("id_range", "CARET", "dim_leaf")): 2,
+           ("type", ("R", "CARET", "LPAR", "dim", "RPAR")): 2, ("dim", ("dim", "PLUS", "dim_product")): 2, ("statement", ("definition",)): 4, ("statement", ("function",)): 2,
            ("sum", ("product",)): 3, ("product", ("unary",)): 6, ("unary", ("postfix",)): 4,
            ("postfix", ("atom",)): 8, ("atom", ("number",)): 3, ("atom", ("name",)): 4,
            ("atom", ("name", "LPAR", "expr", "__atom_star_1", "RPAR")): 3, ("__atom_star_1", ("COMMA", "expr")): 3}
 
-# The declarations of test_errors (W, A, v, w, a, c), and two functions.
-SENTENCE_HEADER = DECLARATIONS + "f(t) = t^2\ng(p, q) = max(p, q) + p q\n"
+# The declarations of test_errors (W, A, v, w, a, c), ids, a vector of a
+# dimension expression, and two functions.
+SENTENCE_HEADER = (DECLARATIONS + "input y : {0..n-1}^m\ninput i : {0..m-1}\nparam z : R^(2 n)\n"
+                   "f(t) = t^2\ng(p, q) = max(p, q) + p q\n")
 # What the NAME and number terminals are drawn from: the header's names, the
 # built-in functions, and words the grammar uses in one place only.
 SENTENCE_WORDS = {
     "NAME": ["W", "A", "v", "w", "a", "a", "c", "f", "g", "n", "m", "t", "q", "x", "T", "y", "θ", "exp", "max", "sum",
-             "softmax", "leaky_relu", "diag", "inv", "tr", "logsumexp", "norm1"],
+             "softmax", "leaky_relu", "diag", "inv", "tr", "logsumexp", "norm1", "y", "i", "z", "n", "m", "pick",
+             "onehot", "vec", "ones", "eye", "rowsum", "colmean"],
+    "INDEX_OPEN": ["["],   # its pattern looks behind at the operand, written right before it
     "NUMBER": ["2", "0.5", ".5", "1e-3", "3", "1", "0", "1e999"],
     "INT": ["1", "2", "3", "0"],
 }
@@ -279,7 +294,10 @@ def sentence(draw, symbol: str = "statement", depth: int = 7):
         shallowest = min(max(SHALLOWEST[s] for s in e) for e in options)
         options = [e for e in options if max(SHALLOWEST[s] for s in e) == shallowest]
     expansion = draw(st.sampled_from([e for e in options for _ in range(WEIGHTS.get((symbol, e), 1))]))
-    return " ".join(draw(sentence(s, depth - 1)) for s in expansion)
+    text = ""
+    for s in expansion:   # an index's `[` right after its operand: after a blank it opens a block matrix
+        text += ("" if s == "INDEX_OPEN" or not text else " ") + draw(sentence(s, depth - 1))
+    return text
 
 
 @st.composite
@@ -396,3 +414,33 @@ def test_the_hang_guard_stops_a_hang():
 def test_mutation_works_on_the_grammars_tokens():
     assert tokens_of("z = W x  # note\ngrad z") == ["z", " =", " W", " x", "  # note\ngrad", " z", ""]
     assert "".join(tokens_of(EXAMPLES[0].read_text(encoding="utf-8"))) == EXAMPLES[0].read_text(encoding="utf-8")
+
+
+# The constructs of #12 the inputs must reach, as patterns of the text.
+CONSTRUCTS = {
+    "an index right after its operand": r"[\w)\]'ᵀ]\[",
+    "a bracket after a blank": r" \[",
+    "a range": r"\[[^\]\n]*\w+ : \w",
+    "a block matrix of rows": r"\[[^\]\n]*;",
+    "a type of ids": r": \{[^}\n]*\.\.[^}\n]*\}",
+    "a dimension expression in a type": r"R \^ [({][^)}\n]*(?:[+\-*]|\d \w)",
+}
+
+
+def test_the_sentences_of_the_grammar_reach_each_construct_of_indexing():
+    texts = []
+
+    @fuzz_settings(300)
+    @given(text=grammar_sentences())
+    def draw(text):
+        texts.append(text.removeprefix(SENTENCE_HEADER))
+
+    draw()
+    missed = [name for name, pattern in CONSTRUCTS.items() if not any(re.search(pattern, t) for t in texts)]
+    assert missed == []
+
+
+def test_the_mutated_examples_and_grammar_words_hold_indexing_ids_and_dimension_expressions():
+    pieces = {piece.strip() for tokens in EXAMPLE_TOKENS.values() for piece in tokens}
+    assert {"[", ":", ";", "{", "..", "vec", "pick", "onehot"} <= pieces
+    assert {"[", " [", "{0..n-1}^m", "R^(2 h)", "[h:2 h]"} <= set(INDEXING_WORDS)
