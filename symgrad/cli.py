@@ -67,8 +67,25 @@ def cmd_derive(args) -> int:
     program = analyze(read_source(args.model), allow_undefined_functions=True)
     for warning in undefined_function_warnings(program):
         print(warning.render(program.source), file=sys.stderr)
+    if args.html is not None:
+        return write_page(program.source, args.html, args.steps)
     style = "latex" if args.latex else "ascii" if args.ascii else "unicode"
     sys.stdout.write(Explanation(program).text(style, steps=args.steps))
+    return 0
+
+
+def write_page(source, output: str, steps: bool) -> int:
+    """derive --html: the page of symgrad.page, to a file or standard output (-)."""
+    from .page import page
+    if steps:
+        print("symgrad: error: --steps is not written into the page: use --steps without --html", file=sys.stderr)
+        return BAD_INPUT
+    text = page(source)
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        with open(output, "w", encoding="utf-8") as stream:
+            stream.write(text)
     return 0
 
 
@@ -153,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     style = derive.add_mutually_exclusive_group()
     style.add_argument("--latex", action="store_true", help="print LaTeX")
     style.add_argument("--ascii", action="store_true", help="print ASCII only (no Unicode)")
+    style.add_argument("--html", metavar="FILE",
+                       help="write one self-contained web page instead (- for standard output): the shapes, "
+                            "the derivation in MathML and the graph as SVG, which browsers show without scripts")
     derive.add_argument("--steps", action="store_true",
                         help="also print the chain of local Jacobians and the matrix form each takes")
     check = command("check", "compare every gradient with finite differences and print a report", cmd_check)

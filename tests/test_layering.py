@@ -32,7 +32,7 @@ LAYERS = [
                 "symgrad.codegen.array_api.printer", "symgrad.codegen.array_api.writer", "symgrad.codegen.numba",
                 "symgrad.codegen.numba.printer", "symgrad.codegen.numba.writer", "symgrad.codegen.numba.fusion"}),
     ("compiler", {"symgrad.compiler"}),
-    ("API", {"symgrad", "symgrad.checking", "symgrad.adapters", "symgrad.graphing"}),
+    ("API", {"symgrad", "symgrad.checking", "symgrad.adapters", "symgrad.graphing", "symgrad.page"}),
     ("command line", {"symgrad.cli", "symgrad.cli_check", "symgrad.__main__"}),
 ]
 LAYER = {module: rank for rank, (_, modules) in enumerate(LAYERS) for module in modules}
