@@ -24,9 +24,12 @@ import numpy as _np
 # evidence: the inputs are drawn again (given inputs: it is skipped).
 
 
-class _CheckInputError(ValueError):
+class CheckInputError(ValueError):
     """Inputs that cannot be checked: a wrong name, dimension or shape, or
     values outside the model's domain."""
+
+
+_CheckInputError = CheckInputError  # the name symgrad.checking reads
 
 
 class _CheckRedraw(Exception):
@@ -60,52 +63,23 @@ def check_gradients(dims=None, seed=0, inputs=None, max_entries=10000, direction
 
 def _check_run(spec, entries, probe, dims=None, seed=0, inputs=None, max_entries=10000, directions=4,
                rtol=1e-5, progress=None):
-    """The report of a check (see check_gradients); _CheckInputError for
+    """The report of a check (see check_gradients); CheckInputError for
     inputs that cannot be checked. `entries`: the module's functions by name;
     `probe`: its _check_probe; `progress(done, total)`: called as it goes."""
-    given, notes = _check_given(spec, inputs)
-    sizes = _check_sizes(spec, dims, given)
-    shapes = [_check_shape(argument, sizes) for argument in spec["arguments"]]
-    counts = {a[0]: _check_dim(a[5][1], sizes) for a in spec["arguments"] if _check_ids(a)}
-    for name, count in counts.items():
-        if name in given and given[name].size and (given[name].min() < 0 or given[name].max() >= count):
-            raise _CheckInputError(f"{name}: ids must be in 0..{count - 1}, got {given[name].min()}.."
-                                   f"{given[name].max()}")
-    rng = _np.random.default_rng(seed)
-    plan = _check_plan(spec, shapes, max_entries, _np.random.default_rng([seed, 1]))
-    sizes_of = {a[0]: int(_np.prod(shape)) for a, shape in zip(spec["arguments"], shapes)}
-    total = 2 * sum(len(chosen) + directions * (sizes_of[name] > 1) for (_, name), chosen in plan.items())
-    drawn = [a[0] for a in spec["arguments"] if a[0] not in given]
-    draws = _CHECK_DRAWS if drawn else 1
-    redrawn = {}
-    with _np.errstate(all="ignore"):  # log of a negative, ... is reported, not warned about
-        for draw in range(draws):
-            args = [given[a[0]].copy() if a[0] in given else _check_draw_ids(rng, shape, counts[a[0]])
-                    if a[0] in counts else _check_draw(rng, shape, a[5])
-                    for a, shape in zip(spec["arguments"], shapes)]
-            last = draw == draws - 1
-            counter = _check_counter(progress, total)
-            try:
-                problem = _check_domain(spec, probe, args)
-                if problem:
-                    raise _CheckRedraw(*problem)
-                gradients = [_check_gradient(spec, entries, probe, args, request, plan, directions, rtol,
-                                             _np.random.default_rng([seed, 2]), last, counter)
-                             for request in spec["grads"]]
-                break
-            except _CheckRedraw as redraw:
-                if last:
-                    where = "with the inputs given" if not drawn else f"at each of {draws} random draws (seed {seed})"
-                    depends = f"; it depends on {', '.join(redraw.depends)}" if redraw.depends else ""
-                    raise _CheckInputError(f"{redraw} {where}{depends}: pass inputs inside the domain "
-                                           f"with --inputs FILE.npz (inputs= in Python)") from None
-                redrawn[str(redraw)] = redrawn.get(str(redraw), 0) + 1
-    notes += [f"inputs redrawn {count} time{'s' * (count > 1)}: {reason}" for reason, count in redrawn.items()]
-    words = {"positive": "positive", "pd": "positive definite", "pd positive": "positive definite, positive entries"}
-    special = [f"{a[0]} {words[a[5]]}" for a in spec["arguments"] if a[5] in words and a[0] in drawn]
-    if special:
-        notes.append("drawn inside the domain of the functions that take them: " + "; ".join(special))
-    flat = [result for results in gradients for result in results]
+
+    def gradients_at(args, last):
+        """Every grad statement's results at one draw (_CheckRedraw: draw again)."""
+        shapes = [_np.shape(value) for value in args]
+        plan = _check_plan(spec, shapes, max_entries, _np.random.default_rng([seed, 1]))  # the same at every draw
+        sizes_of = {a[0]: int(_np.prod(shape)) for a, shape in zip(spec["arguments"], shapes)}
+        total = 2 * sum(len(chosen) + directions * (sizes_of[name] > 1) for (_, name), chosen in plan.items())
+        counter = _check_counter(progress, total)
+        return [_check_gradient(spec, entries, probe, args, request, plan, directions, rtol,
+                                _np.random.default_rng([seed, 2]), last, counter) for request in spec["grads"]]
+
+    drawn = check_inputs(spec, probe, dims, seed, inputs, gradients_at)
+    notes = drawn["notes"]
+    flat = [result for results in drawn["accepted"] for result in results]
     notes += [f"d{r['target']}/d{r['variable']}: {r['error']}" for r in flat if r["error"]]
     notes += [f"d{r['target']}/d{r['variable']} is 0 at every point compared: these inputs do not "
               f"exercise it (try another --seed)" for r in flat if r["all_zero"]]
@@ -115,11 +89,63 @@ def _check_run(spec, entries, probe, dims=None, seed=0, inputs=None, max_entries
                      f"within the step")
     return {
         "model": spec["model"], "passed": all(result["passed"] for result in flat),
-        "dims": sizes, "seed": seed, "given": sorted(given), "draws": sum(redrawn.values()) + 1,
-        "ids": list(counts),
+        "dims": drawn["sizes"], "seed": seed, "given": drawn["given"], "draws": drawn["draws"], "ids": drawn["ids"],
         "directions": directions, "max_entries": max_entries, "rtol": rtol, "floor": _CHECK_FLOOR,
         "gradients": flat, "notes": notes,
     }
+
+
+def check_inputs(spec, probe, dims=None, seed=0, inputs=None, accept=None, strict=True):
+    """The model's arguments as `symgrad check` draws them (`spec`, `probe`:
+    a module's _CHECK_SPEC and _check_probe): the arrays in `inputs` (by
+    argument name), the others drawn in the model's order from one generator
+    seeded with `seed` (sizes from the arrays, then `dims`, then 3, 4, 5,
+    ...; see _check_draw and _check_draw_ids). Drawn again, at most
+    _CHECK_DRAWS times in all, while a function with a restricted domain is
+    outside it or `accept(arguments, last)` raises _CheckRedraw; past the
+    last draw that is a CheckInputError (strict), or the last draw is kept
+    (not strict: a graph shows the nan it gives). CheckInputError for inputs
+    that cannot be checked. Returns a dict: "arguments" (in order),
+    "accepted" (what accept returned), "sizes" (of the dimensions), "given"
+    and "ids" (argument names), "draws" (how many), "notes"."""
+    given, notes = _check_given(spec, inputs)
+    sizes = _check_sizes(spec, dims, given)
+    shapes = [_check_shape(argument, sizes) for argument in spec["arguments"]]
+    counts = {a[0]: _check_dim(a[5][1], sizes) for a in spec["arguments"] if _check_ids(a)}
+    for name, count in counts.items():
+        if name in given and given[name].size and (given[name].min() < 0 or given[name].max() >= count):
+            raise CheckInputError(f"{name}: ids must be in 0..{count - 1}, got {given[name].min()}.."
+                                  f"{given[name].max()}")
+    rng = _np.random.default_rng(seed)
+    drawn = [a[0] for a in spec["arguments"] if a[0] not in given]
+    draws = _CHECK_DRAWS if drawn else 1
+    redrawn, accepted = {}, None
+    with _np.errstate(all="ignore"):  # log of a negative, ... is reported, not warned about
+        for draw in range(draws):
+            args = [given[a[0]].copy() if a[0] in given else _check_draw_ids(rng, shape, counts[a[0]])
+                    if a[0] in counts else _check_draw(rng, shape, a[5])
+                    for a, shape in zip(spec["arguments"], shapes)]
+            last = draw == draws - 1
+            try:
+                problem = _check_domain(spec, probe, args)
+                if problem:
+                    raise _CheckRedraw(*problem)
+                accepted = accept(args, last) if accept else None
+                break
+            except _CheckRedraw as redraw:
+                if last and strict:
+                    where = "with the inputs given" if not drawn else f"at each of {draws} random draws (seed {seed})"
+                    depends = f"; it depends on {', '.join(redraw.depends)}" if redraw.depends else ""
+                    raise CheckInputError(f"{redraw} {where}{depends}: pass inputs inside the domain "
+                                          f"with --inputs FILE.npz (inputs= in Python)") from None
+                redrawn[str(redraw)] = redrawn.get(str(redraw), 0) + 1
+    notes += [f"inputs redrawn {count} time{'s' * (count > 1)}: {reason}" for reason, count in redrawn.items()]
+    words = {"positive": "positive", "pd": "positive definite", "pd positive": "positive definite, positive entries"}
+    special = [f"{a[0]} {words[a[5]]}" for a in spec["arguments"] if a[5] in words and a[0] in drawn]
+    if special:
+        notes.append("drawn inside the domain of the functions that take them: " + "; ".join(special))
+    return {"arguments": args, "accepted": accepted, "sizes": sizes, "given": sorted(given), "ids": list(counts),
+            "draws": min(sum(redrawn.values()) + 1, draws), "notes": notes}
 
 
 def _check_counter(progress, total):
@@ -160,16 +186,16 @@ def _check_given(spec, inputs):
     for key, value in dict(inputs or {}).items():
         if key not in names:
             known = ", ".join(name for name, *_ in spec["arguments"])
-            raise _CheckInputError(f"the inputs name '{key}', which is no argument of the model "
+            raise CheckInputError(f"the inputs name '{key}', which is no argument of the model "
                                    f"(its arguments: {known})")
         array = _np.asarray(value)
         if _check_ids(arguments[names[key]]):
             if array.dtype.kind not in "iu":
-                raise _CheckInputError(f"{key}: ids must be integers, got an array of {array.dtype}")
+                raise CheckInputError(f"{key}: ids must be integers, got an array of {array.dtype}")
             given[names[key]] = _np.array(array.reshape(-1) if array.ndim else array)  # never stepped
             continue
         if array.dtype.kind not in "biuf":
-            raise _CheckInputError(f"{key}: expected real numbers, got an array of {array.dtype}")
+            raise CheckInputError(f"{key}: expected real numbers, got an array of {array.dtype}")
         if array.dtype != _np.float64:
             notes.append(f"{names[key]} converted from {array.dtype} to float64")
         given[names[key]] = _np.array(array, dtype=_np.float64, order="C")  # stepped in place, through a flat view
@@ -191,7 +217,7 @@ def _check_sizes(spec, dims, given):
         elif len(shape) == 1 and (rows == 1 or cols == 1):
             shape = (shape[0], 1) if cols == 1 else (1, shape[0])
         if len(shape) != 2:
-            raise _CheckInputError(f"{name}: expected {_check_type(rows, cols)}, got shape {given[name].shape}")
+            raise CheckInputError(f"{name}: expected {_check_type(rows, cols)}, got shape {given[name].shape}")
         axes += [(name, rows, shape[0]), (name, cols, shape[1])]
     bound, by = {}, {}
     while True:  # bind what one axis determines, until nothing more is
@@ -201,18 +227,18 @@ def _check_sizes(spec, dims, given):
         symbol, size = solved
         name = next(name for name, dim, _ in axes if symbol in _check_symbols(dim))
         if size != int(size) or size < 1:
-            raise _CheckInputError(f"{name}: its shape gives {symbol} = {size:g}, not a positive integer")
+            raise CheckInputError(f"{name}: its shape gives {symbol} = {size:g}, not a positive integer")
         bound[symbol], by[symbol] = int(size), name
     for dim, size in dict(dims or {}).items():
         if dim not in spec["dims"]:
             known = ", ".join(spec["dims"]) or "none"
-            raise _CheckInputError(f"'{dim}' is an expression: give the sizes of its symbols ({known}), it is "
+            raise CheckInputError(f"'{dim}' is an expression: give the sizes of its symbols ({known}), it is "
                                    f"computed from them" if not str(dim).isidentifier() else
                                    f"unknown dimension '{dim}' (the model's: {known})")
         if isinstance(size, bool) or not isinstance(size, (int, _np.integer)) or size < 1:
-            raise _CheckInputError(f"dimension {dim} must be a positive integer, got {size!r}")
+            raise CheckInputError(f"dimension {dim} must be a positive integer, got {size!r}")
         if bound.get(dim, size) != size:
-            raise _CheckInputError(f"dimension {dim} = {size} disagrees with the shape of {by[dim]}, "
+            raise CheckInputError(f"dimension {dim} = {size} disagrees with the shape of {by[dim]}, "
                                    f"which makes it {bound[dim]}")
         bound[dim] = int(size)
     sizes = {dim: bound.get(dim, 3 + index) for index, dim in enumerate(spec["dims"])}
@@ -229,12 +255,12 @@ def _check_sizes(spec, dims, given):
     for dim, least, message in spec.get("requirements", ()):
         if _check_dim(dim, sizes) < least:
             values = ", ".join(f"{d}={sizes[d]}" for d in _check_symbols(dim))
-            raise _CheckInputError(f"{message} ({values}): choose other --dims")
+            raise CheckInputError(f"{message} ({values}): choose other --dims")
     for name, dim, size in axes:
         if _check_dim(dim, sizes) != size:
             argument = next(a for a in spec["arguments"] if a[0] == name)
             known = ", ".join(f"{d} = {sizes[d]}" + f" from {by[d]}" * (d in by) for d in _check_symbols(dim))
-            raise _CheckInputError(f"{name}: expected {_check_type(*argument[3:5])}{f' ({known})' if known else ''}, "
+            raise CheckInputError(f"{name}: expected {_check_type(*argument[3:5])}{f' ({known})' if known else ''}, "
                                    f"got shape {given[name].shape}")
     return sizes
 

@@ -20,7 +20,8 @@ the derivation's graph (symgrad.differentiation, asked for every argument,
 not only `wrt`), and every node is evaluated by a NumPy module that the
 NumPy target's writer writes (codegen.numpy), the same printer rules as the
 compiled model. Random inputs are drawn as `symgrad check` draws them, by
-the checker's functions that the module carries.
+the checker's check_inputs (symgrad.check_runtime), from the model's
+_CHECK_SPEC and _check_probe that the module carries.
 
 Drawing needs Graphviz: the `graphviz` Python package (`pip install
 'symgrad[graph]'`) and the system's `dot` program.
@@ -139,8 +140,8 @@ class ValuesWriter(NumpyWriter):
     returns the value of each node of `wanted`, in order: the steps the
     NumPy target writes, every product computed on its own (none absorbed
     into a longer chain) and no buffer reused, so that every value is there.
-    Compiled with the check, the module also carries the checker's
-    functions, which draw the random inputs."""
+    Compiled with the check, the module also carries what the checker
+    needs to draw the random inputs (_CHECK_SPEC, _check_probe)."""
 
     def __init__(self, program: Program, derivations, wanted: list[Node]):
         super().__init__(program, derivations)
@@ -169,43 +170,39 @@ def values_module(program: Program, derivations, wanted: list[Node]) -> ModuleTy
 
 def arguments_at(module: ModuleType, seed: int, inputs: dict | None, dims: dict | None) -> list:
     """The model's arguments, in order: the arrays given, the others drawn
-    as `symgrad check` draws its first inputs at `seed` (sizes from the
-    arrays, then `dims`, then 3, 4, 5, ...; drawn again while a function
-    with a restricted domain is outside it)."""
+    as `symgrad check` draws its first inputs at `seed` (check_inputs; kept
+    even where a function with a restricted domain is outside it at every
+    draw: the graph shows the nan)."""
+    from .check_runtime import CheckInputError as CheckerInputError, check_inputs  # NumPy, only when drawing
     from .checking import CheckInputError
-    checker = vars(module)
-    spec = checker["_CHECK_SPEC"]
     try:
-        given, _ = checker["_check_given"](spec, inputs)
-        sizes = checker["_check_sizes"](spec, dims, given)
-    except checker["_CheckInputError"] as error:
+        return check_inputs(module._CHECK_SPEC, module._check_probe, dims, seed, inputs, strict=False)["arguments"]
+    except CheckerInputError as error:
         raise CheckInputError(str(error)) from None
-    shapes = [checker["_check_shape"](argument, sizes) for argument in spec["arguments"]]
-    import numpy
-    rng = numpy.random.default_rng(seed)
-    for _ in range(checker["_CHECK_DRAWS"]):
-        arguments = [given[a[0]] if a[0] in given else checker["_check_draw"](rng, shape, a[5])
-                     for a, shape in zip(spec["arguments"], shapes)]
-        if len(given) == len(arguments) or not checker["_check_domain"](spec, checker["_check_probe"], arguments):
-            break
-    return arguments
 
 
 def shown(value) -> str:
     """A value as a wire shows it: a number, a small array in full (rows
     apart by `;`, as a block is written), with 4 significant digits; a
-    larger one as its shape and norm."""
+    larger one as its shape and norm. Ids are integers: in full, or their
+    count and range."""
     import numpy
-    array = numpy.asarray(value, dtype=float)
+    array = numpy.asarray(value)
+    ids = array.dtype.kind in "iu"
+    array = array if ids else array.astype(float)
     if array.size == 1:
         return number(array.item())
     if array.size > FULL_UP_TO:
-        return f"{'×'.join(map(str, array.shape))}, ‖·‖ = {number(float(numpy.linalg.norm(array)))}"
+        return (f"{array.size} ids in {array.min()}..{array.max()}" if ids else
+                f"{'×'.join(map(str, array.shape))}, ‖·‖ = {number(float(numpy.linalg.norm(array)))}")
     rows = array.reshape(array.shape[0], -1)
-    return "[" + "; ".join(", ".join(number(x) for x in row) for row in rows) + "]"
+    return "[" + "; ".join(", ".join(number(x.item()) for x in row) for row in rows) + "]"
 
 
-def number(x: float) -> str:
+def number(x: float | int) -> str:
+    """A float with 4 significant digits (no -0); an id as it is."""
+    if isinstance(x, int):
+        return str(x)
     text = f"{x:.4g}"
     return "0" if text == "-0" else text
 
@@ -328,7 +325,9 @@ class Drawing:
         its gradient below (red)."""
         source = wire.source
         named = source.name if source.name in self.program.definitions else None
-        rows = [cell(f"{named} : {source.shape}" if named else str(source.shape), SHAPE_COLOR, small=True)]
+        variable = self.program.variables.get(source.data) if source.op == "variable" else None
+        shape = variable.type_text if variable else str(source.shape)  # ids: {0..V - 1}^5
+        rows = [cell(f"{named} : {shape}" if named else shape, SHAPE_COLOR, small=True)]
         if self.values is not None:
             rows.insert(0, cell(shown(self.values[id(source)]), VALUE_COLOR))
             if wire.share is not None:

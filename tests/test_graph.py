@@ -229,16 +229,82 @@ def test_a_small_model_is_grouped_only_when_asked(capsys):
     assert dot.clusters == {"f": {dot.named("+"), dot.named("max"), dot.named("×")}}
 
 
+# A wire's type: R, R^n, R^(n×m), named (`h : R^n`); ids {0..V - 1}, {0..V - 1}^5.
+TYPE = re.compile(r"(\w+ : )?(R(\^.+)?|\{0\.\.[^}]+\}(\^.+)?)")
+# The value of a wire of ids: integers, in full or as their count and range.
+IDS = re.compile(r"\d+|\[\d+(; \d+)*\]|\d+ ids in \d+\.\.\d+")
+
+
 @pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.sg")), ids=lambda p: p.name)
-def test_every_example_graphs(example, tmp_path):
+def test_every_example_graphs_without_and_with_values(example, tmp_path):
     """The DOT source only (no Graphviz run): a wire into every gate from
-    each of its operands, each wire labelled with a shape."""
+    each of its operands, each wire labelled with a type. At seed 0 every
+    wire has a value too; a wire of ids (a model with `{0..C-1}` inputs)
+    carries integers and no gradient: ids are not differentiated."""
     assert main(["graph", str(example), "-o", str(tmp_path / "graph.dot")]) == 0
     dot = Dot((tmp_path / "graph.dot").read_text(encoding="utf-8"))
     assert dot.wires
-    assert all(re.fullmatch(r"(\w+ : )?R(\^.+)?", rows[-1][1]) for _, _, rows in dot.wires)
+    assert all(TYPE.fullmatch(rows[-1][1]) for _, _, rows in dot.wires)
     gates = {name for name, rows in dot.nodes.items() if name.startswith("g")}
     assert gates <= {head for _, head, _ in dot.wires}
+    assert main(["graph", str(example), "--at", "0", "-o", str(tmp_path / "valued.dot")]) == 0
+    valued = Dot((tmp_path / "valued.dot").read_text(encoding="utf-8"))
+    assert [(tail, head) for tail, head, _ in valued.wires] == [(tail, head) for tail, head, _ in dot.wires]
+    wires = [rows(label) for _, _, label in valued.wires]
+    assert all(len(wire["value"]) == 1 and len(wire["gradient"]) <= 1 for wire in wires)
+    of_ids = [wire for wire in wires if wire["shape"][0].startswith("{")]
+    assert bool(of_ids) == ("{0.." in example.read_text(encoding="utf-8"))
+    assert all(IDS.fullmatch(wire["value"][0]) and wire["gradient"] == [] for wire in of_ids), of_ids
+
+
+def test_the_ids_on_the_wires_are_those_symgrad_check_draws(monkeypatch):
+    """window_ner.sg at seed 5 (d, V, n = 3, 4, 5): the graph shows the
+    inputs drawn by the checker's recipe, here in plain NumPy: one generator,
+    the arguments in order, L, W, b, u standard normal (a matrix's entries
+    divided by sqrt(its columns)), then the ids w and wc uniform in 0..V-1,
+    the last of each the same as its first (a repeated id). And `symgrad
+    check` evaluates the model first at the very same arrays."""
+    rng = np.random.default_rng(5)
+    L = rng.standard_normal((3, 4)) / 2
+    W = rng.standard_normal((5, 15)) / np.sqrt(15)
+    b, u = rng.standard_normal(5), rng.standard_normal(5)
+    w, wc = rng.integers(0, 4, 5), rng.integers(0, 4, 5)
+    w[-1], wc[-1] = w[0], wc[0]
+
+    def full(v):
+        return "[" + "; ".join(four(e) for e in v) + "]"
+
+    dot = Dot(symgrad.graph(str(EXAMPLES / "window_ner.sg"), at=5).source)
+    assert dot.wire("w") == {"value": [full(w)], "shape": ["{0..V - 1}^5"], "gradient": []}
+    assert dot.wire("wc")["value"] == [full(wc)]
+
+    def values(leaf):  # on every wire out of the leaf (W, b, u, L are used by both windows)
+        return {rows(label)["value"][0] for tail, _, label in dot.wires if tail == dot.named(leaf)}
+    assert values("b") == {full(b)} and values("u") == {full(u)}
+    assert values("W") == {f"5×15, ‖·‖ = {four(np.linalg.norm(W))}"}
+    assert values("L") == {f"3×4, ‖·‖ = {four(np.linalg.norm(L))}"}
+
+    module = symgrad.load(str(EXAMPLES / "window_ner.sg"), with_check=True)
+    evaluated = []
+    evaluate = module.evaluate
+    monkeypatch.setattr(module, "evaluate", lambda *args: evaluated.append([np.copy(a) for a in args])
+                        or evaluate(*args))
+    assert symgrad.check(module, seed=5).passed
+    first = evaluated[0]
+    for drawn_here, checked in zip([L, W, b, u, w, wc], first):
+        assert np.array_equal(checked, drawn_here)
+    assert [a.dtype.kind for a in first[4:]] == ["i", "i"]
+
+
+def test_a_single_id_is_shown_as_an_integer():
+    """word2vec_naive.sg at seed 0: the center word c and the outside word
+    o, single ids in 0..V-1 (V = 4: d, V = 3, 4), drawn after Vc and U."""
+    rng = np.random.default_rng(0)
+    rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    c, o = int(rng.integers(0, 4)), int(rng.integers(0, 4))
+    dot = Dot(symgrad.graph(str(EXAMPLES / "word2vec_naive.sg"), at=0).source)
+    assert dot.wire("c") == {"value": [str(c)], "shape": ["{0..V - 1}"], "gradient": []}
+    assert dot.wire("o") == {"value": [str(o)], "shape": ["{0..V - 1}"], "gradient": []}
 
 
 def test_a_second_grad_statement_is_chosen_by_its_target(tmp_path, capsys):
