@@ -112,10 +112,11 @@ class MathMLPrinter(Printer):
         return f"<mfrac><mrow>{self.doc(a, t)}</mrow><mrow>{self.doc(b, t)}</mrow></mfrac>", ATOM
 
     def _print_pow(self, node, t):
+        """base^exponent as a script: an integer as a number, any other exponent as its formula."""
         base, exponent = node.args
-        if exponent.op == "number" and float(exponent.data).is_integer():
-            return super()._print_pow(node, t)
-        return self.postfix(self.wrap(base, ATOM, t), f"<mrow>{self.doc(exponent)}</mrow>"), POSTFIX
+        integer = exponent.op == "number" and float(exponent.data).is_integer()
+        mark = self.power_mark(int(exponent.data)) if integer else f"<mrow>{self.doc(exponent)}</mrow>"
+        return self.postfix(self.wrap(base, ATOM, t), mark), POSTFIX
 
 
 def _bare(text: str) -> str:
