@@ -13,14 +13,17 @@ the gradients use it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import count
 
 from .differentiation import Derivation, adjoint_rule, differentiate_program
+from . import syntax as ast
 from .ir import Node, Program, postorder
-from .notation import PRINTERS, PRODUCT, SUM, Printer
+from .lowering import read_as
+from .notation import PRINTERS, PRODUCT, SUM, Printer, in_ascii, latex_text
 from .ops import OPS
 from .simplify import Builder
+from .source import ModelError
 
 LEAVES = {name for name, op in OPS.items() if op.arity == 0}  # the operations of no operands
 LONGEST_FORMULA = 24  # operations in a value without a name that derive writes out where it is used
@@ -86,6 +89,27 @@ def _forward_values(program: Program) -> list[tuple[str, Node]]:
             values.append((next(fresh), node))
             operations[id(node)] = 0
     return values
+
+
+def _as_written(program: Program, forward_values: list[tuple[str, Node]]) -> dict[str, ast.Expr]:
+    """The syntax tree of each definition and function as the model writes
+    it (symgrad.lowering.read_as), for the forward section: the IR has
+    rewritten some (log(1 + exp(z)) is softplus(z) there, to compute it
+    stably). A definition cut into named pieces (v1, ...) is left out: it
+    is written with them, from the IR. Nothing where the model calls a
+    function it does not define (read_as reads only a complete model)."""
+    try:
+        written = read_as(program.source)
+    except ModelError:
+        return {}
+    pieced, after_piece = set(), False
+    for name, _ in forward_values:
+        if name not in program.definitions:
+            after_piece = True
+        elif after_piece:
+            pieced.add(name)
+            after_piece = False
+    return {name: tree for name, tree in written.items() if name not in pieced}
 
 
 def _operand_share(builder: Builder, node: Node, index: int, gradient: Node) -> Node | None:
@@ -176,23 +200,55 @@ def _term(chain: list[Link], builder: Builder) -> Node:
 
 
 @dataclass
+class Row:
+    """One line of the derivation: `left relation right`, which LaTeX aligns
+    at the relation (= or :), and the shape of its value or its shape
+    equation. `inner`: a step's detail, indented under its chain."""
+
+    left: str
+    relation: str = ""
+    right: str = ""
+    shape: str = ""
+    inner: bool = False
+
+    @property
+    def formula(self) -> str:
+        return f"{self.left}{self.relation}{self.right}"
+
+
+@dataclass
+class Section:
+    """A heading and its rows. The heading is in parts, each ("text", words),
+    ("math", a formula the printer wrote) or ("file", a file name), so that
+    each format sets each part as it should (LaTeX: $s$, \texttt{...})."""
+
+    title: list[tuple[str, str]]
+    rows: list[Row]
+
+
+@dataclass
 class GradientView:
     """One gradient, printable: str() gives matrix notation, Jupyter LaTeX."""
 
     target: str
     variable: str
     node: Node
-    explanation: "Explanation"
+    explanation: "Explanation" = field(repr=False)
 
     def __str__(self) -> str:
         return self.explanation.gradient_line(self, "unicode")
+
+    __repr__ = __str__
 
     def _repr_latex_(self) -> str:
         return f"$${self.explanation.gradient_line(self, 'latex', shapes=False)}$$"
 
 
 class Explanation:
-    """The derivation of every gradient of a program (`symgrad.derive`)."""
+    """The derivation of every gradient of a program (`symgrad.derive`): in
+    a terminal (str, repr), as LaTeX (`text("latex")`) and in Jupyter, where
+    it shows as Markdown with its formulas in LaTeX, headings and shapes
+    kept, as the terminal has them."""
 
     def __init__(self, program: Program):
         self.program = program
@@ -201,6 +257,7 @@ class Explanation:
         self.partials = builder.partials
         self.forward_values = _forward_values(program)
         self.forward_names = {id(node): name for name, node in self.forward_values}
+        self.as_written = _as_written(program, self.forward_values)
         forward_ids = {id(node) for node in postorder(
             list(program.definitions.values()) + [request.node for request in program.grads])}
         self._chain_rules: dict[str, dict[str, ChainRule]] = {}
@@ -219,10 +276,13 @@ class Explanation:
     def __str__(self) -> str:
         return self.text()
 
+    __repr__ = __str__  # a derivation at the prompt reads as in the terminal
+
     def _repr_latex_(self) -> str:
-        body = self.text("latex").replace("\n\n", "\n")
-        lines = [line for line in body.splitlines() if line and not line.startswith("%")]
-        return "$$\\begin{aligned}" + "\n".join(lines) + "\\end{aligned}$$"
+        return self.text("latex")
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
 
     @property
     def gradients(self) -> dict[str, GradientView]:
@@ -231,10 +291,11 @@ class Explanation:
 
     # ------------------------------------------------------------ printing
     def printer(self, style: str, target: str) -> Printer:
-        printer_class = PRINTERS[style]
-        names = {key: (name, False) for key, name in self.forward_names.items()}
+        printer_class = PRINTERS[style] if isinstance(style, str) else style
+        bare = printer_class()
+        names = {key: (bare.symbol(name), False) for key, name in self.forward_names.items()}
         for _, gradient, subscript, row in self.signals.get(target, []):
-            names[id(gradient)] = (self.delta_name(printer_class, subscript), row)
+            names[id(gradient)] = (bare.signal(subscript), row)
         arities = self.partials.arities() if self.partials else {}
         return printer_class(names, arities, matrix_terms=True)  # a derivative's constant term is c 𝟏
 
@@ -243,7 +304,8 @@ class Explanation:
         even where a forward value is also a gradient); one per style."""
         printer = self._forward_printers.get(printer_class)
         if printer is None:
-            names = {key: (name, False) for key, name in self.forward_names.items()}
+            bare = printer_class()
+            names = {key: (bare.symbol(name), False) for key, name in self.forward_names.items()}
             printer = printer_class(names, self.partials.arities() if self.partials else {})
             self._forward_printers[printer_class] = printer
         return printer
@@ -258,6 +320,13 @@ class Explanation:
             if name is not None:
                 printer.names[id(node)] = name
 
+    def forward_formula(self, name: str, node: Node, printer_class) -> str:
+        """A forward value as the model writes it (its source's syntax, not
+        the IR, which computes log(1 + exp(z)) as softplus(z)); a value in
+        named pieces (v1, ...) and a piece itself as the IR has it."""
+        tree = self.as_written.get(name)
+        return self.formula(node, printer_class) if tree is None else self.forward_printer(printer_class).written(tree)
+
     def label(self, node: Node, printer: Printer) -> str:
         """How ∂target/∂(value) writes a forward value: its name, or its formula."""
         if node.op == "variable":
@@ -268,25 +337,14 @@ class Explanation:
         forward = self.forward_printer(type(printer))
         return forward.group(forward.doc(node))
 
-    @staticmethod
-    def delta_name(printer_class, subscript: str) -> str:
-        if not subscript:
-            return printer_class.delta
-        if printer_class is PRINTERS["latex"]:
-            return f"{printer_class.delta}_{{{subscript}}}"
-        return f"{printer_class.delta}_{subscript}"
-
     def d(self, printer: Printer, target: str, of: str) -> str:
         """∂target/∂of, of two names of the model."""
-        return self.d_written(printer, printer.symbol(target), printer.symbol(of))
+        return printer.derivative(printer.symbol(target), printer.symbol(of))
 
     @staticmethod
     def d_written(printer: Printer, target: str, of: str) -> str:
         """∂target/∂of, of two labels already written by the printer."""
-        p = printer.partial
-        if isinstance(printer, PRINTERS["latex"]):
-            return f"\\frac{{{p}{target}}}{{{p}{of}}}"
-        return f"{p}{target}/{p}{of}"
+        return printer.derivative(target, of)
 
     def shape_equation(self, node: Node, printer: Printer) -> str:
         factors = [node]
@@ -298,96 +356,115 @@ class Explanation:
                 else:
                     expanded.append(factor)
             factors = expanded
-        result = node.shape.brackets
+        result = printer.shape(node.shape)
         if len(factors) > 1:
-            result += " = " + "".join(f.shape.brackets for f in factors)
-        return result if not isinstance(printer, PRINTERS["ascii"]) else result.replace("×", "x")
+            result += " = " + "".join(printer.shape(f.shape) for f in factors)
+        return result
 
     def gradient_line(self, view: GradientView, style: str, shapes: bool = True) -> str:
         return "\n".join(self.gradient_lines(view, style, shapes))
 
     def gradient_lines(self, view: GradientView, style: str, shapes: bool = True) -> list[str]:
-        return self.result_lines(self.printer(style, view.target), view.target, view.variable, view.node, shapes)
+        printer = self.printer(style, view.target)
+        return _lines(self.result_rows(printer, view.target, view.variable, view.node), shapes)
 
     def result_lines(self, printer: Printer, target: str, variable: str, node: Node, shapes: bool) -> list[str]:
+        return _lines(self.result_rows(printer, target, variable, node), shapes)
+
+    def result_rows(self, printer: Printer, target: str, variable: str, node: Node) -> list[Row]:
         """∂J/∂X = ..., or where X is only gathered from (an embedding, L[:, w]
-        and L[:, wc]) a line for each gathered part's gradient and one that
+        and L[:, wc]) a row for each gathered part's gradient and one that
         says where they go, as the notes write it."""
         scatters = _scatter_terms(node, printer.names)
         if not scatters:
-            text = f"{self.d(printer, target, variable)} = {printer.doc(node)}"
-            return [f"{text:<40} {self.shape_equation(node, printer)}" if shapes else text]
-        lines = []
+            return [Row(self.d(printer, target, variable), " = ", printer.doc(node), self.shape_equation(node, printer))]
+        rows = []
         for scatter in scatters:
             gathered = printer.doc(Node("gather", (Node("variable", (), scatter.shape, scatter.span, data=variable),
                                                    scatter.args[1]), scatter.args[0].shape, scatter.span,
                                         data=scatter.data[0]))
-            text = f"{self.d_written(printer, printer.symbol(target), gathered)} = {printer.doc(scatter.args[0])}"
-            lines.append(f"{text:<40} {self.shape_equation(scatter.args[0], printer)}" if shapes else text)
+            rows.append(Row(printer.derivative(printer.symbol(target), gathered), " = ", printer.doc(scatter.args[0]),
+                            self.shape_equation(scatter.args[0], printer)))
         each = "each " if len(scatters) > 1 else ""
-        where = (f"{self.d(printer, target, variable)}{_prose(printer, ': ' + each + 'scattered back into ')}"
-                 f"{printer.symbol(variable)}{_prose(printer, chr(39) + 's shape, repeated ids summed')}")
-        lines.append(f"{where:<40} {self.shape_equation(node, printer)}" if shapes else where)
-        return lines
+        where = (f"{printer.prose(each + 'scattered back into ')}{printer.symbol(variable)}"
+                 f"{printer.prose(chr(39) + 's shape, repeated ids summed')}")
+        rows.append(Row(self.d(printer, target, variable), ": ", where, self.shape_equation(node, printer)))
+        return rows
 
-    def text(self, style: str = "unicode", steps: bool = False) -> str:
-        latex = style == "latex"
-        lines: list[str] = []
-        first_printer = self.printer(style, next(iter(self.targets), ""))
-
-        def section(title: str):
-            lines.append("" if not lines else "")
-            lines.append(f"% {title}" if latex else title)
-
-        def row(left: str, right: str = ""):
-            if latex:
-                lines.append(f"{left} \\\\")
-            else:
-                lines.append(f"  {left:<40} {right}".rstrip())
-
-        section(f"Forward ({self.program.source.filename})")
-        for name, node in self.forward_values:
-            body = self.formula(node, PRINTERS[style])
-            row(f"{first_printer.symbol(name)} = {body}", self._shape(node.shape, style))
+    def sections(self, style="unicode", steps: bool = False) -> list[Section]:
+        """The derivation in sections: the forward values as the model
+        writes them, its functions, then for each target its error signals,
+        its gradients and (steps) the chain rule written out. `style` is a
+        printer's name (unicode, ascii, latex) or a Printer class."""
+        printer_class = PRINTERS[style] if isinstance(style, str) else style
+        first = self.printer(printer_class, next(iter(self.targets), ""))
+        sections = [Section([("text", "Forward ("), ("file", self.program.source.filename), ("text", ")")],
+                            [Row(first.symbol(name), " = ", self.forward_formula(name, node, printer_class),
+                                 first.shape(node.shape)) for name, node in self.forward_values])]
         functions = list(self.program.functions.values())
         derived = self.partials.functions() if self.partials else []
         if functions or derived or self.program.undefined_functions:
-            section("Functions")
+            rows = []
             for function in functions + derived:
                 params = (function.params[: self.partials.arity(function.name)] if self.partials
                           else function.params)
-                call = first_printer.call(function.name, [first_printer.symbol(p) for p in params])
-                row(f"{call} = {first_printer.doc(function.body)}")
+                call = first.call(function.name, [first.symbol(p) for p in params])
+                tree = self.as_written.get(function.name) if function in functions else None
+                rows.append(Row(call, " = ", first.doc(function.body) if tree is None else first.written(tree)))
             for name in self.program.undefined_functions:
-                row(f"{first_printer.call(name, ['t'])}: no formula given "
-                    f"(its derivative is written {first_printer.function_symbol(name + chr(39))})")
+                rows.append(Row(first.call(name, [first.symbol("t")]), ": ", first.prose(
+                    "no formula given (its derivative is written ") + first.function_symbol(name + "'")
+                    + first.prose(")")))
+            sections.append(Section([("text", "Functions")], rows))
         for derivation in self.derivations:
             target = derivation.target
-            printer = self.printer(style, target)
+            printer = self.printer(printer_class, target)
             signals = self.signals[target]
             if signals:
-                section(f"Error signals of {printer.symbol(target)}"
-                        + (" (a column's signal is written as a row)" if any(r for *_, r in signals) else ""))
+                title = [("text", "Error signals of "), ("math", printer.symbol(target))]
+                if any(is_row for *_, is_row in signals):
+                    title.append(("text", " (a column's signal is written as a row)"))
+                rows = []
                 for forward, gradient, subscript, is_row in signals:
                     shown = printer.names.pop(id(gradient))
                     body = printer.doc(gradient, transposed=is_row)
                     printer.names[id(gradient)] = shown
-                    of = self.label(forward, printer)
-                    shape = gradient.shape.T if is_row else gradient.shape
-                    d = self.d_written(printer, printer.symbol(target), of)
-                    row(f"{shown[0]} = {d} = {body}", self._shape(shape, style))
-            section(f"Gradients of {printer.symbol(target)}")
-            for view in self.targets[target].values():
-                for line in self.gradient_lines(view, style, shapes=not latex):
-                    row(line)
+                    d = printer.derivative(printer.symbol(target), self.label(forward, printer))
+                    rows.append(Row(shown[0], " = ", f"{d} = {body}",
+                                    printer.shape(gradient.shape.T if is_row else gradient.shape)))
+                sections.append(Section(title, rows))
+            sections.append(Section([("text", "Gradients of "), ("math", printer.symbol(target))],
+                                    [row for view in self.targets[target].values()
+                                     for row in self.result_rows(printer, target, view.variable, view.node)]))
             if steps:
-                lines += self.steps(derivation, printer)
+                sections.append(Section([("text", "Steps for "), ("math", printer.symbol(target)),
+                                         ("text", " (G is the gradient arriving at each step)")],
+                                        self.steps(derivation, printer)))
+        return sections
+
+    def text(self, style: str = "unicode", steps: bool = False) -> str:
+        """What `symgrad derive` prints: in LaTeX, a piece of a document
+        (each heading in bold, then its rows in an align* environment,
+        aligned at = and with the shapes in a column of their own), which
+        pdflatex compiles with amsmath and KaTeX renders."""
+        sections = self.sections(style, steps)
+        if style == "latex":
+            return "\n".join(f"\\noindent\\textbf{{{_heading(section.title, 'latex')}}}\n"
+                             f"\\begin{{align*}}\n{_aligned(section.rows)}\n\\end{{align*}}\n"
+                             for section in sections)
+        lines: list[str] = []
+        for section in sections:
+            lines += ["", _heading(section.title, style)] if lines else [_heading(section.title, style)]
+            lines += [f"{'    ' if row.inner else '  '}{row.formula if row.inner else f'{row.formula:<40} {row.shape}'}"
+                      .rstrip() for row in section.rows]
         return "\n".join(lines) + "\n"
 
-    @staticmethod
-    def _shape(shape, style: str) -> str:
-        text = shape.brackets
-        return text.replace("×", "x") if style == "ascii" else text
+    def markdown(self, steps: bool = False) -> str:
+        """The derivation in Markdown, as Jupyter shows it: each heading in
+        bold, its rows as one display formula (LaTeX's aligned)."""
+        return "\n".join(f"**{_heading(section.title, 'markdown')}**\n\n"
+                         f"$$\\begin{{aligned}}\n{_aligned(section.rows)}\n\\end{{aligned}}$$\n"
+                         for section in self.sections("latex", steps))
 
     # --------------------------------------------------------------- steps
     def chain_rule(self, target: str | None = None) -> dict[str, ChainRule]:
@@ -401,48 +478,44 @@ class Explanation:
             self._chain_rules[derivation.target] = found
         return found
 
-    def steps(self, derivation: Derivation, printer: Printer) -> list[str]:
+    def steps(self, derivation: Derivation, printer: Printer) -> list[Row]:
         """The chain rule written out: for each variable, every path from the
         target down to it (one for each way the target uses it), each as its
         chain of local Jacobians, the matrix form each takes and the path's
         term; then the gradient as the sum of the terms."""
-        latex = isinstance(printer, PRINTERS["latex"])
-        title = f"Steps for {printer.symbol(derivation.target)} (G is the gradient arriving at each step)"
-        lines = ["", f"% {title}" if latex else title]
-        # LaTeX: one formula a line, prose in \text; text: indented.
-        end, indent, inner = (" \\\\", "", "\\quad ") if latex else ("", "  ", "    ")
+        rows = []
         target = printer.symbol(derivation.target)
         for variable, rule in self.chain_rule(derivation.target).items():
             d = self.d(printer, derivation.target, variable)
             of = printer.symbol(variable)
             if rule.count == 0:
-                lines.append(f"{indent}{d} = 0   {_prose(printer, f'({target} does not depend on {of})')}{end}")
+                rows.append(Row(d, " = ", f"0{printer.aside}{printer.prose('(')}{target}"
+                                          f"{printer.prose(' does not depend on ')}{of}{printer.prose(')')}"))
                 continue
             if rule.paths is None:
                 why = (f"the sum of {_how_many(rule.count)} paths, more than the {PATH_LIMIT} written out; "
                        "the error signals above add them up at each value used more than once")
-                lines.append(f"{indent}{d}: {_prose(printer, why)}{end}")
+                rows.append(Row(d, ": ", printer.prose(why)))
                 continue
             several = len(rule.paths) > 1
             if several:
-                why = f"the sum of {len(rule.paths)} paths, one for each way {target} uses {of}:"
-                lines.append(f"{indent}{d} = {_prose(printer, why)}{end}")
+                rows.append(Row(d, " = ", f"{printer.prose(f'the sum of {len(rule.paths)} paths, one for each way ')}"
+                                          f"{target}{printer.prose(' uses ')}{of}{printer.prose(':')}"))
             for number, path in enumerate(rule.paths, 1):
-                name = _prose(printer, f"path {number}") if several else d
-                lines += self._path_lines(path, name, printer, indent, inner, end)
+                name = printer.prose(f"path {number}") if several else d
+                rows += self._path_rows(path, name, printer)
                 if several:
-                    lines.append(f"{inner}{name} = {printer.doc(path.term)}{end}")
+                    rows.append(Row(name, " = ", printer.doc(path.term), inner=True))
             gradient = derivation.gradients[variable]
             if _scatter_terms(gradient, printer.names):  # gathered only: as the gradient section writes it
-                lines += [f"{indent}{line}{end}"
-                          for line in self.result_lines(printer, derivation.target, variable, gradient, False)]
+                rows += [replace(row, shape="") for row in self.result_rows(printer, derivation.target, variable,
+                                                                            gradient)]
             elif several or rule.paths[0].links:  # (the target itself has no chain to add up)
                 terms = " + ".join(printer.wrap(path.term, PRODUCT if several else SUM) for path in rule.paths)
-                lines.append(f"{indent}{d} = {terms}{end}")
-        return lines
+                rows.append(Row(d, " = ", terms))
+        return rows
 
-    def _path_lines(self, path: Path, name: str, printer: Printer, indent: str, inner: str,
-                    end: str) -> list[str]:
+    def _path_rows(self, path: Path, name: str, printer: Printer) -> list[Row]:
         """A path's chain of local Jacobians, then the matrix form of each."""
         labels: dict[int, str] = {}
         for link in path.links:
@@ -451,13 +524,13 @@ class Explanation:
                     labels[id(node)] = self.label(node, printer)
         steps = []
         for link in path.links:
-            step = self.d_written(printer, labels[id(link.node)], labels[id(link.operand)])
+            step = printer.derivative(labels[id(link.node)], labels[id(link.operand)])
             if link.node.args.count(link.operand) > 1:  # x ∘ x: which of the two
-                step += " " + _prose(printer, f"(operand {link.index + 1})")
+                step += " " + printer.prose(f"(operand {link.index + 1})")
             steps.append(step)
-        lines = [f"{indent}{name} = {printer.chain_dot.join(steps) or printer.number(1)}{end}"]
-        lines += [f"{inner}{step}: {self.local_rule(link, printer)}{end}" for step, link in zip(steps, path.links)]
-        return lines
+        rows = [Row(name, " = ", printer.chain_dot.join(steps) or printer.number(1))]
+        rows += [Row(step, ": ", self.local_rule(link, printer), inner=True) for step, link in zip(steps, path.links)]
+        return rows
 
     def local_rule(self, link: Link, printer: Printer) -> str:
         """How the step's Jacobian acts on the arriving gradient G."""
@@ -468,14 +541,9 @@ class Explanation:
         factor = adjoint_rule(node, link.index)(builder, node, builder.num(1))
         if (OPS[node.op].elementwise and node.shape == link.operand.shape and not node.shape.is_scalar
                 and factor.op != "number"):
-            f = printer.doc(factor)
-            if isinstance(printer, PRINTERS["latex"]):
-                text += (f" \\qquad \\text{{(the Jacobian }} \\operatorname{{diag}}\\left({f}\\right) "
-                         f"\\text{{ is diagonal: multiplying by it is the elementwise product }}{printer.hadamard}"
-                         f"{f}\\text{{)}}")
-            else:
-                text += (f"   (the Jacobian diag({f}) is diagonal: multiplying by it "
-                         f"is the elementwise product{printer.hadamard.rstrip()} {printer.wrap(factor, PRODUCT + 1)})")
+            text += (f"{printer.aside}{printer.prose('(the Jacobian ')}{printer.call('diag', [printer.doc(factor)])}"
+                     f"{printer.prose(' is diagonal: multiplying by it is the elementwise product')}"
+                     f"{printer.hadamard}{printer.wrap(factor, PRODUCT + 1)}{printer.prose(')')}")
         return text
 
 
@@ -496,9 +564,33 @@ def _scatter_terms(node: Node, named) -> list[Node]:
     return terms
 
 
-def _prose(printer: Printer, text: str) -> str:
-    """Words among formulas: in LaTeX, as text."""
-    return f"\\text{{{text}}}" if isinstance(printer, PRINTERS["latex"]) else text
+def _lines(rows: list[Row], shapes: bool) -> list[str]:
+    """Rows as lines of text, each with its shape in a column if shapes."""
+    return [f"{row.formula:<40} {row.shape}" if shapes and row.shape else row.formula for row in rows]
+
+
+def _heading(title: list[tuple[str, str]], style: str) -> str:
+    """A section's heading in a format: unicode, ascii, latex (text mode,
+    its names in $...$) or markdown."""
+    if style == "latex":
+        return "".join(latex_text(text) if kind == "text" else f"\\texttt{{{latex_text(text)}}}" if kind == "file"
+                       else f"${text}$" for kind, text in title)
+    if style == "markdown":
+        return "".join(f"`{text}`" if kind == "file" else f"${text}$" if kind == "math" else text
+                       for kind, text in title)
+    heading = "".join(text for _, text in title)
+    return in_ascii(heading) if style == "ascii" else heading
+
+
+def _aligned(rows: list[Row]) -> str:
+    """Rows as the body of LaTeX's align* or aligned: each aligned at its
+    relation, a step's detail after it, the shapes in a column of their own."""
+    lines = []
+    for row in rows:
+        line = f"&\\quad {row.formula}" if row.inner or not row.relation else (
+            f"{row.left} &{row.relation.lstrip()}{row.right}")
+        lines.append(f"{line} && {row.shape}" if row.shape else line)
+    return " \\\\\n".join(lines)
 
 
 def _how_many(count: int) -> str:

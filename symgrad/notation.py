@@ -13,15 +13,49 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
+from . import syntax as ast
 from .ir import Node, postorder
-from .ops import OPS
-from .shapes import dim_add, dim_text
+from .ops import BUILTINS, OPS
+from .shapes import Shape, dim_add, dim_text
 
 # Binding strength, loosest first.
 SUM, PRODUCT, UNARY, POSTFIX, ATOM = range(5)
 
 SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+# Greek letters as LaTeX writes them (pdflatex reads no Unicode in formulas):
+# the letters of a macro of their own, the capitals that look Latin as those
+# letters, and the variant forms as their own macros (ε is \varepsilon in
+# most fonts, ϵ \epsilon; φ is \varphi, ϕ \phi).
+GREEK_LATEX = {
+    **dict(zip("αβγδεζηθικλμνξοπρστυφχψω", (
+        r"\alpha", r"\beta", r"\gamma", r"\delta", r"\varepsilon", r"\zeta", r"\eta", r"\theta", r"\iota",
+        r"\kappa", r"\lambda", r"\mu", r"\nu", r"\xi", "o", r"\pi", r"\rho", r"\sigma", r"\tau", r"\upsilon",
+        r"\varphi", r"\chi", r"\psi", r"\omega"))),
+    **dict(zip("ΓΔΘΛΞΠΣΥΦΨΩ", (r"\Gamma", r"\Delta", r"\Theta", r"\Lambda", r"\Xi", r"\Pi", r"\Sigma",
+                              r"\Upsilon", r"\Phi", r"\Psi", r"\Omega"))),
+    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΧ", "ABEZHIKMNOPTX")),
+    **dict(zip("ϵϑϕϱϖς", (r"\epsilon", r"\vartheta", r"\phi", r"\varrho", r"\varpi", r"\varsigma"))),
+}
+# A name is a base of letters, then digits or `_` and more: W1, W_1, N_all, λ2.
+SUBSCRIPTED = re.compile(r"([^\W\d_]+)(?:([0-9]+)|_([^\W_]+(?:_[^\W_]+)*))")
+GREEK_NAME = re.compile(r"GREEK (?:(SMALL|CAPITAL) LETTER (?:FINAL )?|(?:LUNATE )?)(\w+)(?: SYMBOL)?")
+
+
+def spelled(char: str) -> str:
+    """A character in ASCII: a Greek letter by its name (λ: lambda, Ω:
+    Omega), another as Python escapes it (\\u00e9)."""
+    found = GREEK_NAME.fullmatch(unicodedata.name(char, ""))
+    if char.isascii() or not found:
+        return char.encode("ascii", "backslashreplace").decode()
+    name = found[2].lower().replace("lamda", "lambda")  # Unicode spells it LAMDA
+    return name.capitalize() if found[1] == "CAPITAL" else name
+
+
+def in_ascii(text: str) -> str:
+    return text if text.isascii() else "".join(map(spelled, text))
 
 
 class Printer:
@@ -37,6 +71,7 @@ class Printer:
     maps_to = " ↦ "
     ge_symbol = "≥"
     chain_dot = " · "
+    aside = "   "  # before a remark in brackets after a formula
     function_names = {"sigmoid": "σ"}
 
     def __init__(self, names: dict[int, tuple[str, bool]] | None = None,
@@ -266,7 +301,11 @@ class Printer:
         if exponent.op == "number" and float(exponent.data).is_integer():
             mark = self.power_mark(int(exponent.data))
             return self.postfix(self.wrap(base, ATOM, t), mark), POSTFIX
-        return f"{self.wrap(base, ATOM, t)}^{self.wrap(exponent, ATOM)}", POSTFIX
+        return self.power(self.wrap(base, ATOM, t), self.wrap(exponent, ATOM)), POSTFIX
+
+    def power(self, base: str, exponent: str) -> str:
+        """base^exponent of an exponent other than a whole number."""
+        return f"{base}^{exponent}"
 
     def power_mark(self, k: int) -> str:
         return str(k).translate(SUPERSCRIPTS)
@@ -315,7 +354,10 @@ class Printer:
         return f"[{condition}]"
 
     def _print_norm(self, node, t):
-        return f"‖{self.doc(node.args[0])}‖", ATOM
+        return self.norm(self.doc(node.args[0])), ATOM
+
+    def norm(self, text: str) -> str:
+        return f"‖{text}‖"
 
     def _print_fill(self, node, t):
         return self.filled(node.args[0], t)
@@ -332,7 +374,10 @@ class Printer:
     # ------------------------------------------------- indexing and blocks
     def indexed(self, base: Node, axes: list[str], t: bool) -> tuple[str, int]:
         """base[axes], as the notes index: L[:, w], x[w], z[0:h], A[2, 3]."""
-        return self.transposed_atom(f"{self.wrap(base, ATOM)}[{', '.join(axes)}]", t)
+        return self.transposed_atom(self.index(self.wrap(base, ATOM), axes), t)
+
+    def index(self, base: str, axes: list[str]) -> str:
+        return f"{base}[{', '.join(axes)}]"
 
     def axes(self, shape, rows: str, cols: str) -> list[str]:
         """The axes written for a value of `shape`: one for a vector, two for a matrix."""
@@ -423,6 +468,110 @@ class Printer:
             return self.transposed_atom(self.call("softmax", [self.doc(a.args[0])]), t)
         return self.elementwise_call("exp", node, t)
 
+    # ------------------------------------------- the model's formulas as written
+    def written(self, root: ast.Expr) -> str:
+        """A formula of the model as it is written (its syntax tree, as
+        symgrad.lowering.read_as reads it): the operations, numbers and
+        brackets the model has, in this printer's notation (σ, ᵀ, ‖x‖², ∘),
+        with no rewriting (log(1 + exp(z)) stays so) and no bracket the
+        model does not have, save one its reading needs. Depth-safe: the
+        nodes are printed operands first, from an explicit stack."""
+        printed: dict[int, tuple[str, int]] = {}
+        stack: list[tuple[ast.Expr, bool]] = [(root, False)]
+        while stack:
+            expr, ready = stack.pop()
+            kids = ast.children(expr)
+            if not ready:
+                stack.append((expr, True))
+                stack.extend((kid, False) for kid in kids)
+                continue
+            printed[id(expr)] = self._written_one(expr, [printed.pop(id(kid)) for kid in kids])
+        return printed[id(root)][0]
+
+    def _written_one(self, expr: ast.Expr, kids: list[tuple[str, int]]) -> tuple[str, int]:
+        """One node of a syntax tree, its operands printed: (text, strength),
+        the strengths being the language's levels (docs/language.md)."""
+        kind = type(expr)
+
+        def wrap(kid: tuple[str, int], level: int) -> str:
+            return kid[0] if kid[1] >= level else self.group(kid[0])
+
+        if kind is ast.Number:
+            return self.written_number(expr.text), ATOM
+        if kind is ast.Name:
+            return self.symbol(expr.id), ATOM
+        if kind is ast.Group:
+            return self.group(kids[0][0]), ATOM
+        if kind is ast.Norm:
+            return self.norm(kids[0][0]), ATOM
+        if kind is ast.Whole:
+            return ":", ATOM
+        if kind is ast.Range:
+            return f"{kids[0][0]}:{kids[1][0]}", ATOM
+        if kind is ast.Index:
+            return self.index(wrap(kids[0], ATOM), [kid[0] for kid in kids[1:]]), ATOM
+        if kind is ast.Block:
+            texts, rows = iter(kid[0] for kid in kids), []
+            for row in expr.rows:
+                rows.append([next(texts) for _ in row])
+            return self.stack(rows), ATOM
+        if kind is ast.Call:
+            name = expr.func.id
+            builtin = BUILTINS.get(name)
+            if builtin is not None and builtin.op in BUILTINS:  # an alias (σ) as the name it stands for
+                name = builtin.op
+            return self.call(name, [kid[0] for kid in kids]), ATOM
+        if kind is ast.Negate:
+            operand = wrap(kids[0], UNARY)
+            return f"-{self.group(operand) if operand.startswith('-') else operand}", UNARY
+        if kind is ast.Transpose:
+            return self.postfix(wrap(kids[0], POSTFIX), self.transpose_mark), POSTFIX
+        left, right = kids
+        if expr.op in ("add", "sub"):
+            return f"{wrap(left, SUM)}{' + ' if expr.op == 'add' else self.minus}{wrap(right, PRODUCT)}", SUM
+        if expr.op in ("power", "elementwise_power"):  # A^2 and A .^ 2 alike, as the derivatives write them
+            base = wrap(left, ATOM)
+            exponent = expr.right
+            if type(exponent) is ast.Negate:
+                exponent = exponent.operand
+            if type(exponent) is ast.Number and float(exponent.value).is_integer():
+                sign = -1 if exponent is not expr.right else 1
+                return self.postfix(base, self.power_mark(sign * int(exponent.value))), POSTFIX
+            return self.power(base, wrap(right, ATOM)), POSTFIX
+        if expr.op == "divide":
+            tight = type(expr.left) in (ast.Name, ast.Number) and type(expr.right) in (ast.Name, ast.Number)
+            return self.written_quotient(wrap(left, PRODUCT), wrap(right, UNARY), tight)
+        # A factor of a product never starts with a minus (`W -x` is a difference).
+        operator = {"hadamard": self.hadamard, "star": self.times, "at": self.matrix_times}.get(expr.op, " ")
+        return f"{wrap(left, PRODUCT)}{operator}{wrap(right, POSTFIX)}", PRODUCT
+
+    times = " * "
+    matrix_times = " @ "
+
+    def written_number(self, text: str) -> str:
+        return text
+
+    def written_quotient(self, a: str, b: str, tight: bool) -> tuple[str, int]:
+        """a/b as the model writes it: 1/N close, (x + y) / 2 spaced."""
+        return (f"{a}/{b}" if tight else f"{a} / {b}"), PRODUCT
+
+    # --------------------------------------------------- derive's pieces
+    def derivative(self, target: str, of: str) -> str:
+        """∂target/∂of, of two labels already written by the printer."""
+        return f"{self.partial}{target}/{self.partial}{of}"
+
+    def signal(self, subscript: str) -> str:
+        """The name of an error signal: δ, δ_1, δ_z."""
+        return f"{self.delta}_{subscript}" if subscript else self.delta
+
+    def prose(self, text: str) -> str:
+        """Words among formulas."""
+        return text
+
+    def shape(self, shape: Shape) -> str:
+        """A factor's shape as the lecture writes it: [n×m]."""
+        return shape.brackets
+
     def _structural(self, node, t):
         """A reduction or a per-column function: transposing it transposes the call."""
         text = self.call(node.op, [self.doc(a) for a in node.args])
@@ -457,17 +606,20 @@ class AsciiPrinter(Printer):
     def inverse_transpose_mark(self) -> str:
         return "^-T"
 
-    def _print_norm(self, node, t):
-        return f"||{self.doc(node.args[0])}||", ATOM
+    def norm(self, text: str) -> str:
+        return f"||{text}||"
 
     def ones(self) -> str:
         return "ones"
 
     def symbol(self, name: str) -> str:
-        return name if name.isascii() else name.encode("ascii", "backslashreplace").decode()
+        return in_ascii(name)  # λ as lambda, never \u03bb
 
     def function_symbol(self, name: str) -> str:
         return self.symbol(name.replace("∂", "d"))
+
+    def shape(self, shape: Shape) -> str:
+        return in_ascii(shape.brackets.replace("×", "x"))
 
 
 class LatexPrinter(Printer):
@@ -482,6 +634,7 @@ class LatexPrinter(Printer):
     maps_to = " \\mapsto "
     ge_symbol = "\\geq"
     chain_dot = " \\cdot "
+    aside = " \\qquad "
     function_names = {"sigmoid": "\\sigma", "exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos",
                       "tan": "\\tan", "tanh": "\\tanh", "tr": "\\operatorname{tr}", "det": "\\det"}
 
@@ -503,21 +656,70 @@ class LatexPrinter(Printer):
         return f"{shown}\\left({', '.join(args)}\\right)"
 
     def function_symbol(self, name: str) -> str:
-        written = self.symbol(name).replace("∂", "\\partial ")
+        """A function's name upright, as written: \\operatorname{log\\_softmax}, ∂ψ/∂a."""
+        written = "".join("\\partial " if char == "∂" else "\\_" if char == "_" else latex_char(char)
+                          for char in name)
         return f"\\operatorname{{{written}}}"
 
     def symbol(self, name: str) -> str:
+        """A name as the lecture sets it: W1 and W_1 as W_{1}, N_all as
+        N_{\\mathrm{all}}, λ as \\lambda, a name of several letters upright
+        (\\mathrm{loss}); never a raw `_` or a character pdflatex cannot read."""
         value_of = re.fullmatch(r"(.+?)\((.*)\)", name)
         if value_of:  # a derivative's parameter that stands for the function's value: f(t)
             return self.call(value_of[1], [self.symbol(a.strip()) for a in value_of[2].split(",")])
-        return name.replace("_", "\\_")
+        found = SUBSCRIPTED.fullmatch(name)
+        if found is None:
+            return self.letters(name)
+        base, digits, words = found.groups()
+        subscript = digits or ",".join(self.letters(word) for word in words.split("_"))
+        return f"{self.letters(base)}_{{{subscript}}}"
+
+    @staticmethod
+    def letters(text: str) -> str:
+        """A name without a subscript: one letter (x, \\lambda) or a number
+        as it is, more letters upright; a `_` left in it escaped."""
+        if len(text) == 1 or text.isdigit():
+            return latex_char(text) if len(text) == 1 else text
+        pieces = ("\\_" if char == "_" else latex_char(char) for char in text)
+        return "\\mathrm{" + "".join(f"{{{piece}}}" if piece.startswith("\\") else piece for piece in pieces) + "}"
+
+    def written_number(self, text: str) -> str:
+        """1e-3 as 10^{-3}, 2.5e4 as 2.5 \\cdot 10^{4}."""
+        mantissa, _, exponent = text.lower().partition("e")
+        if not exponent:
+            return text
+        power = f"10^{{{int(exponent)}}}"
+        return power if float(mantissa) == 1 else f"{mantissa} \\cdot {power}"
+
+    def written_quotient(self, a: str, b: str, tight: bool) -> tuple[str, int]:
+        return f"\\frac{{{a}}}{{{b}}}", ATOM
+
+    times = " \\cdot "
+    matrix_times = " "
+
+    def power(self, base: str, exponent: str) -> str:
+        return f"{{{base}}}^{{{exponent}}}"
+
+    def derivative(self, target: str, of: str) -> str:
+        return f"\\frac{{{self.partial}{target}}}{{{self.partial}{of}}}"
+
+    def signal(self, subscript: str) -> str:
+        return f"{self.delta}_{{{self.symbol(subscript)}}}" if subscript else self.delta
+
+    def prose(self, text: str) -> str:
+        return f"\\text{{{latex_text(text)}}}"
+
+    def shape(self, shape: Shape) -> str:
+        dims = re.sub(r"[^\W\d]\w*", lambda name: self.symbol(name[0]), shape.brackets)
+        return dims.replace("×", " \\times ")
 
     def _print_div(self, node, t):
         a, b = node.args
         return f"\\frac{{{self.doc(a, t)}}}{{{self.doc(b, t)}}}", ATOM
 
-    def _print_norm(self, node, t):
-        return f"\\left\\lVert {self.doc(node.args[0])} \\right\\rVert", ATOM
+    def norm(self, text: str) -> str:
+        return f"\\left\\lVert {text} \\right\\rVert"
 
     def indicator(self, condition: str) -> str:
         return f"\\left[{condition}\\right]"
@@ -528,6 +730,28 @@ class LatexPrinter(Printer):
     def stack(self, rows: list[list[str]]) -> str:
         body = " \\\\ ".join(" & ".join(row) for row in rows)
         return f"\\begin{{bmatrix}} {body} \\end{{bmatrix}}"
+
+
+def latex_char(char: str) -> str:
+    """One character of a name in LaTeX: a Greek letter as its macro, a
+    letter with an accent as the plain letter (pdflatex reads no Unicode in
+    formulas), anything else not ASCII by its code point."""
+    if char.isascii():
+        return char
+    if char in GREEK_LATEX:
+        return GREEK_LATEX[char]
+    plain = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+    return plain or f"U{ord(char):04X}"
+
+
+TEXT_SPECIALS = {"\\": r"\textbackslash{}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                 "<": r"\textless{}", ">": r"\textgreater{}", **{c: "\\" + c for c in "#$%&_{}"}}
+
+
+def latex_text(text: str) -> str:
+    """Words and file names in LaTeX's text mode: its special characters
+    escaped, and ASCII only (λ as lambda) for pdflatex."""
+    return "".join(TEXT_SPECIALS.get(char, char) for char in in_ascii(text))
 
 
 PRINTERS = {"unicode": Printer, "ascii": AsciiPrinter, "latex": LatexPrinter}
