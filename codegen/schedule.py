@@ -253,14 +253,33 @@ class FunctionWriter:
         self.lines.append(Step(name, node, operands, expression,
                                f"{math_names[id(node)][0]} = {math} : {node.shape}{where}"))
 
-def gradient_order(derivation: Derivation, available: set[int]) -> list[Node]:
+def gathered_only(gradient: Node) -> list[Node]:
+    """The scatters that `gradient` is the sum of, all along one axis: the
+    gradient of a variable the model reads only through gathers (by vectors
+    of ids or single ids), ∂J/∂L = Σᵢ scatter(Gᵢ, idsᵢ); [] where it is
+    anything else. Its sparse form is the ids and Gᵢ's columns (rows)
+    summed per unique id: no array of L's size."""
+    terms, stack = [], [gradient]
+    while stack:
+        term = stack.pop()
+        if term.op == "add":
+            stack.extend(reversed(term.args))
+        elif term.op == "scatter":
+            terms.append(term)
+        else:
+            return []
+    return terms if len({term.data[0] for term in terms}) == 1 else []
+
+
+def gradient_order(derivation: Derivation, available: set[int], roots: list[Node] | None = None) -> list[Node]:
     """The gradient graph's nodes, operands first, not descending below the
-    nodes in `available` (forward values come from the cache, not again).
+    nodes in `available` (forward values come from the cache, not again);
+    `roots`: the values wanted, if not the gradients themselves.
     The gradients nearest the output come first (by the depth of their
     graph): as backpropagation reaches a layer, its weights' gradients are
     taken while its error signal is fresh in the cache, and no signal stays
     alive to the end."""
-    roots = list(derivation.gradients.values())
+    roots = list(derivation.gradients.values()) if roots is None else roots
     depth: dict[int, int] = {}
     for node in postorder(roots, stop=available):
         below = [] if id(node) in available else node.args
@@ -365,14 +384,26 @@ class Schedule:
         kept = {id(n) for n in postorder([derivation.request.node]) if writer.names.get(id(n), "").isidentifier()}
         return [n for n in gradient_order(derivation, kept) if id(n) in kept]
 
+    def sparse_gradients(self, derivation: Derivation) -> dict[str, list[Node]]:
+        """The variables of wrt read only through gathers, and the scatters
+        each one's gradient is the sum of (gathered_only)."""
+        found = {v.name: gathered_only(derivation.gradients[v.name]) for v in derivation.request.wrt}
+        return {name: terms for name, terms in found.items() if terms}
+
     def backward_body(self, derivation: Derivation, forward: FunctionWriter, forward_math: dict,
-                      available: dict[int, str]) -> tuple[list, list[tuple]]:
+                      available: dict[int, str], sparse: bool = False) -> tuple[list, list[tuple]]:
         """One line per gradient step, given the forward values by name
         (`available`; `forward`, `forward_math`: forward_body's writer and
         names), and per variable of wrt (variable, its gradient's value,
         whether it must be copied: never an input, a view of one, or one
-        array twice)."""
+        array twice). With `sparse`, a variable read only through gathers
+        has no gradient computed but its scattered parts: its value is the
+        list of (Gᵢ's value, idsᵢ's value, Gᵢ's node) and its copy flag the
+        axis ("rows" or "cols")."""
         request = derivation.request
+        parts = self.sparse_gradients(derivation) if sparse else {}
+        wanted = [term.args[0] if name in parts else derivation.gradients[name]
+                  for name in derivation.gradients for term in parts.get(name, [None])]
         namer = Namer(forward.namer.taken | set(available.values()))
         namer.count = forward.namer.count
         writer = FunctionWriter(self, namer, available, self.absorbed_products(derivation))
@@ -382,13 +413,17 @@ class Schedule:
                 signal_names[id(gradient)] = f"delta_{self.spelled.get(forward.name, 't')}"
         roots = {id(node): f"grad_{self.spelled[name]}" for name, node in derivation.gradients.items()}
         math_names = dict(forward_math)
-        for node in gradient_order(derivation, set(available)):
+        for node in gradient_order(derivation, set(available), wanted):
             hint = signal_names.get(id(node)) or roots.get(id(node)) or "t"
             if hint.startswith("delta_"):
                 math_names[id(node)] = ("δ_" + hint[len("delta_"):], False)
             writer.emit(node, hint, math_names)
         results, returned = [], set()
         for variable in request.wrt:
+            if variable.name in parts:
+                results.append((variable, [(writer.value(term.args[0]), writer.value(term.args[1]), term.args[0])
+                                           for term in parts[variable.name]], parts[variable.name][0].data[0]))
+                continue
             gradient = derivation.gradients[variable.name]
             copy = OPS[gradient.op].view or id(gradient) in available or id(gradient) in returned
             returned.add(id(gradient))

@@ -6,6 +6,8 @@ stay lazy on Dask arrays: where the NumPy helper takes the accurate form
 only when some entry needs it, these take it entry by entry (the same
 numbers to rounding, at the cost of computing both forms)."""
 
+from typing import NamedTuple as _NamedTuple
+
 import array_api_compat as _compat
 
 # ---------------------------------------------------------------- carried
@@ -238,6 +240,46 @@ def _scatter(xp, g, ids, count, axis):
     stop = xp.searchsorted(sorted_ids, positions, side="right")
     start = xp.searchsorted(sorted_ids, positions, side="left")
     return xp.take(running, stop, axis=1) - xp.take(running, start, axis=1)
+
+
+# helper: SparseGrad  (needs: scatter)
+class _SparseGrad(_NamedTuple):
+    """The gradient of a variable read only through gathers, without an
+    array of its size: `ids` its unique ids, sorted; `values` the
+    gradient's slices at those ids along `axis` ("cols" or "rows"; a vector
+    given as (V,): u entries), each id's gathered slices summed; `shape`
+    that of the argument as given; arrays of the arguments' library.
+    dense() is the dense gradient (the scatter of the values)."""
+    ids: object
+    values: object
+    shape: tuple
+    axis: str
+
+    def dense(self):
+        """The gradient as an array of the variable's shape."""
+        xp = _compat.array_namespace(self.values)
+        if len(self.shape) == 1:  # a vector given as (V,): its values as one row
+            return xp.reshape(_scatter(xp, xp.reshape(self.values, (1, -1)), self.ids, self.shape[0], 1), self.shape)
+        axis = 1 if self.axis == "cols" else 0
+        return _scatter(xp, self.values, self.ids, self.shape[axis], axis)
+
+
+# helper: sparse_grad  (needs: SparseGrad, scatter)
+def _sparse_grad(xp, parts, axis, shape, dtype, default_dtype, upstream):
+    """The SparseGrad of Σᵢ scatter(Gᵢ, idsᵢ) along axis (1: columns, 0:
+    rows), times upstream, from parts (Gᵢ, idsᵢ, Gᵢ's shape): the Gᵢ side by
+    side, summed per unique id as the scatter sums (unique_inverse, then
+    the scatter into u slices). Not under jax.jit: u depends on the ids."""
+    dtype = default_dtype if dtype is None else dtype
+    g = xp.concat([xp.broadcast_to(xp.asarray(g, dtype=dtype), g_shape) for g, _, g_shape in parts], axis=axis)
+    ids = xp.concat([xp.reshape(xp.asarray(ids, device=_compat.device(g)), (-1,)) for _, ids, _ in parts])
+    unique, inverse = xp.unique_inverse(ids)
+    sums = _scatter(xp, g, xp.reshape(inverse, (-1,)), unique.shape[0], axis)
+    if not (isinstance(upstream, (int, float)) and upstream == 1):
+        sums = sums * upstream
+    sums = xp.astype(sums, dtype)
+    return _SparseGrad(unique, xp.reshape(sums, (-1,)) if len(shape) == 1 else sums, tuple(shape),
+                       "cols" if axis else "rows")
 
 
 # helper: indicator

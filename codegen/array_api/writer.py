@@ -48,10 +48,13 @@ class ArrayApiWriter(NumpyWriter):
         return self.printer.call("outside", ids, count)
 
     def gradients(self, derivation: Derivation, forward: FunctionWriter, forward_math: dict,
-                  available: dict[int, str], upstream: str, grads_class: str) -> tuple[list, str]:
+                  available: dict[int, str], upstream: str, grads_class: str,
+                  sparse: bool = False) -> tuple[list, str]:
         """The gradient steps and the expression that returns the gradients,
-        times `upstream`, each in its argument's shape and dtype."""
-        lines, results = self.backward_body(derivation, forward, forward_math, available)
-        returned = [f"        {self.printer.call('grad_out', value, *self.given[variable.name], '_dtype', str(copy), upstream)},"
+        times `upstream`, each in its argument's shape and dtype (with
+        `sparse`, SparseGrads where the NumPy target has them)."""
+        lines, results = self.backward_body(derivation, forward, forward_math, available, sparse)
+        returned = [f"        {self.sparse_out(variable, value, copy, upstream)}," if isinstance(value, list) else
+                    f"        {self.printer.call('grad_out', value, *self.given[variable.name], '_dtype', str(copy), upstream)},"
                     for variable, value, copy in results]
         return lines, f"{grads_class}(\n" + "\n".join(returned) + "\n    )"

@@ -358,3 +358,19 @@ def _unvec(g, rows, cols):
         for i in range(rows):
             out[i, j] = g[j * rows + i, 0]
     return out
+
+
+# helper: sparse_grad  (needs: SparseGrad, scatter)
+def _sparse_grad(parts, axis, shape, dtype, default_dtype, upstream):
+    """The SparseGrad of Σᵢ scatter(Gᵢ, idsᵢ) along axis (1: columns, 0:
+    rows), times upstream, from the kernel's parts (Gᵢ, idsᵢ, Gᵢ's shape):
+    the Gᵢ side by side (in Python: their count is the model's), then the
+    compiled scatter into the u slices of the unique ids."""
+    dtype = default_dtype if dtype is None else dtype
+    g = _np.concatenate([_np.broadcast_to(_np.asarray(g, dtype), g_shape) for g, _, g_shape in parts], axis=axis)
+    ids = _np.concatenate([_np.reshape(ids, -1) for _, ids, _ in parts])
+    unique, inverse = _np.unique(ids, return_inverse=True)
+    sums = _scatter(_np.ascontiguousarray(g), inverse.reshape(-1), len(unique), axis)
+    if upstream != 1.0:
+        sums = sums * upstream
+    return _SparseGrad(unique, sums.reshape(-1) if len(shape) == 1 else sums, tuple(shape), "cols" if axis else "rows")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from symgrad.binding import plan
 from symgrad.differentiation import Derivation
 
-from ..numpy.writer import ENTRY_POINTS, NumpyWriter
+from ..numpy.writer import NumpyWriter
 from ..schedule import render
 from .fusion import fuse
 from .printer import NumbaPrinter, refuse
@@ -153,6 +153,29 @@ class NumbaWriter(NumpyWriter):
                                f"{value}, {fused_return}"),
             "evaluate": (f"({kernel_args})", evaluate_lines, value),
         }
+        sparse = self.sparse_gradients(derivation)
+        if sparse:
+            # The kernels give each SparseGrad's parts (G, ids, G's shape) and its argument's shape;
+            # the wrapper sums them per id (the NumPy target's sparse_grad), and scales by upstream.
+            def parts(results):
+                returned = []
+                for v, value, copy in results:
+                    given = f"_in_{self.spelled[v.name]}"
+                    if isinstance(value, list):
+                        pieces = "".join(f"({g}, {ids}, {self.printer.dims_tuple(node.shape.dims())}), "
+                                         for g, ids, node in value)
+                        returned.append(f"(({pieces}), {given}.shape), ")
+                    else:
+                        returned.append(f"{shaped}({self.printer.call('copied', value) if copy else value}, {given}), ")
+                return "(" + "".join(returned) + ")"
+            sparse_back_lines, sparse_back = self.backward_body(derivation, forward_writer, forward_math, cached, True)
+            sparse_back = parts(sparse_back)
+            fused_sparse_lines, fused_sparse = self.backward_body(derivation, forward_writer, forward_math,
+                                                                  dict(forward_writer.names), True)
+            kernels["backward_sparse"] = ("(_cache,)", self.render(unpack, sparse_back_lines, sparse_back), sparse_back)
+            kernels["value_and_grad_sparse"] = (
+                f"({kernel_args})", self.render(prologue, forward_body + fused_sparse_lines,
+                                                f"{result} {parts(fused_sparse)}"), f"{value}, {parts(fused_sparse)}")
         parts = [f"class {grads}(_NamedTuple):\n"
                  f'    """The gradients of {target}, in `wrt` order."""\n{fields}']
         for kind, (params, body, returns) in kernels.items():
@@ -160,15 +183,52 @@ class NumbaWriter(NumpyWriter):
                          f'    """The compiled body of {kind}{suffix}."""\n' + "\n".join(body)
                          + f"\n    return {returns}")
         parts += self.wrappers(request, suffix, grads, doc_args, target)
-        if suffix and index == 0:
-            parts.append("\n".join(f"{name} = {name}{suffix}"
-                                   for name in ENTRY_POINTS))
-        return "\n\n\n".join(parts)
+        if sparse:
+            parts += self.sparse_wrappers(request, suffix, grads, doc_args, target, sparse)
+        return "\n\n\n".join(parts + self.aliases([], suffix, index, derivation))
 
-    def wrappers(self, request, suffix: str, grads: str, doc_args: str, target: str) -> list[str]:
-        """The Python entry points: the fast path's checks, then the kernel;
-        else the arguments taken by _arguments, then the kernel."""
-        inside = [self.spelled[v.name] for v in self.program.arguments]
+    def sparse_wrappers(self, request, suffix: str, grads: str, doc_args: str, target: str, sparse) -> list[str]:
+        """backward_sparse and value_and_grad_sparse: the kernels' gradients,
+        each SparseGrad summed from its parts (the NumPy target's
+        sparse_grad), in the shape and dtype of their arguments as given."""
+        fields = []
+        for index, variable in enumerate(request.wrt):
+            if variable.name in sparse:
+                axis = "1" if sparse[variable.name][0].data[0] == "cols" else "0"
+                fields.append(self.printer.call("sparse_grad", f"gradients[{index}][0]", axis, f"given[{2 * index}]",
+                                                f"given[{2 * index + 1}]", "dtype", "upstream"))
+            else:
+                fields.append(self.printer.call("grad_out", f"gradients[{index}]", f"given[{2 * index}]",
+                                                f"given[{2 * index + 1}]", "dtype", "False", "upstream"))
+        inside = ", ".join(self.spelled[v.name] for v in self.program.arguments)
+        return [
+            f"def _sparse_grads{suffix}(gradients, given, dtype, upstream):\n"
+            f'    """The sparse kernels\' gradients in the shape and dtype of their arguments as\n'
+            f'    given (given None: the fast path\'s arrays, as the kernel had them)."""\n'
+            f"    if given is None:\n"
+            f"        given = [x for g in gradients for x in (g[1] if type(g) is tuple else _np.shape(g), None)]\n"
+            f"    return {grads}(\n" + "".join(f"        {field},\n" for field in fields) + "    )",
+            f"def backward_sparse{suffix}(cache, upstream=1.0):\n"
+            f'    """backward{suffix}, with the gradient of each variable read only through gathers\n'
+            f'    as a SparseGrad: its unique ids and their summed columns (rows)."""\n'
+            f"    _cache, _dtype, _given = cache\n"
+            f"    return _sparse_grads{suffix}(_backward_sparse{suffix}_kernel(_cache), _given, _dtype, upstream)",
+            self.entry_point(
+                f"value_and_grad_sparse{suffix}",
+                f"value_and_grad{suffix}, with SparseGrads as backward_sparse{suffix} gives them. Arguments: {doc_args}.",
+                f"{self.fast_check()}\n        try:\n"
+                f"            _value, _grads = _value_and_grad_sparse{suffix}_kernel({inside})\n"
+                f"            return _dt.type(_value), _sparse_grads{suffix}(_grads, None, _dt, 1.0)\n"
+                f"        except ValueError:\n"
+                f"            pass  # a size is wrong: the slow path says which\n"
+                f"    _args, _dtype, _given = _slow_arguments{suffix}({inside})\n"
+                f"    _value, _grads = _value_and_grad_sparse{suffix}_kernel(*_args)\n"
+                f"    return _dtype.type(_value), _sparse_grads{suffix}(_grads, _given, _dtype, 1.0)")]
+
+    def fast_check(self) -> str:
+        """The wrapper's `if` of its fast path: every array exactly an
+        ndarray of one float dtype (_dt) and of the expected ndim, ids 1-d
+        integer arrays or ints, scalars floats."""
         arrays = [v for v in self.program.arguments if not v.shape.is_scalar and v.ids is None]
         scalars = [self.spelled[v.name] for v in self.program.arguments if v.shape.is_scalar and v.ids is None]
         ids = [self.spelled[v.name] for v in self.program.arguments if not v.shape.is_scalar and v.ids is not None]
@@ -187,7 +247,13 @@ class NumbaWriter(NumpyWriter):
             checks += [f"{self.spelled[v.name]}.dtype is _dt" for v in arrays[1:]]
         else:
             checks.append("(_dt := _FLOATS[0]) is _dt")
-        fast = "    if (" + "\n            and ".join(" and ".join(checks[i:i + 4]) for i in range(0, len(checks), 4)) + "):"
+        return "    if (" + "\n            and ".join(" and ".join(checks[i:i + 4]) for i in range(0, len(checks), 4)) + "):"
+
+    def wrappers(self, request, suffix: str, grads: str, doc_args: str, target: str) -> list[str]:
+        """The Python entry points: the fast path's checks, then the kernel;
+        else the arguments taken by _arguments, then the kernel."""
+        inside = [self.spelled[v.name] for v in self.program.arguments]
+        fast = self.fast_check()
         call = ", ".join(inside)
         taken = self.taken_arguments()
         wrt_taken = ", ".join(self.given[v.name][0] + ", " + self.given[v.name][1] for v in request.wrt)

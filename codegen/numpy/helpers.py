@@ -165,7 +165,7 @@ def _diagonal_of_product(factors):
     return _np.einsum("ij,ji->i", *_halves(factors, cyclic=False))[:, None]
 
 
-# helper: scatter
+# helper: scatter  (needs: compact_sums)
 def _scatter(g, ids, count, axis):
     """The zeros of `count` columns (axis 1) or rows (axis 0) with g's
     columns (rows) added at ids, repeated ids summed: the methods measured
@@ -194,6 +194,7 @@ def _scatter(g, ids, count, axis):
     return out
 
 
+# helper: compact_sums
 def _compact_sums(g, ids, axis):
     """(u, S): the unique ids u and, along `axis`, the sum of g's slices of
     each: one sort, then one bincount into an array of u's size, which
@@ -211,7 +212,7 @@ def _compact_sums(g, ids, axis):
     return unique, sums.reshape(shape).astype(g.dtype, copy=False)
 
 
-# helper: scatter_add  (needs: scatter)
+# helper: scatter_add  (needs: scatter, compact_sums)
 def _scatter_add(base, out, g, ids, axis, sign):
     """base + sign scatter(g, ids): where `out` is base's buffer (a temporary
     no later step reads), in place, touching only the columns (rows) at the

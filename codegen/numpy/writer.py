@@ -18,6 +18,8 @@ from ..schedule import FunctionWriter, Schedule, render
 from .printer import NumpyPrinter
 
 ENTRY_POINTS = ("Grads", "forward", "backward", "value_and_grad", "evaluate")
+# A statement with a variable read only through gathers has these too (schedule.gathered_only).
+SPARSE_ENTRY_POINTS = ("backward_sparse", "value_and_grad_sparse")
 SIGNATURE_COMMENT = ("# The interface: the arguments (name, keyword, kind, rows, columns) and the grad\n"
                      "# statements (target, suffix of their functions, wrt, gradient fields).\n")
 
@@ -34,7 +36,7 @@ class NumpyWriter(Schedule):
         sections = [self.header()]
         functions_code = [self.user_function(f, self.functions[f.name]) for f in
                           list(self.program.functions.values()) + self.derived]
-        requests = [self.request_code(d, index) for index, d in enumerate(self.derivations)]
+        requests = [self.request_code(d, index) for index, d in enumerate(self.derivations)] + self.sparse_class()
         arguments = self.arguments_function()
         sections.append(self.printer.helpers_code())
         sections += functions_code
@@ -151,10 +153,41 @@ class NumpyWriter(Schedule):
             self.entry_point(f"evaluate{suffix}", f"{target} alone: no backward work. Arguments: {doc_args}.",
                              evaluate_body),
         ]
-        parts += [f"{alias} = {name}" for alias, name in aliases if alias != name]
+        if self.sparse_gradients(derivation):
+            sparse_lines, sparse_result = self.gradients(derivation, forward_writer, forward_math, cached, upstream,
+                                                         grads_class, sparse=True)
+            fused_lines, fused_result = self.gradients(derivation, forward_writer, forward_math,
+                                                       dict(forward_writer.names), "1.0", grads_class, sparse=True)
+            parts += [
+                f"def backward_sparse{suffix}(cache, upstream=1.0):\n"
+                f'    """backward{suffix}, with the gradient of each variable read only through gathers\n'
+                f'    as a SparseGrad: its unique ids and their summed columns (rows)."""\n'
+                + "\n".join(render(unpack, sparse_lines, sparse_result, self.printer, False))
+                + f"\n    return {sparse_result}",
+                self.entry_point(
+                    f"value_and_grad_sparse{suffix}", f"value_and_grad{suffix}, with SparseGrads as backward_sparse"
+                    f"{suffix} gives them. Arguments: {doc_args}.",
+                    "\n".join(render(prologue, forward_body + fused_lines, f"{result} {fused_result}", self.printer,
+                                      True))
+                    + f"\n    return {self.printer.call('value_out', result, '_dtype')}, {fused_result}")]
+        return "\n\n\n".join(parts + self.aliases(aliases, suffix, index, derivation))
+
+    def aliases(self, aliases: list[tuple[str, str]], suffix: str, index: int, derivation: Derivation) -> list[str]:
+        """The lines that name the statement's functions otherwise: where a
+        model name shadows one, the function itself; the first statement's
+        (suffixed) functions without the suffix."""
+        lines = [f"{alias} = {name}" for alias, name in aliases if alias != name]
         if suffix and index == 0:
-            parts.append("\n".join(f"{name} = {name}{suffix}" for name in ENTRY_POINTS))
-        return "\n\n\n".join(parts)
+            sparse = bool(self.sparse_gradients(derivation))
+            lines.append("\n".join(f"{name} = {name}{suffix}" for name in ENTRY_POINTS + SPARSE_ENTRY_POINTS * sparse))
+        return lines
+
+    def sparse_class(self) -> list[str]:
+        """`SparseGrad = _SparseGrad`, the class of the sparse gradients,
+        where a statement has them and no model name is so spelled."""
+        if self.unshadowed("SparseGrad") != "SparseGrad" or not any(map(self.sparse_gradients, self.derivations)):
+            return []
+        return [f"SparseGrad = {self.printer.helper('SparseGrad')}"]
 
     def unshadowed(self, name: str) -> str:
         """How the module's functions refer to its own `name`: by it, or
@@ -449,14 +482,19 @@ class NumpyWriter(Schedule):
                 + "\n".join(lines))
 
     def gradients(self, derivation: Derivation, forward: FunctionWriter, forward_math: dict,
-                  available: dict[int, str], upstream: str, grads_class: str) -> tuple[list, str]:
+                  available: dict[int, str], upstream: str, grads_class: str,
+                  sparse: bool = False) -> tuple[list, str]:
         """The gradient steps and the expression that returns the gradients,
-        times `upstream` (1.0: value_and_grad's hot path, written inline)."""
-        lines, results = self.backward_body(derivation, forward, forward_math, available)
+        times `upstream` (1.0: value_and_grad's hot path, written inline);
+        with `sparse`, those of variables read only through gathers as
+        SparseGrads (sparse_out)."""
+        lines, results = self.backward_body(derivation, forward, forward_math, available, sparse)
         returned = []
         for variable, value, copy in results:
             shape, dtype = self.given[variable.name]
-            if upstream == "1.0" and not variable.shape.is_scalar:
+            if isinstance(value, list):
+                returned.append(f"        {self.sparse_out(variable, value, copy, upstream)},")
+            elif upstream == "1.0" and not variable.shape.is_scalar:
                 # A vector may have been passed as (n,); a matrix has its shape already.
                 reshape = f".reshape({shape})" if variable.shape.is_column or variable.shape.is_row else ""
                 returned.append(f"        {value}{reshape}.astype({dtype}, copy={copy}),")
@@ -464,6 +502,15 @@ class NumpyWriter(Schedule):
                 returned.append(f"        {self.printer.helper('grad_out')}({value}, {shape}, {dtype}, _dtype, {copy}, "
                                 f"{upstream}),")
         return lines, f"{grads_class}(\n" + "\n".join(returned) + "\n    )"
+
+    def sparse_out(self, variable, parts: list[tuple], axis: str, upstream: str) -> str:
+        """The SparseGrad of a variable read only through gathers, from its
+        scattered parts (G's value, the ids' value, G's node): each G in
+        its shape (a constant one is a number), the ids, the axis."""
+        shape, dtype = self.given[variable.name]
+        gathered = ", ".join(f"({g}, {ids}, {self.printer.dims_tuple(node.shape.dims())})" for g, ids, node in parts)
+        return self.printer.call("sparse_grad", f"({gathered},)", "1" if axis == "cols" else "0", shape, dtype,
+                                 "_dtype", upstream)
 
 
 
