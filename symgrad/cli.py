@@ -77,15 +77,16 @@ def cmd_derive(args) -> int:
 def write_page(source, output: str, steps: bool) -> int:
     """derive --html: the page of symgrad.page, to a file or standard output (-)."""
     from .page import page
-    if steps:
-        print("symgrad: error: --steps is not written into the page: use --steps without --html", file=sys.stderr)
-        return BAD_INPUT
-    text = page(source)
+    text = page(source, steps)
     if output == "-":
         sys.stdout.write(text)
-    else:
+        return 0
+    try:
         with open(output, "w", encoding="utf-8") as stream:
             stream.write(text)
+    except OSError as error:
+        print(f"symgrad: error: cannot write '{output}': {error.strerror}", file=sys.stderr)
+        return BAD_INPUT
     return 0
 
 

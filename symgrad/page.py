@@ -12,8 +12,8 @@ Unicode, ASCII and LaTeX ones: the base class decides what is written
 this one only says how each piece is marked up. Its pieces are MathML
 elements with the base class's operators left between them as bare text
 (` + `, ` ∘ `, `[`, `:`); `mathml()` turns each run of bare text into `<mo>`,
-`<mn>` and `<mi>` tokens (or one `<mtext>` for a phrase of words) once the
-whole formula is written.
+`<mn>` and `<mi>` tokens once the whole formula is written. The sections and
+rows are symgrad.explain's, the same as the terminal's and LaTeX's.
 """
 
 from __future__ import annotations
@@ -27,18 +27,31 @@ from .explain import Explanation
 from .graphing import GraphError, graph
 from .ir import Program
 from .lowering import analyze
-from .notation import ATOM, POSTFIX, Printer
+from .notation import ATOM, SUBSCRIPTED, Printer
 from .source import ModelError, Source
 
 # The token elements of MathML: what is inside them is text, never bare.
 TOKENS = {"mi", "mn", "mo", "mtext"}
 UPRIGHT_T = '<mi mathvariant="normal">T</mi>'
 MINUS_SIGN = "\u2212"  # −, the minus of mathematics, not the hyphen
-SLASH = '<mo lspace="0" rspace="0">/</mo>'  # ∂s/∂W as the terminal writes it, not ∂s / ∂W
+THIN_SPACE = '<mspace width="0.2em"/>'
+STRAIGHT = ' stretchy="false"'
 
 
 def _element(tag: str, text: str) -> str:
     return f"<{tag}>{html.escape(text, quote=False)}</{tag}>"
+
+
+def _fence(char: str, tall: bool = False) -> str:
+    """A bracket, tight against what it encloses and of the text's height
+    unless it encloses a fraction or a table: browsers draw a stretchy one
+    from the math font's wider variants, f ( t )."""
+    return f'<mo lspace="0" rspace="0"{"" if tall else STRAIGHT}>{char}</mo>'
+
+
+def _fenced(opening: str, text: str, closing: str) -> str:
+    tall = "<mfrac>" in text or "<mtable>" in text
+    return f"<mrow>{_fence(opening, tall)}{text}{_fence(closing, tall)}</mrow>"
 
 
 class MathMLPrinter(Printer):
@@ -47,20 +60,19 @@ class MathMLPrinter(Printer):
     transpose_mark = UPRIGHT_T
     pi = "<mi>π</mi>"
     inverse_mark = f"<mrow><mo>{MINUS_SIGN}</mo><mn>1</mn></mrow>"
-
-    def __init__(self, names: dict[int, tuple[str, bool]] | None = None,
-                 arities: dict[str, int] | None = None, matrix_terms: bool = False):
-        # Names come as the model spells them (W_1, δ_2): marked up here once,
-        # since the base class writes a named value's name as it is given.
-        marked = {key: (self.symbol(name), flipped) for key, (name, flipped) in (names or {}).items()}
-        super().__init__(marked, arities, matrix_terms)
+    aside = '<mspace width="2em"/>'
+    times = " · "
+    matrix_times = " "
 
     # ---------------------------------------------------- the hooks
     def group(self, text: str) -> str:
-        return f"<mrow><mo>(</mo>{text}<mo>)</mo></mrow>"
+        return _fenced("(", text, ")")
 
     def postfix(self, text: str, mark: str) -> str:
         return f"<msup><mrow>{text}</mrow>{mark}</msup>"
+
+    def power(self, base: str, exponent: str) -> str:
+        return self.postfix(base, f"<mrow>{exponent}</mrow>")
 
     def power_mark(self, k: int) -> str:
         return _element("mn", str(k))
@@ -73,10 +85,13 @@ class MathMLPrinter(Printer):
             return "-" + self.number(-value)
         return self.pi if value == math.pi else _element("mn", f"{value:g}")
 
+    def written_number(self, text: str) -> str:
+        return _element("mn", text)
+
     def call(self, name: str, args: list[str]) -> str:
         name = self.call_names.get(name, name)
         shown = _element("mi", self.function_names[name]) if name in self.function_names else self.function_symbol(name)
-        return f"<mrow>{shown}<mo>(</mo>{'<mo>,</mo>'.join(args)}<mo>)</mo></mrow>"
+        return f"<mrow>{shown}{_fenced('(', '<mo>,</mo>'.join(args), ')')}</mrow>"
 
     def function_symbol(self, name: str) -> str:
         """A function's name; a derivative's f' as f and a prime."""
@@ -86,69 +101,86 @@ class MathMLPrinter(Printer):
         return f'<mrow>{_element("mi", base)}<mo lspace="0" rspace="0">{"′" * (len(name) - len(base))}</mo></mrow>'
 
     def symbol(self, name: str) -> str:
-        """A name: W_1 and W1 with the subscript 1, x_hat with hat, f(t) as a call."""
+        """A name as the LaTeX printer sets it: W1 and W_1 with the subscript
+        1, N_all with the subscript all; f(t) (a derivative's parameter that
+        stands for the function's value) as a call."""
         value_of = re.fullmatch(r"(.+?)\((.*)\)", name)
-        if value_of:  # a derivative's parameter that stands for the function's value
+        if value_of:
             return self.call(value_of[1], [self.symbol(a.strip()) for a in value_of[2].split(",")])
-        parts = re.fullmatch(r"([^\W\d_]+)_?(\d+)", name) or re.fullmatch(r"(.+?)_(.+)", name)
-        if parts:
-            subscript = _element("mn" if parts[2].isdigit() else "mi", parts[2])
-            return f"<msub>{_element('mi', parts[1])}{subscript}</msub>"
-        return _element("mi", name)
+        found = SUBSCRIPTED.fullmatch(name)
+        if found is None:
+            return _element("mi", name)
+        base, digits, words = found.groups()
+        subscript = "<mo>,</mo>".join(_element("mn" if part.isdigit() else "mi", part)
+                                      for part in (digits or words).split("_"))
+        return f"<msub>{_element('mi', base)}<mrow>{subscript}</mrow></msub>"
+
+    def signal(self, subscript: str) -> str:
+        if not subscript:
+            return _element("mi", self.delta)
+        return f"<msub>{_element('mi', self.delta)}<mrow>{self.symbol(subscript)}</mrow></msub>"
+
+    def derivative(self, target: str, of: str) -> str:
+        return f"<mfrac><mrow><mo>∂</mo>{target}</mrow><mrow><mo>∂</mo>{of}</mrow></mfrac>"
+
+    def prose(self, text: str) -> str:
+        return _element("mtext", text.replace(" ", "\u00a0"))  # spaces kept at its ends
+
+    def written_quotient(self, a: str, b: str, tight: bool) -> tuple[str, int]:
+        return self.fraction(a, b), ATOM
+
+    def fraction(self, a: str, b: str) -> str:
+        return f"<mfrac><mrow>{a}</mrow><mrow>{b}</mrow></mfrac>"
 
     def ones(self) -> str:
         return "<mn>𝟏</mn>"
 
     def indicator(self, condition: str) -> str:
-        return f"<mrow><mo>[</mo>{condition}<mo>]</mo></mrow>"
+        return _fenced("[", condition, "]")
 
     def stack(self, rows: list[list[str]]) -> str:
         table = "".join("<mtr>" + "".join(f"<mtd>{block}</mtd>" for block in row) + "</mtr>" for row in rows)
-        return f"<mrow><mo>[</mo><mtable>{table}</mtable><mo>]</mo></mrow>"
+        return _fenced("[", f"<mtable>{table}</mtable>", "]")
 
     # ------------------------------------- the operations written otherwise
     def _print_div(self, node, t):
         a, b = node.args
-        return f"<mfrac><mrow>{self.doc(a, t)}</mrow><mrow>{self.doc(b, t)}</mrow></mfrac>", ATOM
-
-    def _print_pow(self, node, t):
-        """base^exponent as a script: an integer as a number, any other exponent as its formula."""
-        base, exponent = node.args
-        integer = exponent.op == "number" and float(exponent.data).is_integer()
-        mark = self.power_mark(int(exponent.data)) if integer else f"<mrow>{self.doc(exponent)}</mrow>"
-        return self.postfix(self.wrap(base, ATOM, t), mark), POSTFIX
+        return self.fraction(self.doc(a, t), self.doc(b, t)), ATOM
 
 
 def _bare(text: str) -> str:
-    """A run of bare text between elements as MathML tokens: a phrase of
-    words (the notes' "scattered back into ...") as one <mtext>, else each
-    number an <mn>, each name an <mi> (dimensions: 2 h, m - 1) and each
-    other sign an <mo>."""
-    if len(re.findall(r"[^\W\d_]{2,}", text)) >= 2:
-        return _element("mtext", text.replace(" ", "\u00a0"))
+    """A run of bare text between elements as MathML tokens: each number an
+    <mn>, each name an <mi> (a block's bounds: 2 h, m - 1), each other
+    sign an <mo>; blanks only part them, but a blank alone is the space of
+    a product (W x), kept so that W xc does not read Wxc."""
+    if text.isspace():
+        return THIN_SPACE
     tokens = []
     for token in re.findall(r"\d+(?:\.\d+)?|[^\W\d_]\w*|\S", text):
         if token[0].isdigit():
             tokens.append(_element("mn", token))
         elif token[0].isalpha():
             tokens.append(_element("mi", token))
+        elif token in "()[]‖":
+            tokens.append(_fence(token))
         else:
-            tokens.append(SLASH if token == "/" else _element("mo", MINUS_SIGN if token == "-" else token))
+            tokens.append(_element("mo", MINUS_SIGN if token == "-" else token))
     return "".join(tokens)
 
 
-def mathml(fragment: str) -> str:
+def mathml(fragment: str, display: bool = False) -> str:
     """A formula the printer wrote, as a <math> element: bare text tokenized."""
     parts, inside = [], 0
     for part in re.split(r"(<[^>]*>)", fragment):
         if part.startswith("<"):
             closing, tag = re.match(r"<(/?)(\w+)", part).groups()
-            if tag in TOKENS:
+            if tag in TOKENS and not part.endswith("/>"):
                 inside += -1 if closing else 1
             parts.append(part)
         elif part:
             parts.append(part if inside else _bare(part))
-    return f'<math><mrow>{"".join(parts)}</mrow></math>'
+    attributes = ' display="block"' if display else ""
+    return f'<math{attributes}><mrow>{"".join(parts)}</mrow></math>'
 
 
 # ------------------------------------------------------------- the page
@@ -158,7 +190,8 @@ body { font-family: system-ui, sans-serif; max-width: 72em; margin: 2em auto; pa
 h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; } td, th { padding: 0.25em 0.9em; text-align: left; vertical-align: middle; }
 th { border-bottom: 1px solid #999; } td.shape, td.kind { font-family: monospace; color: #555; }
-math { font-size: 1.25em; math-style: normal; }
+td.inner { padding-left: 2.5em; } h2 math { font-size: 1em; }
+math { font-size: 1.25em; math-style: normal; } td.formula, td.inner { white-space: nowrap; }
 .graph svg { max-width: 100%; height: auto; } .note { color: #a33; }
 """
 
@@ -182,36 +215,22 @@ def _table(rows: list[list[str]], header: tuple[str, ...]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _formula_rows(lines: list[tuple[str, str]]) -> list[list[str]]:
-    """(formula, shape) pairs as table cells: the formula in MathML."""
-    return [[f"<td>{mathml(formula)}</td>", f'<td class="shape">{html.escape(shape)}</td>'] for formula, shape in lines]
+def _heading(title: list[tuple[str, str]]) -> str:
+    """A section's heading: its words, its names in MathML, a file name as code."""
+    marked = {"text": html.escape, "file": lambda text: f"<code>{html.escape(text)}</code>", "math": mathml}
+    return "".join(marked[kind](str(text)) for kind, text in title)
 
 
-def derivation_sections(explanation: Explanation) -> list[tuple[str, list[tuple[str, str]]]]:
-    """(title, [(formula, shape)]) of the derivation: the forward values,
-    then for each target its error signals and its gradients, as `symgrad
-    derive` writes them, in MathML."""
-    sections = [("Forward", [(f"{MathMLPrinter().symbol(name)} = {explanation.formula(node, MathMLPrinter)}",
-                              node.shape.brackets) for name, node in explanation.forward_values])]
-    for target, views in explanation.targets.items():
-        plain = explanation.printer("unicode", target)
-        printer = MathMLPrinter(plain.names, plain.arities, plain.matrix_terms)
-        signals = []
-        for node, gradient, _, is_row in explanation.signals[target]:
-            name = printer.names.pop(id(gradient))  # the signal's formula, not its name
-            body = printer.doc(gradient, transposed=is_row)
-            printer.names[id(gradient)] = name
-            d = explanation.d_written(printer, printer.symbol(target), explanation.label(node, printer))
-            signals.append((f"{name[0]} = {d} = {body}", (gradient.shape.T if is_row else gradient.shape).brackets))
-        if signals:
-            sections.append((f"Error signals of {target}", signals))
-        gradients = []
-        for view in views.values():
-            lines = explanation.result_lines(printer, target, view.variable, view.node, False)
-            shapes = [""] * (len(lines) - 1) + [explanation.shape_equation(view.node, printer)]
-            gradients += zip(lines, shapes)
-        sections.append((f"Gradients of {target}", gradients))
-    return sections
+def derivation_tables(explanation: Explanation, steps: bool = False) -> list[str]:
+    """Each section of the derivation (forward values, functions, error
+    signals, gradients; steps: the chain rule) as a heading and a table of
+    its rows, the formula in MathML beside its shape."""
+    parts = []
+    for section in explanation.sections(MathMLPrinter, steps):
+        rows = [[f'<td class="{"inner" if row.inner else "formula"}">{mathml(row.formula)}</td>',
+                 f'<td class="shape">{html.escape(row.shape)}</td>'] for row in section.rows]
+        parts += [f"<h2>{_heading(section.title)}</h2>", _table(rows, ("formula", "shape"))]
+    return parts
 
 
 def graph_section(source: Source) -> str:
@@ -223,17 +242,16 @@ def graph_section(source: Source) -> str:
     return '<div class="graph">' + svg[svg.index("<svg"):] + "</div>"  # without the XML prolog and DOCTYPE
 
 
-def page(source: Source) -> str:
-    """The page of a model: its shapes, its derivation and its graph."""
+def page(source: Source, steps: bool = False) -> str:
+    """The page of a model: its shapes, its derivation (steps: with the
+    chain rule written out) and its graph."""
     program = analyze(source, allow_undefined_functions=True)
     title = html.escape(os.path.basename(source.filename))
+    shapes = [[f'<td class="kind">{html.escape(kind)}</td>', f"<td>{html.escape(name)}</td>",
+               f'<td class="shape">{html.escape(shape)}</td>'] for kind, name, shape in shape_rows(program)]
     parts = [f"<h1>{title}: shapes, derivation and graph</h1>", "<h2>Shapes</h2>",
-             _table([[f'<td class="kind">{html.escape(kind)}</td>', f"<td>{html.escape(name)}</td>",
-                      f'<td class="shape">{html.escape(shape)}</td>'] for kind, name, shape in shape_rows(program)],
-                    ("", "name", "type or shape"))]
-    for title_of_section, lines in derivation_sections(Explanation(program)):
-        parts += [f"<h2>{html.escape(title_of_section)}</h2>", _table(_formula_rows(lines), ("formula", "shape"))]
-    parts += ["<h2>Computational graph</h2>", graph_section(source)]
+             _table(shapes, ("", "name", "type or shape")), *derivation_tables(Explanation(program), steps),
+             "<h2>Computational graph</h2>", graph_section(source)]
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8"/>'
             f"<title>symgrad: {title}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body>\n</html>\n")
