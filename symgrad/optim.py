@@ -13,6 +13,14 @@ keeps its value. Every rule keeps its state (m, s, ...) per parameter name.
         J, grads = model.value_and_grad(**opt.lookahead(params), X=X, Y=Y)
         params = opt.step(params, grads)
 
+A gradient may be a module's SparseGrad (from `value_and_grad_sparse`, for
+an embedding matrix L read only through gathers): SGD then subtracts
+η times its values from the touched columns (rows) of L in place, and
+returns that same array (a new L would cost the array of L's size the
+sparse form avoids); every other rule takes its `.dense()` gradient and
+updates as ever, exactly (their state, m or s, moves every entry at every
+step, so a lazy update of the touched entries alone would be another rule).
+
 `lookahead` is where the gradient of the next step is taken: θ itself for
 every rule but Nesterov's. Notation: θ a parameter, g = ∇θ J(θ) its gradient,
 η the learning rate, ⊗ and ⊘ elementwise product and division.
@@ -50,12 +58,24 @@ class Optimizer:
             raise KeyError(f"gradients of {', '.join(unknown)}, which are not among the parameters "
                            f"({', '.join(values)})")
         self.t += 1
-        new = {name: self.update(name, values[name], g) for name, g in gradients.items()}
+        new = {name: self.update_sparse(name, values[name], g) if _sparse(g) else self.update(name, values[name], g)
+               for name, g in gradients.items()}
         return params._replace(**new) if hasattr(params, "_replace") else {**values, **new}
 
     def update(self, name, theta, g):
         """The new value of one parameter."""
         raise NotImplementedError
+
+    def update_sparse(self, name, theta, g):
+        """The new value of one parameter from a SparseGrad: that of its
+        dense gradient (every rule but SGD)."""
+        return self.update(name, theta, g.dense())
+
+
+def _sparse(g) -> bool:
+    """Whether g is a SparseGrad (the ids and the summed columns or rows of
+    a variable read only through gathers) rather than an array."""
+    return hasattr(g, "dense") and hasattr(g, "ids") and hasattr(g, "axis")
 
 
 class SGD(Optimizer):
@@ -71,6 +91,14 @@ class SGD(Optimizer):
     def update(self, name, theta, g):
         delta = -self.lr * g
         return theta + delta
+
+    def update_sparse(self, name, theta, g):
+        """θ[:, ids] -= η values (rows: θ[ids]), in place: only the touched
+        columns are read and written. The ids are unique, so no two updates
+        meet; the entries are those of the dense step θ + (-η g)."""
+        index = (slice(None), g.ids) if g.axis == "cols" and np.ndim(theta) == 2 else g.ids
+        theta[index] -= self.lr * g.values
+        return theta
 
 
 class Momentum(Optimizer):
