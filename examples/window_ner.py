@@ -7,7 +7,10 @@ The corpus is made up here: sentences from a few templates, each with a
 city in a typical context ("museums in paris are amazing"). The model takes
 the windows as word ids and looks their word vectors up in L itself
 (x = vec(L[:, w])), so the word vectors are trained too with no code here:
-symgrad's ∂J/∂L already holds each word's share of both windows.
+symgrad's ∂J/∂L already holds each word's share of both windows. The
+training loop takes it in its sparse form (value_and_grad_sparse: the ids of
+the windows' words and their summed columns, a SparseGrad), which SGD
+subtracts from those columns of L in place: no array of L's size a step.
 
     python examples/window_ner.py
     python examples/window_ner.py --epochs 30 --seed 1
@@ -94,7 +97,7 @@ def train(*, epochs: int = 10, dim: int = 8, hidden: int = 10, lr: float = 0.1, 
         corrupted = corrupt(windows, non_locations, rng)
         losses = []
         for true, bad in zip(windows, corrupted):
-            J, grads = model.value_and_grad(**params, w=true, wc=bad)
+            J, grads = model.value_and_grad_sparse(**params, w=true, wc=bad)
             params = opt.step(params, grads)
             losses.append(float(J))
         history["loss"].append(float(np.mean(losses)))

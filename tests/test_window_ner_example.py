@@ -81,6 +81,13 @@ def test_the_gradient_with_respect_to_the_word_vectors_is_the_one_written_by_han
     want_J, want = window_loss_and_gradients(**arguments)
     assert (want_J > 0) == (margin == "active")
     assert_gradients(model, arguments, want_J, want)
+    # the training loop's sparse form: the windows' words and their columns of the same gradient
+    J, sparse = model.value_and_grad_sparse(**arguments)
+    np.testing.assert_allclose(J, want_J, rtol=1e-10, atol=1e-12)
+    assert list(sparse.L.ids) == sorted(set(w) | set(wc))
+    np.testing.assert_allclose(sparse.L.values, want["L"][:, sorted(set(w) | set(wc))], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(sparse.L.dense(), want["L"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(sparse.W, want["W"], rtol=1e-10, atol=1e-12)
 
 
 def test_the_model_passes_symgrad_check():
