@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from .ir import GradRequest, Node, Program, Variable, postorder
 from .ops import OPS
+from .rewrites import REWRITES
 from .simplify import Builder, InternalError
 
 
@@ -67,6 +68,7 @@ def differentiate(request: GradRequest, builder: Builder) -> Derivation:
         if id(node) not in depends or id(node) not in shares or not node.args:
             continue
         gradient = _total(builder, shares.pop(id(node)))
+        builder.signal(gradient)
         signals.append((node, gradient))
         builder.span = node.span
         if OPS[node.op].vjp is None:
@@ -106,12 +108,13 @@ def _check_variable_shape(variable: Variable, gradient: Node):
                             f"but {variable.name} is {variable.shape}")
 
 
-def differentiate_program(program: Program) -> list[Derivation]:
+def differentiate_program(program: Program, rewrites=REWRITES) -> list[Derivation]:
     """Every `grad` statement's gradients. One builder serves them all, so
-    that what two statements share is built once."""
+    that what two statements share is built once. `rewrites`: the
+    simplifications applied (symgrad.rewrites; the tests leave one out)."""
     partial = None
     if program.functions or program.undefined_functions:
         from .partials import Partials  # SymPy is imported only for functions not seen before
         partial = Partials(program)
-    builder = Builder(partial=partial)
+    builder = Builder(partial=partial, rewrites=rewrites)
     return [differentiate(request, builder) for request in program.grads]

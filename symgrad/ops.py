@@ -291,8 +291,25 @@ define("softplus_slope", 2, _broadcast("σ"), elementwise=True, symbol="σ",   #
        expansion=lambda z, y: plain("sigmoid", z))
 define("softmax_grad", 3, lambda p, s, g: p, symbol="softmax'",   # (P = softmax(S), S, G)
        expansion=lambda p, s, g: plain("mul", p, plain("sub", g, plain("colsum", plain("mul", p, g)))))
+
+
+def _log_softmax_grad_expansion(y, g):
+    """G - softmax(S) ∘ colsum(G), y = log_softmax(S). The cross-entropy's
+    G = c Y (labels Y, a scale c = -1/N) is written as the notes do:
+    -c (softmax(S) ∘ colsum(Y) - Y), (softmax(S) ∘ colsum(Y) - Y) / N,
+    whose colsum(Y) is 1 for one-hot labels."""
+    probabilities = plain("exp", y)
+    if g.op != "mul" or not g.args[0].shape.is_scalar or g.args[1].shape != g.shape:
+        return plain("sub", g, plain("mul", probabilities, plain("colsum", g)))
+    c, labels = g.args
+    difference = plain("sub", plain("mul", probabilities, plain("colsum", labels)), labels)
+    if c.op == "div" and c.args[0].op == "number" and c.args[0].data == -1:   # -1 / N
+        return plain("div", difference, c.args[1])
+    return plain("mul", plain("neg", c), difference)
+
+
 define("log_softmax_grad", 2, lambda y, g: y, symbol="log_softmax'",   # (log_softmax(S), G)
-       expansion=lambda y, g: plain("sub", g, plain("mul", plain("exp", y), plain("colsum", g))))
+       expansion=_log_softmax_grad_expansion)
 # At A = 0, where ||A|| has no derivative, its gradient is 0 (as abs'(0) = 0),
 # not 0/0.
 define("norm_grad", 3, lambda a, y, g: a, symbol="||·||'",   # (A, ||A||, g)
