@@ -424,9 +424,11 @@ define("pick_scatter", 2, _pick_scattered, shaped_by_data=True, symbol="pick'", 
 define("onehot", 1, _onehot_shape, shaped_by_data=True, symbol="onehot", vjp=(None,))
 define("vstack", None, _stacked("rows"), symbol="[A; B]", vjp=_stack_share("rows"))
 define("hstack", None, _stacked("cols"), symbol="[A, B]", vjp=_stack_share("cols"))
-define("vec", 1, _vectorized, symbol="vec", vjp=(
+# A reshape in column-major order: a view where the memory allows (a column,
+# an F-ordered matrix), else a copy; marked a view, the code copies it only where it must.
+define("vec", 1, _vectorized, symbol="vec", view=True, vjp=(
     lambda b, y, g: b.op("unvec", g, data=_a(y).shape.dims()),))
-define("unvec", 1, lambda g, dims: Shape(*dims), shaped_by_data=True, symbol="unvec", vjp=(
+define("unvec", 1, lambda g, dims: Shape(*dims), shaped_by_data=True, symbol="unvec", view=True, vjp=(
     lambda b, y, g: b.op("vec", g),))
 
 
