@@ -190,9 +190,19 @@ body { font-family: system-ui, sans-serif; max-width: 72em; margin: 2em auto; pa
 h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; } td, th { padding: 0.25em 0.9em; text-align: left; vertical-align: middle; }
 th { border-bottom: 1px solid #999; } td.shape, td.kind { font-family: monospace; color: #555; }
-td.inner { padding-left: 2.5em; } h2 math { font-size: 1em; }
-math { font-size: 1.25em; math-style: normal; } td.formula, td.inner { white-space: nowrap; }
 .graph svg { max-width: 100%; height: auto; } .note { color: #a33; }
+"""
+# The derivation's own style, inside it, so that it reads the same in a
+# notebook as on the page: its class twice outweighs JupyterLab's rules
+# (:not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td aligns right).
+DERIVATION_STYLE = """
+.symgrad-derivation.symgrad-derivation table td, .symgrad-derivation.symgrad-derivation table th {
+  text-align: left; padding: 0.25em 0.9em; vertical-align: middle; }
+.symgrad-derivation.symgrad-derivation td.formula { white-space: nowrap; }
+.symgrad-derivation.symgrad-derivation td.inner { white-space: nowrap; padding-left: 2.5em; }
+.symgrad-derivation.symgrad-derivation td.shape { font-family: monospace; color: #555; }
+.symgrad-derivation.symgrad-derivation math { font-size: 1.35em; math-style: normal; }
+.symgrad-derivation.symgrad-derivation h2 math { font-size: 1em; }
 """
 
 
@@ -221,16 +231,17 @@ def _heading(title: list[tuple[str, str]]) -> str:
     return "".join(marked[kind](str(text)) for kind, text in title)
 
 
-def derivation_tables(explanation: Explanation, steps: bool = False) -> list[str]:
-    """Each section of the derivation (forward values, functions, error
-    signals, gradients; steps: the chain rule) as a heading and a table of
-    its rows, the formula in MathML beside its shape."""
-    parts = []
+def derivation_html(explanation: Explanation, steps: bool = False) -> str:
+    """The derivation as HTML, each section (forward values, functions,
+    error signals, gradients; steps: the chain rule) a heading and a table
+    of its rows, the formula in MathML beside its shape: what the page
+    shows, and what a notebook shows with IPython.display.HTML."""
+    parts = [f'<div class="symgrad-derivation"><style>{DERIVATION_STYLE}</style>']
     for section in explanation.sections(MathMLPrinter, steps):
         rows = [[f'<td class="{"inner" if row.inner else "formula"}">{mathml(row.formula)}</td>',
                  f'<td class="shape">{html.escape(row.shape)}</td>'] for row in section.rows]
         parts += [f"<h2>{_heading(section.title)}</h2>", _table(rows, ("formula", "shape"))]
-    return parts
+    return "\n".join(parts) + "</div>"
 
 
 def graph_section(source: Source) -> str:
@@ -250,7 +261,7 @@ def page(source: Source, steps: bool = False) -> str:
     shapes = [[f'<td class="kind">{html.escape(kind)}</td>', f"<td>{html.escape(name)}</td>",
                f'<td class="shape">{html.escape(shape)}</td>'] for kind, name, shape in shape_rows(program)]
     parts = [f"<h1>{title}: shapes, derivation and graph</h1>", "<h2>Shapes</h2>",
-             _table(shapes, ("", "name", "type or shape")), *derivation_tables(Explanation(program), steps),
+             _table(shapes, ("", "name", "type or shape")), derivation_html(Explanation(program), steps),
              "<h2>Computational graph</h2>", graph_section(source)]
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8"/>'

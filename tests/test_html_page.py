@@ -61,9 +61,12 @@ def text_of(element: ET.Element) -> str:
 
 def section(root: ET.Element, title: str) -> ET.Element:
     """The table that follows the heading `title` (its names in MathML read as text)."""
-    children = list(root.find("body"))
-    heading = next(k for k, child in enumerate(children) if child.tag == "h2" and text_of(child) == title)
-    return children[heading + 1]
+    for parent in root.iter():
+        children = list(parent)
+        for k, child in enumerate(children):
+            if child.tag == "h2" and text_of(child) == title:
+                return children[k + 1]
+    raise AssertionError(f"no section '{title}'")
 
 
 # The lecture's window gradients, δᵀ xᵀ, δᵀ, h and Wᵀ δᵀ, as MathML's text

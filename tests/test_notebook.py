@@ -2,7 +2,7 @@
 bottom under `jupyter nbconvert --to html --execute` (the `jupyter` extra),
 its cells show what they promise (shapes, derivation, graph, compiled
 module, check, a loss that falls), and its HTML draws in headless Chromium
-to a picture that is not blank, as docs/tour.png is."""
+to a picture that is not blank, as docs/tour.png is (docs/notebook.md)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def test_the_notebook_executes_and_shows_each_step(executed):
     assert "Traceback" not in html
     assert re.search(r"param W\s+: R\^\(n×m\)", html)   # symgrad shapes
     assert "∂s/∂W" in html                                # the derivation, printed
+    assert html.count("<mfrac>") >= 5                     # ... and in MathML (derivation_html)
     if shutil.which("dot"):
         pictures = [base64.b64decode(data).decode("utf-8")
                     for data in re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", html)]
