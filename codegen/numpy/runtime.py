@@ -159,8 +159,10 @@ def _sparse_grad(parts, axis, shape, dtype, default_dtype, upstream):
     rows), times upstream, from parts (Gᵢ, idsᵢ, Gᵢ's shape): the Gᵢ side by
     side, summed per unique id (one sort, one bincount into u slices:
     measured 0.3 of the dense scatter, benchmarks/embedding.py)."""
-    g = _np.concatenate([_np.broadcast_to(g, g_shape) for g, _, g_shape in parts], axis=axis)
-    ids = _np.concatenate([_np.reshape(ids, -1) for _, ids, _ in parts])
+    gs = [_np.broadcast_to(g, g_shape) for g, _, g_shape in parts]
+    ids = [_np.reshape(ids, -1) for _, ids, _ in parts]
+    # one part (one gather) is summed as it is: no copy of it
+    g, ids = (gs[0], ids[0]) if len(parts) == 1 else (_np.concatenate(gs, axis=axis), _np.concatenate(ids))
     unique, sums = _compact_sums(g, ids, axis)
     if upstream != 1.0:
         sums = sums * upstream
