@@ -168,7 +168,7 @@ def _bare(text: str) -> str:
     return "".join(tokens)
 
 
-def mathml(fragment: str, display: bool = False) -> str:
+def mathml(fragment: str) -> str:
     """A formula the printer wrote, as a <math> element: bare text tokenized."""
     parts, inside = [], 0
     for part in re.split(r"(<[^>]*>)", fragment):
@@ -179,8 +179,7 @@ def mathml(fragment: str, display: bool = False) -> str:
             parts.append(part)
         elif part:
             parts.append(part if inside else _bare(part))
-    attributes = ' display="block"' if display else ""
-    return f'<math{attributes}><mrow>{"".join(parts)}</mrow></math>'
+    return f'<math><mrow>{"".join(parts)}</mrow></math>'
 
 
 # ------------------------------------------------------------- the page
