@@ -210,6 +210,9 @@ class Row:
     right: str = ""
     shape: str = ""
     inner: bool = False
+    # The first row of a variable's steps: LaTeX starts a new environment
+    # there, since KaTeX expands at most 1,000 macros in one formula.
+    opens: bool = False
 
     @property
     def formula(self) -> str:
@@ -220,7 +223,7 @@ class Row:
 class Section:
     """A heading and its rows. The heading is in parts, each ("text", words),
     ("math", a formula the printer wrote) or ("file", a file name), so that
-    each format sets each part as it should (LaTeX: $s$, \texttt{...})."""
+    each format sets each part as it should (LaTeX: $s$; Markdown: `file`)."""
 
     title: list[tuple[str, str]]
     rows: list[Row]
@@ -450,8 +453,9 @@ class Explanation:
         sections = self.sections(style, steps)
         if style == "latex":
             return "\n".join(f"\\noindent\\textbf{{{_heading(section.title, 'latex')}}}\n"
-                             f"\\begin{{align*}}\n{_aligned(section.rows)}\n\\end{{align*}}\n"
-                             for section in sections)
+                              + "".join(f"\\begin{{align*}}\n{_aligned(rows)}\n\\end{{align*}}\n"
+                                        for rows in _blocks(section.rows))
+                              for section in sections)
         lines: list[str] = []
         for section in sections:
             lines += ["", _heading(section.title, style)] if lines else [_heading(section.title, style)]
@@ -463,8 +467,9 @@ class Explanation:
         """The derivation in Markdown, as Jupyter shows it: each heading in
         bold, its rows as one display formula (LaTeX's aligned)."""
         return "\n".join(f"**{_heading(section.title, 'markdown')}**\n\n"
-                         f"$$\\begin{{aligned}}\n{_aligned(section.rows)}\n\\end{{aligned}}$$\n"
-                         for section in self.sections("latex", steps))
+                          + "".join(f"$$\\begin{{aligned}}\n{_aligned(rows)}\n\\end{{aligned}}$$\n\n"
+                                    for rows in _blocks(section.rows))
+                          for section in self.sections("latex", steps))
 
     # --------------------------------------------------------------- steps
     def chain_rule(self, target: str | None = None) -> dict[str, ChainRule]:
@@ -488,6 +493,7 @@ class Explanation:
         for variable, rule in self.chain_rule(derivation.target).items():
             d = self.d(printer, derivation.target, variable)
             of = printer.symbol(variable)
+            first = len(rows)
             if rule.count == 0:
                 rows.append(Row(d, " = ", f"0{printer.aside}{printer.prose('(')}{target}"
                                           f"{printer.prose(' does not depend on ')}{of}{printer.prose(')')}"))
@@ -513,6 +519,8 @@ class Explanation:
             elif several or rule.paths[0].links:  # (the target itself has no chain to add up)
                 terms = " + ".join(printer.wrap(path.term, PRODUCT if several else SUM) for path in rule.paths)
                 rows.append(Row(d, " = ", terms))
+            if first < len(rows):
+                rows[first].opens = True
         return rows
 
     def _path_rows(self, path: Path, name: str, printer: Printer) -> list[Row]:
@@ -573,13 +581,22 @@ def _heading(title: list[tuple[str, str]], style: str) -> str:
     """A section's heading in a format: unicode, ascii, latex (text mode,
     its names in $...$) or markdown."""
     if style == "latex":
-        return "".join(latex_text(text) if kind == "text" else f"\\texttt{{{latex_text(text)}}}" if kind == "file"
-                       else f"${text}$" for kind, text in title)
+        return "".join(f"${text}$" if kind == "math" else latex_text(text) for kind, text in title)
     if style == "markdown":
         return "".join(f"`{text}`" if kind == "file" else f"${text}$" if kind == "math" else text
                        for kind, text in title)
     heading = "".join(text for _, text in title)
     return in_ascii(heading) if style == "ascii" else heading
+
+
+def _blocks(rows: list[Row]) -> list[list[Row]]:
+    """A section's rows cut where a row opens a new environment; none for no rows."""
+    blocks: list[list[Row]] = []
+    for row in rows:
+        if row.opens or not blocks:
+            blocks.append([])
+        blocks[-1].append(row)
+    return blocks
 
 
 def _aligned(rows: list[Row]) -> str:
