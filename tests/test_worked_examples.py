@@ -137,19 +137,23 @@ def test_svm_loss_with_every_margin_met():
 # ------------------------------------------------------------- 7. window NER
 
 def test_window_ner_gradients_agree_with_finite_differences():
+    # The notes' model: windows of five word ids, x = vec(L[:, w]); the word
+    # "1" is twice in the true window and in both: its column sums four shares.
     rng = random.Random(7)
-    sizes = {"n": 2, "m": 3}
-    values = {"W": [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(2)],
-              "b": [rng.uniform(-1, 1) for _ in range(2)], "u": [rng.uniform(-1, 1) for _ in range(2)],
-              "x": [rng.uniform(-1, 1) for _ in range(3)], "xc": [rng.uniform(-1, 1) for _ in range(3)]}
+    d, V, n = 2, 4, 2
+    sizes = {"d": d, "V": V, "n": n}
+    values = {"L": [[rng.uniform(-1, 1) for _ in range(V)] for _ in range(d)],
+              "W": [[rng.uniform(-1, 1) for _ in range(5 * d)] for _ in range(n)],
+              "b": [rng.uniform(-1, 1) for _ in range(n)], "u": [rng.uniform(-1, 1) for _ in range(n)],
+              "w": [1, 0, 2, 1, 3], "wc": [1, 0, 3, 1, 2]}
     model = example("window_ner.sg", values, sizes)
     assert sympy.N(model.value()) > 0  # the margin is active: every gradient is at work
     step = Rational(1, 10 ** 6)
-    for name in ("W", "b", "u", "x", "xc"):
+    for name in ("L", "W", "b", "u"):
         gradient = model.gradient(name)
         for index in range(len(gradient)):
             def shifted(sign):
-                moved = {k: matrix(v) for k, v in values.items()}
+                moved = {k: matrix(v) if k not in ("w", "wc") else v for k, v in values.items()}
                 moved[name][index] += sign * step
                 return example("window_ner.sg", moved, sizes).value()
             central = (shifted(1) - shifted(-1)) / (2 * step)
