@@ -198,3 +198,32 @@ def test_logistic_regression_equals_the_textbook_formula():
     assert np.isclose(value, np.sum(np.log1p(np.exp(-margins))) + 0.05 * w @ w, rtol=1e-12)
     expected = -X.T @ (y / (1 + np.exp(margins))) + 0.1 * w
     assert close(grads.w, expected)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_single_id_gather_compiles_and_runs_without_a_performance_warning(order):
+    """J = Σ tanh(A L[:, c]) + Σ tanh(M[c, :] A), one id c: the column of L
+    (strided in a C-ordered L) and the row of M (strided in an F-ordered M)
+    feed products, which numba warns about (NumbaPerformanceWarning) unless
+    they are contiguous. No warning, and the numbers of the formulas written
+    here: with s = 1 - tanh²(A v), v = L[:, c], and t = 1 - tanh²(r A),
+    r = M[c, :]: ∂J/∂A = s vᵀ + r tᵀ, ∂J/∂L[:, c] = Aᵀ s, ∂J/∂M[c, :] = A t."""
+    import warnings
+    rng = np.random.default_rng(11)
+    L, M = (np.asarray(rng.standard_normal(shape), order=order) for shape in ((3, 5), (5, 4)))
+    A, c = rng.standard_normal((4, 3)), 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = symgrad.compile_source(f"param L : R^(d x V)\nparam M : R^(V x k)\nparam A : R^(k x d)\n"
+                                        f"input c : {{0..V-1}}\n# {order}-ordered\n"
+                                        "J = sum(tanh(A L[:, c])) + sum(tanh(M[c, :] A))\ngrad J wrt L, M, A\n",
+                                        f"single_id_{order}.sg", target="numba")
+        value, grads = module.value_and_grad(L, M, A, c)
+    assert [str(w.message) for w in caught] == []
+    v, r = L[:, c], M[c, :]
+    s, t = 1 - np.tanh(A @ v) ** 2, 1 - np.tanh(r @ A) ** 2
+    assert np.isclose(value, np.sum(np.tanh(A @ v)) + np.sum(np.tanh(r @ A)), rtol=1e-12)
+    expected_L, expected_M = np.zeros((3, 5)), np.zeros((5, 4))
+    expected_L[:, c], expected_M[c, :] = A.T @ s, A @ t
+    assert close(grads.L, expected_L) and close(grads.M, expected_M)
+    assert close(grads.A, np.outer(s, v) + np.outer(r, t))

@@ -81,13 +81,17 @@ class NumbaPrinter(NumpyPrinter):
     def _print_identity(self, node): return f"_np.eye({self.dim(node.data)}, dtype=_dtype)"
     def _print_zeros(self, node): return f"_np.zeros({self.dims_tuple(node.data)}, _dtype)"
 
-    # Indexing: loops (helpers.py); one id (an int) as slices.
+    # Indexing: loops (helpers.py); one id (an int) as a slice, C-contiguous:
+    # numba's ascontiguousarray copies a strided one (a column; a row of an
+    # F-ordered matrix), whose `@` is slow and warns (NumbaPerformanceWarning),
+    # and passes a contiguous one as it is.
     def _print_gather(self, node, a, ids):
         cols = node.data == "cols"
         if node.shape.is_scalar:
             return f"{a}[0, {ids}]" if cols else f"{a}[{ids}, 0]"
         if self.single(node.args[1]):
-            return f"{a}[:, {ids}:{ids} + 1]" if cols else f"{a}[{ids}:{ids} + 1]"
+            return f"_np.ascontiguousarray({a}[:, {ids}:{ids} + 1])" if cols else \
+                f"_np.ascontiguousarray({a}[{ids}:{ids} + 1])"
         return self.call("gather", a, ids, "1" if cols else "0")
 
     def _print_scatter(self, node, g, ids):
