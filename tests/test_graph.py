@@ -296,6 +296,26 @@ def test_the_ids_on_the_wires_are_those_symgrad_check_draws(monkeypatch):
     assert [a.dtype.kind for a in first[4:]] == ["i", "i"]
 
 
+def test_inputs_outside_a_domain_are_drawn_again_as_the_check_does_and_given_ones_show_nan(tmp_path):
+    """f = log(x - y): at a seed whose first draw has x <= y, the wires
+    carry the second draw (x, y the next two normals of the generator), as
+    `symgrad check` redraws; given x = 1, y = 2 the check refuses them,
+    while the graph shows f = nan (log of -1) with its gradients."""
+    model = tmp_path / "domain.sg"
+    model.write_text("input x : R\ninput y : R\nf = log(x - y)\ngrad f wrt x, y\n")
+    seed = next(seed for seed in range(100) if np.subtract(*drawn(seed, [(), ()])) <= 0)
+    x, y = drawn(seed, [(), (), (), ()])[2:]
+    assert x > y
+    dot = Dot(symgrad.graph(str(model), at=seed).source)
+    assert dot.wire("x")["value"] == [four(x)] and dot.wire("y")["value"] == [four(y)]
+    assert dot.output() == {"value": [four(np.log(x - y))], "shape": ["f : R"], "gradient": ["1"]}
+    from symgrad.checking import CheckInputError
+    with pytest.raises(CheckInputError, match="is -1, not positive with the inputs given"):
+        symgrad.check(str(model), inputs={"x": 1.0, "y": 2.0})
+    dot = Dot(symgrad.graph(str(model), inputs={"x": 1.0, "y": 2.0}).source)
+    assert dot.output()["value"] == ["nan"] and dot.wire("x")["gradient"] == ["-1"]
+
+
 def test_a_single_id_is_shown_as_an_integer():
     """word2vec_naive.sg at seed 0: the center word c and the outside word
     o, single ids in 0..V-1 (V = 4: d, V = 3, 4), drawn after Vc and U."""
