@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from itertools import groupby
 
 from . import syntax as ast
 from .ir import Node, postorder
@@ -656,10 +657,12 @@ class LatexPrinter(Printer):
         return f"{shown}\\left({', '.join(args)}\\right)"
 
     def function_symbol(self, name: str) -> str:
-        """A function's name upright, as written: \\operatorname{log\\_softmax}, ∂ψ/∂a."""
-        written = "".join("\\partial " if char == "∂" else "\\_" if char == "_" else latex_char(char)
-                          for char in name)
-        return f"\\operatorname{{{written}}}"
+        """A function's name upright, as written (\\operatorname{log\\_softmax});
+        one with a Greek letter or a ∂ in it as letters (\\partial \\psi/\\partial a):
+        KaTeX has no upright Greek."""
+        if name.isascii():
+            return f"\\operatorname{{{name.replace('_', chr(92) + '_')}}}"
+        return latex_runs(name)
 
     def symbol(self, name: str) -> str:
         """A name as the lecture sets it: W1 and W_1 as W_{1}, N_all as
@@ -678,11 +681,10 @@ class LatexPrinter(Printer):
     @staticmethod
     def letters(text: str) -> str:
         """A name without a subscript: one letter (x, \\lambda) or a number
-        as it is, more letters upright; a `_` left in it escaped."""
-        if len(text) == 1 or text.isdigit():
-            return latex_char(text) if len(text) == 1 else text
-        pieces = ("\\_" if char == "_" else latex_char(char) for char in text)
-        return "\\mathrm{" + "".join(f"{{{piece}}}" if piece.startswith("\\") else piece for piece in pieces) + "}"
+        as it is, more letters as latex_runs writes them (\\mathrm{loss})."""
+        if len(text) == 1:
+            return latex_char(text)
+        return text if text.isdigit() else latex_runs(text)
 
     def written_number(self, text: str) -> str:
         """1e-3 as 10^{-3}, 2.5e4 as 2.5 \\cdot 10^{4}."""
@@ -742,6 +744,21 @@ def latex_char(char: str) -> str:
         return GREEK_LATEX[char]
     plain = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
     return plain or f"U{ord(char):04X}"
+
+
+def latex_runs(text: str) -> str:
+    """A name of several characters: each Greek letter (and ∂) as its macro,
+    in braces, each run of other letters upright (\\mathrm{loss}; KaTeX has
+    no upright Greek), a `_` in it escaped."""
+    pieces = []
+    for is_macro, run in groupby(text, key=lambda char: char in GREEK_LATEX or char == "∂"):
+        run = "".join(run)
+        if is_macro:
+            pieces += ["{\\partial}" if char == "∂" else f"{{{GREEK_LATEX[char]}}}" for char in run]
+        else:
+            written = "".join("\\_" if char == "_" else latex_char(char) for char in run)
+            pieces.append(f"\\mathrm{{{written}}}" if sum(char.isalpha() for char in run) > 1 else written)
+    return "".join(pieces)
 
 
 TEXT_SPECIALS = {"\\": r"\textbackslash{}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",

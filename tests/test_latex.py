@@ -34,6 +34,9 @@ DOCUMENT = ("\\documentclass{{article}}\n\\usepackage{{amsmath}}\n\\allowdisplay
 NAMES = ("param W1 : R^(k x m)\nparam W_2 : R^(o x k)\nparam λ : R\ninput x : R^m\ninput N_all : R\n"
          "param Ω_k : R^o\nhidden = tanh(W1 x)\ny_hat = W_2 hidden + Ω_k\n"
          "loss = 1/N_all sum(y_hat ∘ y_hat) + λ ||W1||^2\ngrad loss wrt W1, W_2, λ, Ω_k\n")
+# Greek functions, their partials (∂ψ/∂a), a function with no formula (ω), a number 1e-3.
+FUNCTIONS = ("ψ(a, b) = a exp(b) + a^2\nparam λ_1 : R^n\ninput x : R^n\n"
+             "φ = sum(ψ(λ_1, x) + ω(x)) + 1e-3 sum(x .^ 2)\ngrad φ wrt λ_1, x\n")
 
 
 def derive(capsys, *args: str) -> str:
@@ -105,9 +108,11 @@ def test_every_examples_latex_compiles_with_pdflatex(latex_of_examples, tmp_path
     assert done.returncode == 0 and (tmp_path / "derive.pdf").is_file(), (errors, done.stdout[-3000:])
 
 
-def test_a_model_of_greek_and_underscored_names_compiles_and_renders(capsys, tmp_path):
-    (tmp_path / "names.sg").write_text(NAMES, encoding="utf-8")
+@pytest.mark.parametrize("text", [NAMES, FUNCTIONS], ids=["names", "functions"])
+def test_a_model_of_greek_and_underscored_names_compiles_and_renders(capsys, tmp_path, text):
+    (tmp_path / "names.sg").write_text(text, encoding="utf-8")
     latex = derive(capsys, "--latex", "--steps", str(tmp_path / "names.sg"))
+    assert latex.isascii()
     done = katex(environments(latex))
     assert done.returncode == 0, done.stderr
     assert pdflatex(tmp_path, latex).returncode == 0
