@@ -68,15 +68,15 @@ def differentiate(request: GradRequest, builder: Builder) -> Derivation:
         if id(node) not in depends or id(node) not in shares or not node.args:
             continue
         gradient = _total(builder, shares.pop(id(node)))
-        builder.signal(gradient)
         signals.append((node, gradient))
         builder.span = node.span
         if OPS[node.op].vjp is None:
             raise InternalError(f"operation '{node.op}' has no adjoint rule")
-        for index, operand in enumerate(node.args):
-            if id(operand) not in depends:
-                continue
-            rule = adjoint_rule(node, index)
+        rules = [(index, operand, adjoint_rule(node, index)) for index, operand in enumerate(node.args)
+                 if id(operand) in depends]
+        if sum(rule is not None for *_, rule in rules) > 1:
+            builder.signal(gradient)  # a δ several operands use, which derive names
+        for index, operand, rule in rules:
             if rule is None:
                 continue
             share = builder.sum_to(rule(builder, node, gradient), operand.shape)

@@ -11,8 +11,8 @@ each one exactly, with SymPy, against the graph built without it.
 
 A rewrite's function is `apply(b, name, args, data)`: the builder `b`
 (whose `op`, `mul`, `num`, ... build simplified nodes again), and the
-operation, operands and payload of the node asked for. It returns the node to use, or None
-where the pattern does not match.
+operation, operands and payload of the node asked for. It returns the
+node to use, or None where the pattern does not match.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def _gate_of_zero(b, name, args, data):
     return b.zeros(broadcast(broadcast(args[0].shape, args[1].shape, ""), args[2].shape, ""))
 
 
-def identity_scale(b, node: Node) -> Node | None:
+def _identity_scale(b, node: Node) -> Node | None:
     """s when node is s I (I, s ∘ I, I ∘ s, -(s I)), else None. The
     signs are counted by a loop: 5,000 nested negations cost no recursion."""
     negations = 0
@@ -153,7 +153,7 @@ def _scale_products(b, name, args, data):
     that may be the data's (the gradient g I of tr(Dᵀ Σ⁻¹ D) is N×N)."""
     a, c = args
     for scaled, other in ((a, c), (c, a)):
-        scale = identity_scale(b, scaled)
+        scale = _identity_scale(b, scaled)
         if scale is not None:
             return b.mul(scale, other)
     if a.op == "diag_matrix":
@@ -220,7 +220,7 @@ def _part_of_constant(b, name, args, data):
 def _softmax_labels(b, name, args, data):
     y, g = args
     if g.op == "pick_scatter":
-        return log_softmax_picked(b, y, g)
+        return _log_softmax_picked(b, y, g)
     h, ids = g.args if g.op == "scatter" else (None, None)
     if h is None or not (ids.shape.is_scalar and h.shape.is_scalar and y.shape.cols == 1 and g.data[0] == "rows"):
         return None
@@ -229,7 +229,7 @@ def _softmax_labels(b, name, args, data):
     return b.mul(b.neg(h), b.sub(b.op("exp", y), one))
 
 
-def log_softmax_picked(b, y: Node, g: Node) -> Node:
+def _log_softmax_picked(b, y: Node, g: Node) -> Node:
     """The gradient G - softmax(S) ∘ colsum(G) of y = log_softmax(S) when
     G = pick_scatter(h, y) is h at the ids (colsum(G) = h): with h = c 𝟏
     (a sum or mean of the picked log-probabilities) it is
@@ -300,7 +300,7 @@ def _transposes(b, name, args, data):
     (a,) = args
     if a.op == "transpose":
         return a.args[0]
-    if a.shape.is_scalar or identity_scale(b, a) is not None or a.op == "diag_matrix":
+    if a.shape.is_scalar or _identity_scale(b, a) is not None or a.op == "diag_matrix":
         return a  # symmetric: (s I)ᵀ = s I, diag(v)ᵀ = diag(v)
     if a.op == "zeros":
         return b.zeros(a.shape.T)
@@ -314,17 +314,22 @@ def _negation_outward(b, name, args, data):
     return b.neg(b.op(name, a.args[0], data=data)) if _negation(b, a) else None
 
 
+SCATTERS = ("pick_scatter", "scatter")
+
+
 def _plus_negation(b, name, args, data):
-    """a + (-c) = a - c, (-a) + c = c - a, a - (-c) = a + c, (-a) - c = -(a + c)."""
+    """a + (-c) = a - c, a - (-c) = a + c, (-a) - c = -(a + c);
+    a + scatter(-c) = a - scatter(c) (not of two scatters: derive writes
+    each scattered part of an embedding's gradient on its own line)."""
     a, c = args
     adding = name == "add"
     if _negation(b, c):
         return b.op("sub" if adding else "add", a, c.args[0])
-    if c.op in ("pick_scatter", "scatter") and _negation(b, c.args[0]):  # the backends add a scatter in place
+    if c.op in SCATTERS and _negation(b, c.args[0]) and a.op not in SCATTERS:  # the backends add one in place
         unnegated = b.op(c.op, c.args[0].args[0], *c.args[1:], data=c.data)
         return b.op("sub" if adding else "add", a, unnegated)
-    if _negation(b, a):
-        return b.sub(c, a.args[0]) if adding else b.neg(b.add(a.args[0], c))
+    if _negation(b, a) and not adding:  # -a + c stays in its order: --steps adds the paths in it
+        return b.neg(b.add(a.args[0], c))
     return None
 
 
@@ -376,7 +381,7 @@ def _scaling(b, node: Node, depth: int, build: bool = True):
     return c, count, b.op(node.op, ra, rc) if node.op == "mul" else b.matmul(ra, rc)
 
 
-def scaled(b, c: Fraction, rest: Node) -> Node:
+def _scaled(b, c: Fraction, rest: Node) -> Node:
     """c rest, the number written as the notes would: rest, 2 rest, rest / 2,
     0.1 rest, (3 rest) / 7, negated as -(...)."""
     if c == 0:
@@ -402,20 +407,21 @@ def _gather_numbers(b, name, args, data):
     count = sum(p[1] for p in parts)
     if count == 0:
         return None
-    node = Node(name, args, b.shape_of(name, args, data), None, data=data)
     c = parts[0][0] / parts[1][0] if name == "div" else parts[0][0] * parts[1][0]
     m = abs(c)
     if count < 2 and m != 1 or 1 not in (m.numerator, m.denominator) and _exact(float(m)) != m:
-        return None  # one number already in front, or one that `scaled` writes as a product and a quotient
+        return None  # one number already in front, or one that `_scaled` writes as a product and a quotient
+    node = Node(name, args, b.shape_of(name, args, data), None, data=data)
     c, _, rest = _scaling(b, node, _DEPTH)
     if rest is None:
         return None
-    result = scaled(b, c, rest)
+    result = _scaled(b, c, rest)
     return result if result.shape == node.shape else None
 
 
 # ------------------------------------------------------ like terms
 
+# A longer sum (hundreds of layers' shares) is not searched for like terms.
 _MOST_TERMS = 16
 
 
@@ -471,14 +477,88 @@ def _like_terms(b, name, args, data):
         if c == 0:
             continue
         if total is None:
-            total = scaled(b, c, x)
+            total = _scaled(b, c, x)
         elif c < 0:
-            total = b.sub(total, scaled(b, -c, x))
+            total = b.sub(total, _scaled(b, -c, x))
         else:
-            total = b.add(total, scaled(b, c, x))
+            total = b.add(total, _scaled(b, c, x))
     if total is None:
         return b.zeros(shape)
     return b.fill(total, shape) if total.shape != shape else total
+
+
+def _over(b, node: Node):
+    """(D, p, x) for node = p x / D with D a scalar other than a number
+    (x None: node is p / D), else None. A one-hot matrix scaled,
+    pick'(s 𝟏, y), is s onehot(y, C)."""
+    if node.op == "neg":
+        found = _over(b, node.args[0])
+        return None if found is None else (found[0], -found[1], found[2])
+    if node.op == "fill" and node.args[0].shape.is_scalar:
+        return _over(b, node.args[0])
+    if node.op == "pick_scatter" and node.args[0].op == "fill" and node.args[0].args[0].shape.is_scalar:
+        found = _over(b, node.args[0].args[0])
+        if found is not None and found[2] is None:
+            ones = b.op("pick_scatter", b.fill(b.num(1), node.args[0].shape), node.args[1], data=node.data)
+            return found[0], found[1], ones
+    if node.op == "div" and node.args[1].shape.is_scalar and not is_number(node.args[1]):
+        top, below = node.args
+        if is_number(top) and _exact(top.data) is not None:
+            return below, _exact(top.data), None
+        return below, Fraction(1), top
+    if node.op == "mul":
+        for scale, x in (node.args, node.args[::-1]):
+            found = _over(b, scale) if scale.shape.is_scalar else None
+            if found is not None and found[2] is None:
+                return found[0], found[1], x
+    return None
+
+
+def _common_denominator(b, name, args, data):
+    """p x / D ± q y / D = (p x ± q y) / D: (-1 / N) onehot(y, C) + 1 / N = (1 - onehot(y, C)) / N."""
+    found = [_over(b, a) for a in args]
+    if None in found or found[0][0] is not found[1][0]:
+        return None
+    (below, p, x), (_, q, y) = found
+    if x is None and y is None:
+        return None
+    shape = b.shape_of(name, args)
+    x, y = b.num(1) if x is None else x, b.num(1) if y is None else y
+    if name == "add" and p < 0 < q:  # -x + y = y - x
+        p, q, x, y, name = q, -p, y, x, "sub"
+    result = b.div(b.op(name, _scaled(b, p, x), _scaled(b, q, y)), below)
+    return result if result.shape == shape else None
+
+
+def _tiles(b, name, args, data):
+    """A sum of parts placed at rows (columns) that tile the whole is their
+    stack: unblock(A, [0:h]) + unblock(B, [h:2 h]) = [A; B] (the LSTM's
+    gates), one block after another, not each placed among zeros."""
+    shape = b.shape_of(name, args)
+    terms = []
+    for arg in args:
+        found = _terms(b, arg) if arg.shape == shape else None
+        if found is None or any(sign < 0 or t.op != "unblock" for sign, t in found):
+            return None
+        terms += found
+    for axis, stack in (("rows", "vstack"), ("cols", "hstack")):
+        across = "cols" if axis == "rows" else "rows"
+        start = 0 if axis == "rows" else 1
+        if any(t.data[1 - start] != 0 or getattr(t.args[0].shape, across) != getattr(shape, across)
+               for _, t in terms):
+            continue
+        parts = sorted((t for _, t in terms), key=lambda t: str(t.data[start]))
+        placed, ordered = 0, []
+        while parts:
+            following = next((t for t in parts if dim_add(t.data[start], placed, -1) == 0), None)
+            if following is None:
+                break
+            parts.remove(following)
+            ordered.append(following.args[0])
+            placed = dim_add(placed, getattr(following.args[0].shape, axis))
+        if not parts and dim_add(placed, getattr(shape, axis), -1) == 0:
+            return b.op(stack, *ordered)
+    return None
 
 
 # -------------------------------------------- cancelling scalar factors
@@ -538,9 +618,14 @@ REWRITES: tuple[Rewrite, ...] = (
     Rewrite("numbers folded", tuple(_FOLD), "operations on numbers alone are a number: 2 ∘ 3 = 6", _fold_numbers),
     Rewrite("zero added", ("add", "sub"), "x + 0 = x, x - 0 = x, 0 - x = -x", _plus_zero),
     Rewrite("sum with a negation", ("add", "sub"),
-            "a + (-c) = a - c, (-a) + c = c - a, a - (-c) = a + c, (-a) - c = -(a + c)", _plus_negation),
+            "a + (-c) = a - c, a - (-c) = a + c, (-a) - c = -(a + c), a + scatter(-c) = a - scatter(c)",
+            _plus_negation),
     Rewrite("like terms", ("add", "sub"),
             "equal terms merged, their numbers added: a + a = 2 a, a + b - a = b", _like_terms),
+    Rewrite("parts that tile", ("add",), "unblock(A, [0:h]) + unblock(B, [h:2 h]) = [A; B] (rows or columns)",
+            _tiles),
+    Rewrite("common denominator", ("add", "sub"), "p x / D ± q y / D = (p x ± q y) / D",
+            _common_denominator),
     Rewrite("sign outward", ("mul",), "(-a) ∘ b = -(a ∘ b), so that signs cancel", _sign_outward),
     Rewrite("sign out of a product", ("matmul", "div"), "(-A) B = -(A B), (-a) / c = -(a / c)",
             _sign_out_of_product),

@@ -81,12 +81,12 @@ class Builder:
         return id(node) in self._forward
 
     def is_signal(self, node: Node) -> bool:
-        """Whether node is the error signal δ of a forward value (`signal`)."""
+        """Whether node is an error signal δ that derive names (`signal`)."""
         return id(node) in self._signals
 
     def signal(self, node: Node):
-        """Mark node the gradient of a forward value: derive may name it δ,
-        so the rewrites keep it whole where it is used."""
+        """Mark node the gradient of a forward value that several operands
+        use: derive names it δ, so the rewrites keep it whole where it is used."""
         if not node.shape.is_scalar:
             self._signals.add(id(node))
 
@@ -199,6 +199,15 @@ def _one_plus(node: Node, op: str) -> Node | None:
     return None
 
 
+def _negated(z: Node, new) -> Node:
+    """-z, without a negation of a negation: -(-x) = x, -((-A) B) = A B."""
+    if z.op == "neg":
+        return z.args[0]
+    if z.op in ("mul", "matmul") and z.args[0].op == "neg":
+        return Node(z.op, (z.args[0].args[0], z.args[1]), z.shape, z.span)
+    return new("neg", z)
+
+
 def forward_form(node: Node) -> Node:
     """A node of the forward IR as built by lowering: operations on numbers
     alone folded to a number, unstable formulas in their stable form, no
@@ -229,8 +238,7 @@ def stable_form(node: Node) -> Node:
         if x is not None and x.shape == node.shape:
             return new("softplus", x)
         if inner.op == "sigmoid":  # -x of a negation -z is z: never --z
-            z = inner.args[0]
-            return new("neg", new("softplus", z.args[0] if z.op == "neg" else new("neg", z)))
+            return new("neg", new("softplus", _negated(inner.args[0], new)))
         if inner.op == "sub" and is_number(inner.args[0], 1) and inner.args[1].op == "sigmoid":
             return new("neg", new("softplus", inner.args[1].args[0]))
         if inner.op == "softmax":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from pathlib import Path
 
 import pytest
 import sympy
@@ -24,6 +25,7 @@ from symgrad.rewrites import REWRITES
 from symgrad.shapes import Shape
 from symgrad.source import Source
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BATCHNORM = """
 param gamma : R^D
 param beta : R^D
@@ -62,6 +64,13 @@ CASES = {
     "like terms": (BATCHNORM, {"D": 2, "N": 2}),
     "like terms: of opposite signs": ("param x : R^n\nparam y : R^n\nJ = sum(exp(x ∘ y - x ∘ y + x))\n"
                                       "grad J wrt x, y\n", {}),
+    "parts that tile": ("param z : R^(2 h)\nJ = sum(σ(z[0:h]) ∘ tanh(z[h:2 h]))\ngrad J wrt z\n", {"h": 2}),
+    "parts that tile: columns": ("param Z : R^(2 x 4)\nJ = sum(exp(Z[:, 0:1])) + sum(tanh(Z[:, 1:4]))\n"
+                                 "grad J wrt Z\n", {}),
+    "common denominator": ((EXAMPLES / "svm_labels.sg").read_text(encoding="utf-8"), {"C": 3, "D": 2}),
+    "common denominator: seen in the gradient": ("param S : R^(C x N)\ninput y : {0..C-1}^N\n"
+                                                 "R = relu(S)\nJ = 1/N (sum(R) - sum(pick(R, y)))\n"
+                                                 "grad J wrt S\n", {"C": 3}),
     "sign outward": ("param s : R^n\nJ = sum(-s ∘ s)\ngrad J wrt s\n", {}),
     "sign out of a product": ("param A : R^(n x m)\nparam x : R^m\nJ = sum((-A) x) - sum(-(x - 1))\n"
                               "grad J wrt A, x\n", {}),

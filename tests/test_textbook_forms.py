@@ -52,6 +52,19 @@ def gradient_line(model: str, start: str) -> str:
     (str(EXAMPLES / "logreg_columns.sg"), "∂J/∂w =", "∂J/∂w = lambda w + X δᵀ"),
     # (((1/abs(det X)) sign(det X)) det X) X⁻ᵀ
     ("param X : R^(n x n)\nl = log(abs(det(X)))\ngrad l wrt X\n", "∂l/∂X =", "∂l/∂X = X⁻ᵀ"),
+    # ((-1 / N) onehot(y, C) + 1 / N) ∘ [...]: over one denominator
+    (str(EXAMPLES / "svm_labels.sg"), "δ_1 =",
+     "δ_1 = ∂J/∂(S - pick(S, y) + delta) = (1 - onehot(y, C)) / N ∘ [S - pick(S, y) + delta > 0]"),
+    # δ_1 + onehot(y, C) ∘ colsum(-δ_1)
+    (str(EXAMPLES / "svm_labels.sg"), "δ_S =", "δ_S = ∂J/∂S = δ_1 - onehot(y, C) ∘ colsum(δ_1)"),
+    # Xᵀ (-σ(-y ∘ (X w)) ∘ y)
+    (str(EXAMPLES / "logistic_regression.sg"), "∂L/∂w =", "∂L/∂w = -Xᵀ (σ(-y ∘ (X w)) ∘ y)"),
+    # δ_xc + (1 / N) (-rowsum(δ_xc) oneᵀ)
+    (BATCHNORM, "∂L/∂X =", "∂L/∂X = δ_xc - (1 / N) (rowsum(δ_xc) oneᵀ)"),
+    # unblock(δ_cᵀ ∘ i ∘ (1 - g ∘ g), [3 h:4 h])ᵀ + unblock(..., [0:h])ᵀ + ...: the gates' signals stacked
+    (str(EXAMPLES / "lstm_cell.sg"), "δ_z =",
+     "δ_z = ∂J/∂z = [δ_c ∘ gᵀ ∘ (iᵀ ∘ (1 - iᵀ)), δ_c ∘ c0ᵀ ∘ (fᵀ ∘ (1 - fᵀ)), "
+     "(h1ᵀ - targetᵀ) ∘ tanh(c)ᵀ ∘ (oᵀ ∘ (1 - oᵀ)), δ_c ∘ iᵀ ∘ (1 - gᵀ ∘ gᵀ)]"),
     # δᵀ + sum(-δᵀ) y: the sign out of the sum
     (str(EXAMPLES / "svm_loss.sg"), "∂L/∂s =", "∂L/∂s = δᵀ - sum(δᵀ) y"),
     # the same term twice, each with a 2 in a denominator: one term, no 2
