@@ -465,11 +465,11 @@ class Explanation:
 
     def markdown(self, steps: bool = False) -> str:
         """The derivation in Markdown, as Jupyter shows it: each heading in
-        bold, its rows as one display formula (LaTeX's aligned)."""
-        return "\n".join(f"**{_heading(section.title, 'markdown')}**\n\n"
-                          + "".join(f"$$\\begin{{aligned}}\n{_aligned(rows)}\n\\end{{aligned}}$$\n\n"
-                                    for rows in _blocks(section.rows))
-                          for section in self.sections("latex", steps))
+        bold, its rows as display formulas (LaTeX's aligned), one a block."""
+        return "\n\n".join("\n\n".join([f"**{_heading(section.title, 'markdown')}**"]
+                                          + [f"$$\\begin{{aligned}}\n{_aligned(rows)}\n\\end{{aligned}}$$"
+                                             for rows in _blocks(section.rows)])
+                             for section in self.sections("latex", steps)) + "\n"
 
     # --------------------------------------------------------------- steps
     def chain_rule(self, target: str | None = None) -> dict[str, ChainRule]:
