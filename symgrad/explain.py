@@ -9,6 +9,12 @@ An error signal δ is named wherever one gradient is shared by several
 others; the error signal of a column vector z is written as the row
 ∂s/∂z (1×n), as in the lecture, so that it appears transposed (δᵀ) where
 the gradients use it.
+
+The derivation is a list of sections (a heading, rows of `left = right`
+with a shape), which each format lays out: the terminal's columns, LaTeX's
+align* (aligned at =, the shapes in a column of their own), Markdown for
+Jupyter, MathML for `derive --html` (symgrad.page). The forward section
+writes the model's formulas from its source, as written.
 """
 
 from __future__ import annotations

@@ -84,33 +84,40 @@ def test_ascii_output_spells_greek_and_derived_names_in_ascii(capsys, tmp_path):
                            "φ = sum(ψ(λ, x) + ω(x))\ngrad φ wrt λ, x\n")
     lines = derive(capsys, "--ascii", "--steps", path)
     assert [text for text in lines if not text.isascii()] == []
-    line(lines, r"d\\u03c8/da\(a, b\) = 2 a \+ exp\(b\)")
+    line(lines, r"dpsi/da\(a, b\) = 2 a \+ exp\(b\)")  # ψ spelled, never \u03c8
+    line(lines, r"dphi/dlambda = dpsi/da\(lambda, x\) +\[nx1\]")
 
 
 def test_latex_output(capsys):
     lines = derive(capsys, "--latex", WINDOW)
-    assert r"\delta = \frac{\partial s}{\partial z} = {u}^\top \circ {\operatorname{f'}\left(z\right)}^\top \\" in lines
-    assert r"\frac{\partial s}{\partial W} = {\delta}^\top {x}^\top \\" in lines
-    assert r"\frac{\partial s}{\partial x} = {W}^\top {\delta}^\top \\" in lines
+    assert (r"\delta &= \frac{\partial s}{\partial z} = {u}^\top \circ {\operatorname{f'}\left(z\right)}^\top "
+            r"&& [1 \times n]") in lines
+    assert r"\frac{\partial s}{\partial W} &= {\delta}^\top {x}^\top && [n \times m] = [n \times 1][1 \times m] \\" in lines
+    assert r"\frac{\partial s}{\partial x} &= {W}^\top {\delta}^\top && [m \times 1] = [m \times n][n \times 1]" in lines
 
 
-def test_latex_steps_are_latex_lines_with_prose_in_text_or_comments(capsys):
+def test_latex_steps_are_aligned_rows_with_prose_in_text(capsys):
     lines = derive(capsys, "--latex", "--steps", WINDOW)
-    steps = lines[lines.index("% Steps for s (G is the gradient arriving at each step)") + 1:]
-    assert steps and all(text.endswith(r" \\") for text in steps if text)
-    assert r"\quad \frac{\partial s}{\partial h}: G \mapsto G u \\" in steps
+    steps = lines[lines.index(r"\noindent\textbf{Steps for $s$ (G is the gradient arriving at each step)}") + 1:]
+    # Each variable's steps: one align* environment, its rows ended by \\ but the last.
+    assert steps[0] == r"\begin{align*}" and steps[-1] == r"\end{align*}"
+    for environment in "\n".join(steps).split(r"\end{align*}")[:-1]:
+        rows = environment.strip().splitlines()[1:]
+        assert rows and all(text.endswith(r" \\") for text in rows[:-1]) and not rows[-1].endswith("\\")
+    assert r"&\quad \frac{\partial s}{\partial h}: G \mapsto G u \\" in steps
     diagonal = next(text for text in steps if "diag" in text)
-    assert r"\text{(the Jacobian } \operatorname{diag}\left(\operatorname{f'}\left(z\right)\right)" in diagonal
-    assert r"\operatorname{f'}\left(t\right) = \operatorname{f}\left(t\right) \left(1 - \operatorname{f}\left(t\right)\right) \\" in lines
+    assert r"\text{(the Jacobian }\operatorname{diag}\left(\operatorname{f'}\left(z\right)\right)" in diagonal
+    assert (r"\operatorname{f'}\left(t\right) &= \operatorname{f}\left(t\right) \left(1 - \operatorname{f}\left(t\right)"
+            r"\right)") in lines
 
 
-def test_latex_escapes_an_underscore_once(capsys, tmp_path):
+def test_latex_writes_an_underscore_as_a_subscript_and_a_functions_once_escaped(capsys, tmp_path):
     path = model(tmp_path, "param w_1 : R^n\ninput x : R^n\ny_hat = log_softmax(w_1 ∘ x)\n"
                            "s = sum(y_hat ∘ y_hat)\ngrad s wrt w_1\n")
     text = "\n".join(derive(capsys, "--latex", "--steps", path))
-    assert r"\partial w\_1}" in text
-    assert r"\partial y\_hat}" in text
-    assert "\\\\_" not in text
+    assert r"\partial w_{1}}" in text
+    assert r"\partial y_{\mathrm{hat}}}" in text
+    assert r"\operatorname{log\_softmax}" in text and "\\\\_" not in text
 
 
 def test_a_gradient_renders_as_latex_in_jupyter():
@@ -218,8 +225,8 @@ SPREAD = "param A : R^(n x m)\nparam W : R^(n x m)\nparam v : R^n\nparam w : R^n
 def gradient_terms(capsys, tmp_path, text: str, variable: str, *options: str) -> set[str]:
     lines = derive(capsys, *options, model(tmp_path, SPREAD + text))
     d = {"--ascii": "dy/d", "--latex": r"\frac{\partial y}{\partial "}.get(options[0] if options else "", "∂y/∂")
-    found = line(lines, rf"{re.escape(d + variable)}\}}? = .*")
-    formula = re.sub(r" +\[.*$| \\\\$", "", found.split(" = ", 1)[1])
+    found = line(lines, rf"{re.escape(d + variable)}\}}? &?= .*")
+    formula = re.sub(r" +\[.*$| && .*$| \\\\$", "", found.split("= ", 1)[1])
     return set(formula.split(" + "))
 
 
