@@ -273,6 +273,10 @@ def _double_negation(b, name, args, data):
     (a,) = args
     if a.op == "neg" or a.op == "zeros":
         return a.args[0] if a.op == "neg" else a
+    if a.op == "fill" and is_number(a.args[0]):
+        return b.fill(b.num(-a.args[0].data), a.shape)
+    if a.op == "mul" and is_number(a.args[0]):
+        return b.mul(b.num(-a.args[0].data), a.args[1])
     return None
 
 
@@ -653,9 +657,9 @@ REWRITES: tuple[Rewrite, ...] = (
             _softmax_labels),
     Rewrite("diagonal of a product", ("diag_vector",), "diag(A B) = rowsum(A ∘ Bᵀ)", _diagonal_of_product),
     Rewrite("by one", ("div", "pow"), "x / 1 = x, x.^1 = x", _by_one),
-    Rewrite("double negation", ("neg",), "-(-x) = x, -0 = 0", _double_negation),
     Rewrite("negated difference", ("neg",), "-(a - b) = b - a, -((a - b) ∘ c) = (b - a) ∘ c",
             _negated_difference),
+    Rewrite("double negation", ("neg",), "-(-x) = x, -0 = 0, -(c x) = (-c) x for a number c", _double_negation),
     Rewrite("transposes", ("transpose",), "(xᵀ)ᵀ = x, sᵀ = s, (s I)ᵀ = s I, diag(v)ᵀ = diag(v), 0ᵀ = 0",
             _transposes),
 )

@@ -96,6 +96,8 @@ CASES = {
                               "t = sum(A diag(v) B)\ngrad t wrt v\n", {}),
     "by one": ("param x : R^n\nJ = sum(x .^ 2)\ngrad J wrt x\n", {}),
     "double negation": ("param x : R^n\nJ = sum(-(-x))\ngrad J wrt x\n", {}),
+    "double negation: of a number times a value": (
+        (EXAMPLES / "word2vec_negative.sg").read_text(encoding="utf-8"), {"K": 2}),
     "negated difference": (LABELS, {"C": 3}),
     "transposes": ("param x : R^n\nparam W : R^(n x n)\nJ = x^T W x\ngrad J wrt x, W\n", {}),
 }

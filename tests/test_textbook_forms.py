@@ -65,6 +65,8 @@ def gradient_line(model: str, start: str) -> str:
     (str(EXAMPLES / "lstm_cell.sg"), "δ_z =",
      "δ_z = ∂J/∂z = [δ_c ∘ gᵀ ∘ (iᵀ ∘ (1 - iᵀ)), δ_c ∘ c0ᵀ ∘ (fᵀ ∘ (1 - fᵀ)), "
      "(h1ᵀ - targetᵀ) ∘ tanh(c)ᵀ ∘ (oᵀ ∘ (1 - oᵀ)), δ_c ∘ iᵀ ∘ (1 - gᵀ ∘ gᵀ)]"),
+    # -σ(-(-U[:, k]ᵀ v))ᵀ
+    (str(EXAMPLES / "word2vec_negative.sg"), "δ_1 =", "δ_1 = ∂J/∂(U[:, k]ᵀ v) = σ(U[:, k]ᵀ v)ᵀ"),
     # δᵀ + sum(-δᵀ) y: the sign out of the sum
     (str(EXAMPLES / "svm_loss.sg"), "∂L/∂s =", "∂L/∂s = δᵀ - sum(δᵀ) y"),
     # the same term twice, each with a 2 in a denominator: one term, no 2
