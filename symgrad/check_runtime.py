@@ -29,8 +29,6 @@ class CheckInputError(ValueError):
     values outside the model's domain."""
 
 
-_CheckInputError = CheckInputError  # the name symgrad.checking reads
-
 
 class _CheckRedraw(Exception):
     """The drawn inputs put a step across a kink or outside the domain

@@ -215,7 +215,7 @@ def check(model, dims: dict | None = None, seed: int = 0, inputs=None, max_entri
     try:
         data = namespace["_check_run"](module._CHECK_SPEC, vars(module), module._check_probe, dims, seed,
                                        read_inputs(inputs), max_entries, directions, rtol, progress)
-    except namespace["_CheckInputError"] as error:
+    except namespace["CheckInputError"] as error:
         raise CheckInputError(str(error)) from None
     if isinstance(model, (str, os.PathLike)) and os.fspath(model).endswith(".py"):
         data["model"] = f"{os.fspath(model)} (compiled from {data['model']})"

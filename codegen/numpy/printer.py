@@ -4,7 +4,6 @@ expression of a node whose operands are already printed."""
 from __future__ import annotations
 
 from symgrad.ir import Node
-from symgrad.ops import OPS
 from symgrad.shapes import dim_python
 
 from .. import LINE_WIDTH, carried_sections, packed
@@ -286,8 +285,8 @@ class NumpyPrinter:
         return g if node.shape.is_scalar else self.reshaped(node, g, self.dims_tuple(node.shape.dims()))
 
     def reshaped(self, node, a: str, shape: str) -> str:
-        text = f"{self.xp}.reshape({a}, {shape}, order='F')"
-        return text if OPS[node.op].view else f"{text}.copy()"
+        # A view where NumPy can (vec and unvec are views in ops.py: never handed back uncopied).
+        return f"{self.xp}.reshape({a}, {shape}, order='F')"
 
     def scatter_into(self, node: Node, base: str, out: str, scattered: Node, operands: list[str]) -> str | None:
         """base ± scattered (a scatter or pick_scatter of `operands`) with
