@@ -22,7 +22,7 @@ from . import LINE_WIDTH
 
 # tr(A B ...) and diag(A B ...) are computed from the factors (the printer's
 # reduction_of_product), never from the product, which may be N×N of the data.
-REDUCTIONS_OF_PRODUCTS = ("tr", "diag_vector")
+REDUCTIONS_OF_PRODUCTS = ("tr", "diag_vector", "sum")
 # Factors of products that are no arrays of their own: A⁻¹ X is a solve and
 # diag(v) X a scaling (the printer's merged_factor).
 MERGED_FACTORS = ("inv", "diag_matrix")
@@ -225,10 +225,16 @@ class FunctionWriter:
         self.chain_root = node
         factors = self.factors(node)
         reduced = node.op in REDUCTIONS_OF_PRODUCTS and id(node.args[0]) in self.absorbed
-        if reduced:
+        hadamard = reduced and node.args[0].op == "mul"
+        if reduced and not hadamard:
             factors = self.factors(node.args[0])
-        chain = self.chain(factors) if reduced or node.op == "matmul" else []
-        if reduced and len(chain) == 1:  # tr(A⁻¹ B) = tr(solve(A, B))
+        if hadamard:
+            chain = [self.value(a) for a in node.args[0].args]
+        else:
+            chain = self.chain(factors) if reduced or node.op == "matmul" else []
+        if hadamard:  # sum(A ∘ B) in one pass, never A ∘ B itself
+            expression = self.printer.sum_of_product(*chain)
+        elif reduced and len(chain) == 1:  # tr(A⁻¹ B) = tr(solve(A, B))
             expression = self.printer.expression(node, chain)
         elif reduced:
             # tr or diag of a product: never the product itself, which may be N×N of the data.
@@ -359,7 +365,9 @@ class Schedule:
         matrix products used once, by another matrix product, and not named
         by the model: they are computed inside the longer chain, whose order
         is chosen at call time; a product (named or not) whose only use is a
-        trace or a diagonal: that is computed from its factors; an inverse
+        trace or a diagonal: that is computed from its factors; a Hadamard
+        product of two operands of one shape whose only use is a sum (the
+        sum of C ∘ E): that is one dot product of them; an inverse
         whose only use is one product: the product is a solve; a diagonal
         matrix used only in products: they scale rows or columns."""
         forward = postorder([derivation.request.node])
@@ -374,6 +382,8 @@ class Schedule:
                 if node.op == "matmul" and (uses.get(id(node)) in (["tr"], ["diag_vector"]) and not node.shape.is_scalar
                                             or uses.get(id(node)) == ["matmul"] and not (
                     node.name in self.program.definitions and self.program.definitions[node.name] is node))
+                or node.op == "mul" and uses.get(id(node)) == ["sum"] and not node.shape.is_scalar
+                and node.args[0].shape == node.args[1].shape
                 or node.op == "inv" and uses.get(id(node)) == ["matmul"]
                 or node.op == "diag_matrix" and set(uses.get(id(node), ())) == {"matmul"}}
 

@@ -90,6 +90,7 @@ class ArrayApiPrinter(NumpyPrinter):
     def _print_gt(self, node, a, b): return f"_xp.astype(_xp.greater({a}, {b}), _dtype)"
     def _print_ge(self, node, a, b): return f"_xp.astype(_xp.greater_equal({a}, {b}), _dtype)"
     def _print_sqnorm(self, node, a): return f"_xp.sum({a} * {a})"
+    def sum_of_product(self, a: str, b: str) -> str: return f"_xp.sum({a} * {b})"
     def _print_tr(self, node, a): return a if node.args[0].shape.is_scalar else f"_xp.linalg.trace({a})"
     def _print_diag_matrix(self, node, a): return self.call("diagflat", a)
     def _print_diag_vector(self, node, a): return f"_xp.linalg.diagonal({a})[:, None]"

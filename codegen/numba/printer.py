@@ -68,6 +68,7 @@ class NumbaPrinter(NumpyPrinter):
     def _print_sigmoid_slope(self, node, y, z): return self.looped("sigmoid_slope", node, y, z)
     def _print_tanh_slope(self, node, y, z): return self.looped("tanh_slope", node, y, z)
     def _print_sqnorm(self, node, a): return f"_np.sum({a} * {a})"
+    def sum_of_product(self, a: str, b: str) -> str: return f"_np.sum({a} * {b})"
     def _print_rowsum(self, node, a): return self.call("rowsum", a)
     def _print_colsum(self, node, a): return self.call("colsum", a)
     def _print_softmax(self, node, a): return self.looped("softmax", node, a)

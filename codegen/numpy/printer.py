@@ -134,6 +134,10 @@ class NumpyPrinter:
         helper = {"tr": "trace_of_product", "diag_vector": "diagonal_of_product"}[op]
         return self.call(helper, f"[{', '.join(factors)}]")
 
+    def sum_of_product(self, a: str, b: str) -> str:
+        """sum(A ∘ B) of two operands of one shape, without A ∘ B."""
+        return f"{self.xp}.vdot({a}, {b})"
+
     def merged_factor(self, op: str, operand: str, factor: str, on_left: bool) -> str:
         """op(operand) times factor, with op(operand) on the left or the
         right, without forming op(operand): inv is a solve, diag_matrix a
