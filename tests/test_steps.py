@@ -176,9 +176,12 @@ def test_too_many_paths_are_counted_not_written(capsys, tmp_path):
 
 def test_latex_steps_of_several_paths_are_latex_lines(capsys, tmp_path):
     lines = derive_steps(capsys, tmp_path, TIED, "--latex")
-    steps = lines[lines.index("% Steps for s (G is the gradient arriving at each step)") + 1:]
-    assert all(line.endswith(r" \\") for line in steps if line)
-    assert r"\frac{\partial s}{\partial W} = \text{the sum of 2 paths, one for each way s uses W:} \\" in steps
+    steps = lines[lines.index(r"\noindent\textbf{Steps for $s$ (G is the gradient arriving at each step)}") + 1:]
+    rows = [line for line in steps if line and not line.startswith(("\\begin{", "\\end{"))]
+    assert rows and all(line.endswith(r" \\") or next_line == r"\end{align*}" for line, next_line in zip(steps, steps[1:])
+                        if line in rows)
+    assert (r"\frac{\partial s}{\partial W} &= \text{the sum of 2 paths, one for each way }s\text{ uses }W\text{:} \\"
+            in steps)
 
 
 def test_an_l2_term_is_a_path_of_its_own(capsys, tmp_path):
