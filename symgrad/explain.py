@@ -12,8 +12,9 @@ the gradients use it.
 
 The derivation is a list of sections (a heading, rows of `left = right`
 with a shape), which each format lays out: the terminal's columns, LaTeX's
-align* (aligned at =, the shapes in a column of their own), Markdown for
-Jupyter, MathML for `derive --html` (symgrad.page). The forward section
+align* (aligned at =, the shapes in a column of their own), MathML tables
+for Jupyter and `derive --html` (symgrad.mathml; Markdown with LaTeX for
+front ends without HTML). The forward section
 writes the model's formulas from its source, as written.
 """
 
@@ -26,6 +27,7 @@ from .differentiation import Derivation, adjoint_rule, differentiate_program
 from . import syntax as ast
 from .ir import Node, Program, postorder
 from .lowering import read_as
+from .mathml import MathMLPrinter, derivation_html
 from .notation import PRINTERS, PRODUCT, SUM, Printer, in_ascii, latex_text
 from .ops import OPS
 from .simplify import Builder
@@ -237,7 +239,8 @@ class Section:
 
 @dataclass
 class GradientView:
-    """One gradient, printable: str() gives matrix notation, Jupyter LaTeX."""
+    """One gradient, printable: str() gives matrix notation, Jupyter its
+    MathML row (LaTeX for front ends without HTML)."""
 
     target: str
     variable: str
@@ -252,12 +255,18 @@ class GradientView:
     def _repr_latex_(self) -> str:
         return f"$${self.explanation.gradient_line(self, 'latex', shapes=False)}$$"
 
+    def _repr_html_(self) -> str:
+        printer = self.explanation.printer(MathMLPrinter, self.target)
+        rows = self.explanation.result_rows(printer, self.target, self.variable, self.node)
+        return derivation_html([Section([], rows)])
+
 
 class Explanation:
     """The derivation of every gradient of a program (`symgrad.derive`): in
     a terminal (str, repr), as LaTeX (`text("latex")`) and in Jupyter, where
-    it shows as Markdown with its formulas in LaTeX, headings and shapes
-    kept, as the terminal has them."""
+    it shows as HTML with its formulas in MathML, which needs no MathJax
+    (Markdown with LaTeX, or LaTeX, where a front end shows no HTML), the
+    headings and shapes kept, as the terminal has them."""
 
     def __init__(self, program: Program):
         self.program = program
@@ -292,6 +301,9 @@ class Explanation:
 
     def _repr_markdown_(self) -> str:
         return self.markdown()
+
+    def _repr_html_(self) -> str:
+        return derivation_html(self.sections(MathMLPrinter))
 
     @property
     def gradients(self) -> dict[str, GradientView]:

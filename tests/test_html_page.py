@@ -1,7 +1,8 @@
 """`symgrad derive MODEL.sg --html FILE` (symgrad.page): one self-contained
 page, well-formed XML, with a MathML formula per gradient, the graph as
 inline SVG (a note where Graphviz is missing) and the shape table; rendered
-in headless Chromium to a screenshot that is not blank.
+in headless Chromium to a screenshot that is not blank. Jupyter's display of
+a derivation (its _repr_html_) is the page's derivation, in MathML too.
 
 The screenshot helpers are shared with tests/test_notebook.py."""
 
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+import symgrad
 from symgrad.cli import main
 from symgrad.lowering import analyze
-from symgrad.page import MathMLPrinter, mathml, page
+from symgrad.mathml import MathMLPrinter, mathml
+from symgrad.page import page
 from symgrad.source import Source, read_source
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,6 +92,23 @@ def test_the_page_is_xml_with_a_formula_for_each_gradient(model, expected):
         assert left == f"∂{target}∂{variable}" and equals and right
         if expected:
             assert right == expected[variable]
+
+
+def test_jupyter_shows_the_derivation_in_mathml_with_its_headings():
+    """Jupyter prefers text/html: the derivation's HTML has the terminal's
+    headings and a MathML formula for each gradient, δᵀ xᵀ and the others as
+    the lecture writes them (MathJax-free, so nbconvert's offline HTML
+    draws them); one gradient shows alone as its row."""
+    derivation = symgrad.derive(str(REPO / "examples" / "window.sg"))
+    root = ET.fromstring(derivation._repr_html_())
+    assert [text_of(h) for h in root.iter("h2")] == [
+        f"Forward ({REPO / 'examples' / 'window.sg'})", "Functions",
+        "Error signals of s (a column's signal is written as a row)", "Gradients of s"]
+    gradients = maths(section(root, "Gradients of s"))
+    assert [text_of(formula) for formula in gradients] == [f"∂s∂{v}={WINDOW[v]}" for v in "Wbux"]
+    alone = ET.fromstring(derivation.gradients["x"]._repr_html_())
+    assert [text_of(formula) for formula in maths(alone)] == ["∂s∂x=WTδT"]
+    assert not list(alone.iter("h2"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
