@@ -275,23 +275,15 @@ def _double_negation(b, name, args, data):
         return a.args[0] if a.op == "neg" else a
     if a.op == "fill" and is_number(a.args[0]):
         return b.fill(b.num(-a.args[0].data), a.shape)
-    if a.op == "mul" and is_number(a.args[0]):
-        return b.mul(b.num(-a.args[0].data), a.args[1])
+    if a.op == "mul" and is_number(a.args[0], -1):
+        return a.args[1]
     return None
 
 
 def _negated_difference(b, name, args, data):
-    """-(a - b) = b - a, and -((a - b) ∘ c) = (b - a) ∘ c (also in a matrix product)."""
+    """-(a - b) = b - a."""
     (a,) = args
-    if _difference(b, a):
-        return b.sub(a.args[1], a.args[0])
-    if a.op in ("mul", "matmul") and not b.is_signal(a):
-        left, right = a.args
-        if _difference(b, left):
-            return b.op(a.op, b.sub(left.args[1], left.args[0]), right)
-        if _difference(b, right):
-            return b.op(a.op, left, b.sub(right.args[1], right.args[0]))
-    return None
+    return b.sub(a.args[1], a.args[0]) if _difference(b, a) else None
 
 
 def _difference(b, node: Node) -> bool:
@@ -491,17 +483,19 @@ def _like_terms(b, name, args, data):
     return b.fill(total, shape) if total.shape != shape else total
 
 
-def _over(b, node: Node):
+def _over(b, node: Node, depth: int = 3):
     """(D, p, x) for node = p x / D with D a scalar other than a number
     (x None: node is p / D), else None. A one-hot matrix scaled,
-    pick'(s 𝟏, y), is s onehot(y, C)."""
+    pick'(s 𝟏, y), is s onehot(y, C). Searched `depth` operations deep."""
+    if depth == 0:
+        return None
     if node.op == "neg":
-        found = _over(b, node.args[0])
+        found = _over(b, node.args[0], depth - 1)
         return None if found is None else (found[0], -found[1], found[2])
     if node.op == "fill" and node.args[0].shape.is_scalar:
-        return _over(b, node.args[0])
+        return _over(b, node.args[0], depth - 1)
     if node.op == "pick_scatter" and node.args[0].op == "fill" and node.args[0].args[0].shape.is_scalar:
-        found = _over(b, node.args[0].args[0])
+        found = _over(b, node.args[0].args[0], depth - 1)
         if found is not None and found[2] is None:
             ones = b.op("pick_scatter", b.fill(b.num(1), node.args[0].shape), node.args[1], data=node.data)
             return found[0], found[1], ones
@@ -512,7 +506,7 @@ def _over(b, node: Node):
         return below, Fraction(1), top
     if node.op == "mul":
         for scale, x in (node.args, node.args[::-1]):
-            found = _over(b, scale) if scale.shape.is_scalar else None
+            found = _over(b, scale, depth - 1) if scale.shape.is_scalar else None
             if found is not None and found[2] is None:
                 return found[0], found[1], x
     return None
@@ -657,9 +651,9 @@ REWRITES: tuple[Rewrite, ...] = (
             _softmax_labels),
     Rewrite("diagonal of a product", ("diag_vector",), "diag(A B) = rowsum(A ∘ Bᵀ)", _diagonal_of_product),
     Rewrite("by one", ("div", "pow"), "x / 1 = x, x.^1 = x", _by_one),
-    Rewrite("negated difference", ("neg",), "-(a - b) = b - a, -((a - b) ∘ c) = (b - a) ∘ c",
+    Rewrite("negated difference", ("neg",), "-(a - b) = b - a",
             _negated_difference),
-    Rewrite("double negation", ("neg",), "-(-x) = x, -0 = 0, -(c x) = (-c) x for a number c", _double_negation),
+    Rewrite("double negation", ("neg",), "-(-x) = x, -0 = 0, -((-1) x) = x, -(c 𝟏) = (-c) 𝟏", _double_negation),
     Rewrite("transposes", ("transpose",), "(xᵀ)ᵀ = x, sᵀ = s, (s I)ᵀ = s I, diag(v)ᵀ = diag(v), 0ᵀ = 0",
             _transposes),
 )

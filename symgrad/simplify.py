@@ -21,6 +21,11 @@ from .rewrites import REWRITES, by_operation, fold, is_number, selections
 from .shapes import SCALAR, Dim, Shape, ShapeError, broadcast
 
 
+# How many rewrites may run one inside another (each builds nodes, whose
+# rewrites build nodes...); deeper, a node is built as asked.
+_DEEPEST = 40
+
+
 class InternalError(Exception):
     """A derivative rule built an ill-shaped gradient: a bug in symgrad."""
 
@@ -33,6 +38,7 @@ class Builder:
         self._rewrites = by_operation(rewrites)
         self._forward: set[int] = set()
         self._signals: set[int] = set()
+        self._nesting = 0  # rewrites under way, one inside another
         self._partial = partial  # (builder, apply node, operand index) -> derivative node
         self.span = None  # where new nodes are attributed: the forward op being differentiated
 
@@ -70,11 +76,17 @@ class Builder:
                                 f"{', '.join(str(a.shape) for a in args)}: {error.message}") from None
 
     def _simplify(self, name: str, args: tuple[Node, ...], data) -> Node | None:
-        for rewrite in self._rewrites.get(name, ()):
-            simpler = rewrite.apply(self, name, args, data)
-            if simpler is not None:
-                return simpler
-        return None
+        if self._nesting > _DEEPEST:  # a rewrite that builds rewrites ... of a 5,000-deep chain: no recursion
+            return None
+        self._nesting += 1
+        try:
+            for rewrite in self._rewrites.get(name, ()):
+                simpler = rewrite.apply(self, name, args, data)
+                if simpler is not None:
+                    return simpler
+            return None
+        finally:
+            self._nesting -= 1
 
     def is_forward(self, node: Node) -> bool:
         """Whether node is a value of the forward graph (`share`)."""

@@ -98,7 +98,8 @@ CASES = {
     "double negation": ("param x : R^n\nJ = sum(-(-x))\ngrad J wrt x\n", {}),
     "double negation: of a number times a value": (
         (EXAMPLES / "word2vec_negative.sg").read_text(encoding="utf-8"), {"K": 2}),
-    "negated difference": (LABELS, {"C": 3}),
+    "negated difference": ("param S : R^(C x N)\ninput y : {0..C-1}^N\nJ = sum(pick(log_softmax(S), y))\n"
+                           "grad J wrt S\n", {"C": 3}),
     "transposes": ("param x : R^n\nparam W : R^(n x n)\nJ = x^T W x\ngrad J wrt x, W\n", {}),
 }
 SIZES = {"n": 2, "m": 2, "N": 2, "C": 2, "d": 2, "V": 3}
