@@ -170,6 +170,14 @@ def test_the_mask_of_the_other_classes_compiles_to_picks_not_a_one_hot_matrix():
 
 
 def test_a_negation_of_a_negation_is_written_with_brackets_never_as_two_minus_signs():
+    from symgrad.ir import Node
+    from symgrad.notation import Printer
+    from symgrad.shapes import column
+
+    x = Node("variable", (), column("n"), None, data="x", name="x")
+    negated = Node("neg", (x,), x.shape, None)
+    printer = Printer({})
+    assert printer.doc(Node("neg", (negated,), x.shape, None)) == "-(-x)"
+    assert printer.doc(Node("add", (x, negated), x.shape, None)) == "x - x"
     text = symgrad.derive((EXAMPLES / "word2vec_negative.sg").read_text(encoding="utf-8")).text()
-    assert "--" not in text and "-(-" in text
-    assert "+ -" not in text
+    assert "--" not in text and "+ -" not in text
