@@ -283,7 +283,9 @@ class Printer:
             scalar, other = (a, b) if a.shape.is_scalar else (b, a)
             if scalar.op == "number" and scalar.data == -1:  # (-1) x is -x
                 return self._print_neg(Node("neg", (other,), node.shape, node.span), t)
-            return f"{self.wrap(scalar, POSTFIX)} {self.wrap(other, POSTFIX, t)}", PRODUCT
+            # A product of scalars scales as one: 2 lambda W, not (2 lambda) W.
+            level = PRODUCT if scalar.op == "mul" and all(s.shape.is_scalar for s in scalar.args) else POSTFIX
+            return f"{self.wrap(scalar, level)} {self.wrap(other, POSTFIX, t)}", PRODUCT
         return f"{self.wrap(a, PRODUCT, t)}{self.hadamard}{self.wrap(b, PRODUCT + 1, t)}", PRODUCT
 
     def _print_div(self, node, t):
@@ -407,7 +409,11 @@ class Printer:
         return self.indexed(base, self.ids_axes(node, base.shape), t)
 
     def _print_scatter(self, node, t):
-        # G added into zeros at the ids (repeated ids summed)
+        # G added into zeros at the ids (repeated ids summed); a 1 at one id of a vector is onehot(o, V)
+        value, ids = node.args
+        if (node.shape.is_column and ids.shape.is_scalar and id(value) not in self.names
+                and value.op == "number" and value.data == 1):
+            return self.transposed_atom(self.call("onehot", [self.doc(ids), dim_text(node.shape.rows)]), t)
         written = f"[{', '.join(self.ids_axes(node, node.shape))}]"
         return self.transposed_atom(self.call("scatter", [self.doc(node.args[0]), written]), t)
 

@@ -81,7 +81,7 @@ def gradient_line(model: str, start: str) -> str:
     # ... and of integer labels (unchanged)
     (str(EXAMPLES / "softmax_labels.sg"), "δ =", "δ = ∂J/∂S = (softmax(S) - onehot(y, C)) / N"),
     # of one label o: δ_1 - colsum(δ_1ᵀ) softmax(Uᵀ v)ᵀ, δ_1 = scatter(-1, [o])ᵀ
-    (str(EXAMPLES / "word2vec_naive.sg"), "δ =", "δ = ∂J/∂(Uᵀ v) = softmax(Uᵀ v)ᵀ - scatter(1, [o])ᵀ"),
+    (str(EXAMPLES / "word2vec_naive.sg"), "δ =", "δ = ∂J/∂(Uᵀ v) = softmax(Uᵀ v)ᵀ - onehot(o, V)ᵀ"),
     # a positive log-likelihood: -(softmax(S) - onehot(y, C)) is onehot(y, C) - softmax(S)
     ("param S : R^(C x N)\ninput y : {0..C-1}^N\nJ = sum(pick(log_softmax(S), y))\ngrad J wrt S\n",
      "∂J/∂S =", "∂J/∂S = onehot(y, C) - softmax(S)"),
