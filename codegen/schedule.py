@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from symgrad.differentiation import Derivation
-from symgrad.ir import Node, Program, UserFunction, postorder
+from symgrad.ir import Node, Program, UserFunction, postorder, scatter_terms
 from symgrad.naming import keyword_spelling, python_names
 from symgrad.notation import Printer
 from symgrad.ops import OPS
@@ -265,15 +265,7 @@ def gathered_only(gradient: Node) -> list[Node]:
     of ids or single ids), ∂J/∂L = Σᵢ scatter(Gᵢ, idsᵢ); [] where it is
     anything else. Its sparse form is the ids and Gᵢ's columns (rows)
     summed per unique id: no array of L's size."""
-    terms, stack = [], [gradient]
-    while stack:
-        term = stack.pop()
-        if term.op == "add":
-            stack.extend(reversed(term.args))
-        elif term.op == "scatter":
-            terms.append(term)
-        else:
-            return []
+    terms = scatter_terms(gradient)
     return terms if len({term.data[0] for term in terms}) == 1 else []
 
 

@@ -25,7 +25,7 @@ from itertools import count
 
 from .differentiation import Derivation, adjoint_rule, differentiate_program
 from . import syntax as ast
-from .ir import Node, Program, postorder
+from .ir import Node, Program, postorder, scatter_terms
 from .lowering import read_as
 from .mathml import MathMLPrinter, derivation_html
 from .notation import PRINTERS, PRODUCT, SUM, Printer, in_ascii, latex_text
@@ -396,7 +396,7 @@ class Explanation:
         """∂J/∂X = ..., or where X is only gathered from (an embedding, L[:, w]
         and L[:, wc]) a row for each gathered part's gradient and one that
         says where they go, as the notes write it."""
-        scatters = _scatter_terms(node, printer.names)
+        scatters = scatter_terms(node, printer.names)
         if not scatters:
             return [Row(self.d(printer, target, variable), " = ", printer.doc(node), self.shape_equation(node, printer))]
         rows = []
@@ -531,7 +531,7 @@ class Explanation:
                 if several:
                     rows.append(Row(name, " = ", printer.doc(path.term), inner=True))
             gradient = derivation.gradients[variable]
-            if _scatter_terms(gradient, printer.names):  # gathered only: as the gradient section writes it
+            if scatter_terms(gradient, printer.names):  # gathered only: as the gradient section writes it
                 rows += [replace(row, shape="") for row in self.result_rows(printer, derivation.target, variable,
                                                                             gradient)]
             elif several or rule.paths[0].links:  # (the target itself has no chain to add up)
@@ -571,23 +571,6 @@ class Explanation:
                      f"{printer.prose(' is diagonal: multiplying by it is the elementwise product')}"
                      f"{printer.hadamard}{printer.wrap(factor, PRODUCT + 1)}{printer.prose(')')}")
         return text
-
-
-def _scatter_terms(node: Node, named) -> list[Node]:
-    """The scatters that a gradient is the sum of (∂J/∂L of a matrix that is
-    only gathered from), or [] when it is anything else."""
-    terms, stack = [], [node]
-    while stack:
-        term = stack.pop()
-        if id(term) in named:
-            return []
-        if term.op == "add":
-            stack.extend(reversed(term.args))
-        elif term.op == "scatter":
-            terms.append(term)
-        else:
-            return []
-    return terms
 
 
 def _lines(rows: list[Row], shapes: bool) -> list[str]:

@@ -57,6 +57,25 @@ def postorder(roots, stop: set[int] = frozenset()) -> list[Node]:
     return order
 
 
+def scatter_terms(node: Node, stop=frozenset()) -> list[Node]:
+    """The scatters that `node` is the sum of: the gradient of a variable the
+    model reads only through gathers, ∂J/∂L = Σᵢ scatter(Gᵢ, idsᵢ); [] where
+    it is anything else, or where the sum reaches a node whose id is in
+    `stop` (a value with a name of its own)."""
+    terms, stack = [], [node]
+    while stack:
+        term = stack.pop()
+        if id(term) in stop:
+            return []
+        if term.op == "add":
+            stack.extend(reversed(term.args))
+        elif term.op == "scatter":
+            terms.append(term)
+        else:
+            return []
+    return terms
+
+
 @dataclass
 class Variable:
     """A `param`, `input` or `const`. A const written `const c = 0.5` has a
