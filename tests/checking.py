@@ -3,6 +3,8 @@ test_scale): check a model's text, and read what the front end found."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from symgrad import syntax as ast
@@ -57,3 +59,11 @@ def tree(expr: ast.Expr) -> str:
         return "(block " + " ; ".join(" ".join(tree(b) for b in row) for row in expr.rows) + ")"
     word = {ast.Negate: "neg", ast.Transpose: "T", ast.Norm: "norm"}[type(expr)]
     return f"({word} {tree(expr.operand)})"
+
+
+def imported(path):
+    """A Python file (an example script, a generated module) run as a module of its own."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

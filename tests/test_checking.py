@@ -7,7 +7,6 @@ cry wolf: every example passes at 20 seeds.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from checking import imported
 
 import symgrad
 from symgrad.checking import CheckInputError
@@ -51,13 +51,6 @@ def planted(tmp_path: Path, model: str, edits, only_in: str | None = None) -> Pa
     out = tmp_path / f"planted_{len(list(tmp_path.glob('*.py')))}.py"
     out.write_text(code, encoding="utf-8")
     return out
-
-
-def imported(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def failing(report) -> set[str]:

@@ -5,21 +5,18 @@ work."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from checking import imported
 
 SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "train_digits.py"
 
 
 def train_digits():
-    spec = importlib.util.spec_from_file_location("train_digits", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return imported(SCRIPT)
 
 
 def test_a_few_epochs_of_adam_classify_nine_test_digits_in_ten():

@@ -4,12 +4,12 @@ gradients, ∂J/∂L included, are those written by hand in NumPy."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from checking import imported
 from test_examples_labels import assert_gradients
 
 import symgrad
@@ -18,10 +18,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def window_ner():
-    spec = importlib.util.spec_from_file_location("window_ner", EXAMPLES / "window_ner.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return imported(EXAMPLES / "window_ner.py")
 
 
 def test_a_short_training_lowers_the_loss_and_beats_chance_on_held_out_windows():

@@ -8,12 +8,12 @@ words (found in the same contexts) each other's nearest neighbours.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from checking import imported
 from reference_numpy import sigmoid, softmax
 from test_examples_labels import assert_gradients
 
@@ -23,10 +23,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def word2vec():
-    spec = importlib.util.spec_from_file_location("word2vec", EXAMPLES / "word2vec.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return imported(EXAMPLES / "word2vec.py")
 
 
 def naive_softmax(Vc, U, c, o):
