@@ -108,13 +108,19 @@ def _check_variable_shape(variable: Variable, gradient: Node):
                             f"but {variable.name} is {variable.shape}")
 
 
-def differentiate_program(program: Program, rewrites=REWRITES) -> list[Derivation]:
-    """Every `grad` statement's gradients. One builder serves them all, so
-    that what two statements share is built once. `rewrites`: the
-    simplifications applied (symgrad.rewrites; the tests leave one out)."""
+def program_builder(program: Program, rewrites=REWRITES) -> Builder:
+    """The builder of a program's derivative graphs (with what derives its
+    user functions, where it has any)."""
     partial = None
     if program.functions or program.undefined_functions:
         from .partials import Partials  # SymPy is imported only for functions not seen before
         partial = Partials(program)
-    builder = Builder(partial=partial, rewrites=rewrites)
+    return Builder(partial=partial, rewrites=rewrites)
+
+
+def differentiate_program(program: Program, rewrites=REWRITES) -> list[Derivation]:
+    """Every `grad` statement's gradients. One builder serves them all, so
+    that what two statements share is built once. `rewrites`: the
+    simplifications applied (symgrad.rewrites; the tests leave one out)."""
+    builder = program_builder(program, rewrites)
     return [differentiate(request, builder) for request in program.grads]

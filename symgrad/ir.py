@@ -125,6 +125,29 @@ class GradRequest:
 
 
 @dataclass
+class HessianRequest:
+    """`hessian s wrt A, B`: the second derivatives of a scalar. Every
+    variable is in the `grad` statement of s too (lowering adds one where
+    the file has none), whose gradient the Hessian differentiates again."""
+
+    target: str
+    node: Node
+    wrt: tuple[Variable, ...]
+    span: Span
+
+
+@dataclass
+class JacobianRequest:
+    """`jacobian y wrt x`: ∂y/∂x of a vector (or scalar) y by a vector (or
+    scalar) x, a row per entry of y."""
+
+    target: str
+    node: Node
+    variable: Variable
+    span: Span
+
+
+@dataclass
 class Requirement:
     """A condition on the dimensions that the shapes alone do not settle
     (a block z[0:h] of z : R^n needs n - h >= 0): `dim >= minimum`, checked
@@ -147,6 +170,8 @@ class Program:
     functions: dict[str, UserFunction] = field(default_factory=dict)
     definitions: dict[str, Node] = field(default_factory=dict)
     grads: list[GradRequest] = field(default_factory=list)
+    hessians: list[HessianRequest] = field(default_factory=list)
+    jacobians: list[JacobianRequest] = field(default_factory=list)
     # Conditions on the dimensions left to the run time (blocks, mostly).
     requirements: list[Requirement] = field(default_factory=list)
     # Functions called but never defined (allowed only when asked, for `derive`):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from . import syntax as ast
 from .binding import dimension_errors
-from .ir import GradRequest, Node, Program, Requirement, UserFunction, Variable
+from .ir import GradRequest, HessianRequest, JacobianRequest, Node, Program, Requirement, UserFunction, Variable
 from .ops import BUILTINS, OPS, shape_of
 from .parsing import NUMPY_FUNCTIONS, ParsedFile, in_model_spelling, read_statements
 from .shapes import SCALAR, Dim, Shape, ShapeError, column, dim_add, dim_mul, dim_terms, dim_text
@@ -208,7 +208,8 @@ class Lowering:
                 self.function(statement)
             else:
                 self.definition(statement)
-        for statement in grads:
+        # grad statements first: a hessian statement reads the gradient of its scalar's.
+        for statement in sorted(grads, key=lambda statement: statement.kind != "grad"):
             self.grad(statement)
         if not grads and not self.unparsed_grad:
             self.diagnostics.append(Diagnostic(
@@ -363,19 +364,28 @@ class Lowering:
             return "grad s wrt W"
         return f"grad {scalars[-1]} wrt {', '.join(wrt)}"
 
-    def grad(self, statement: ast.Grad):
-        target = statement.target
+    def target_value(self, statement: ast.Grad) -> Node | None:
+        """The value a grad, hessian or jacobian statement differentiates
+        (None after reporting why there is none)."""
+        target, word = statement.target, statement.kind
         kind = self.kinds.get(target.id, (None,))[0]
         if kind == "definition" and target.id in self.program.definitions:
-            node = self.program.definitions[target.id]
-        elif kind == "variable" and target.id in self.program.variables:
-            node = self.program.variables[target.id].node
-        elif kind is None and target.id not in self.declared_later:
+            return self.program.definitions[target.id]
+        if kind == "variable" and target.id in self.program.variables:
+            return self.program.variables[target.id].node
+        if kind is None and target.id not in self.declared_later:
             self.unknown_name(target, {"definition", "variable"})
-            return
-        else:  # a dimension, a function, or a statement that failed to check
-            if kind in ("dim", "function"):
-                self.error(target.span, f"'{target.id}' is {_kind_word(kind)}; grad needs a scalar value")
+        elif kind in ("dim", "function"):  # else a statement that failed to check
+            needs = "a vector or scalar value" if word == "jacobian" else "a scalar value"
+            self.error(target.span, f"'{target.id}' is {_kind_word(kind)}; {word} needs {needs}")
+        return None
+
+    def grad(self, statement: ast.Grad):
+        if statement.kind != "grad":
+            return (self.hessian if statement.kind == "hessian" else self.jacobian)(statement)
+        target = statement.target
+        node = self.target_value(statement)
+        if node is None:
             return
         if not node.shape.is_scalar:
             self.error(target.span, f"grad needs a scalar, but '{target.id}' is {node.shape} {node.shape.brackets}",
@@ -388,6 +398,67 @@ class Lowering:
         wrt = self.wrt_variables(statement)
         if wrt is not None:
             self.program.grads.append(GradRequest(target.id, node, tuple(wrt), statement.span))
+
+    def hessian(self, statement: ast.Grad):
+        """`hessian s wrt A, B`: s a scalar. Its gradient comes from the
+        `grad s` statement, which must name every variable; where the file
+        has none, the hessian statement adds `grad s wrt A, B`."""
+        target = statement.target
+        node = self.target_value(statement)
+        if node is None:
+            return
+        if not node.shape.is_scalar:
+            self.error(target.span, f"hessian needs a scalar, but '{target.id}' is {node.shape} {node.shape.brackets}",
+                       f"reduce it to a scalar first, e.g. sum({target.id}); `jacobian {target.id} wrt x` "
+                       "differentiates a vector")
+            return
+        if any(request.target == target.id for request in self.program.hessians):
+            self.error(target.span, f"'{target.id}' already has a hessian statement",
+                       "name every variable in one `wrt` list")
+            return
+        wrt = self.wrt_variables(statement)
+        if wrt is None:
+            return
+        grad = next((request for request in self.program.grads if request.target == target.id), None)
+        if grad is None:
+            self.program.grads.append(GradRequest(target.id, node, tuple(wrt), statement.span))
+        else:
+            missing = [v.name for v in wrt if v not in grad.wrt]
+            if missing:
+                self.error(statement.span, f"the Hessian is taken of the gradient of `grad {target.id}`, "
+                                           f"which has no {', '.join(missing)}",
+                           f"add {', '.join(missing)} after wrt in `grad {target.id} wrt ...`")
+                return
+        self.program.hessians.append(HessianRequest(target.id, node, tuple(wrt), statement.span))
+
+    def jacobian(self, statement: ast.Grad):
+        """`jacobian y wrt x`: y and x each a vector or scalar."""
+        target = statement.target
+        node = self.target_value(statement)
+        if node is None:
+            return
+        if not (node.shape.is_column or node.shape.is_row or node.shape.is_scalar):
+            self.error(target.span, f"jacobian needs a vector or scalar, but '{target.id}' is {node.shape} "
+                                    f"{node.shape.brackets}",
+                       f"differentiate its columns stacked: define `{target.id}_vec = vec({target.id})`")
+            return
+        if any(request.target == target.id for request in self.program.jacobians):
+            self.error(target.span, f"'{target.id}' already has a jacobian statement")
+            return
+        if statement.wrt is None or len(statement.wrt) != 1:
+            self.error(statement.span, "a jacobian is taken with respect to one variable",
+                       f"jacobian {target.id} wrt x (one statement per variable, or stack them as one vector)")
+            return
+        wrt = self.wrt_variables(statement)
+        if wrt is None:
+            return
+        variable = wrt[0]
+        if not (variable.shape.is_column or variable.shape.is_row or variable.shape.is_scalar):
+            self.error(statement.wrt[0].span, f"jacobian takes a vector or scalar variable, but '{variable.name}' "
+                                              f"is {variable.shape} {variable.shape.brackets}",
+                       f"declare it as a vector and use vec({variable.name}) where the matrix was meant")
+            return
+        self.program.jacobians.append(JacobianRequest(target.id, node, variable, statement.span))
 
     def wrt_variables(self, statement: ast.Grad) -> list[Variable] | None:
         variables = self.program.variables

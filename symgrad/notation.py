@@ -215,6 +215,7 @@ class Printer:
 
     _print_argument = _print_variable
     _print_dimension = _print_variable
+    _print_direction = _print_variable   # v of a Hessian-vector product, u of a vector-Jacobian product
 
     def symbol(self, name: str) -> str:
         return name

@@ -10,7 +10,7 @@ operation touches this one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from . import shapes
@@ -49,6 +49,12 @@ class Op:
     domain: str = ""
     # Its shape depends on its payload too: shape(*operand_shapes, data).
     shaped_by_data: bool = False
+    # How a value linear in a direction is taken over k directions at once
+    # (symgrad.second_order.batched): `batch(b, y, B)`, B one entry per
+    # operand, the batched operand (vec(x) of each direction as a column of
+    # an (entries × k) matrix) or None where it does not depend on the
+    # directions; returns y batched so, or None where it cannot be (a matrix).
+    batch: Callable | None = None
 
 
 OPS: dict[str, Op] = {}
@@ -114,10 +120,6 @@ def _column_of_rows(a: Shape) -> Shape:
     return Shape(a.rows, 1)
 
 
-def _indicator(b, y, g):
-    return None
-
-
 def plain(op: str, *args):
     """The node op(*args) as written (no simplification), for the expansions
     of fused operations; plain("number") is the number 1."""
@@ -125,6 +127,12 @@ def plain(op: str, *args):
     if op == "number":
         return Node("number", (), SCALAR, None, data=1.0)
     return Node(op, args, OPS[op].shape(*(a.shape for a in args)), None)
+
+
+def _identity_like(a):
+    """The identity of a square matrix a's size, for expansions."""
+    from .ir import Node
+    return Node("identity", (), a.shape, None, data=a.shape.rows)
 
 
 # Operands, by position, in the rules below.
@@ -136,12 +144,20 @@ def _b(y):
     return y.args[1]
 
 
+def _c(y):
+    return y.args[2]
+
+
 # ------------------------------------------------------------------ leaves
 define("variable", 0, _same, symbol="a param, input or const", printed_by_writer=True, view=True)
 define("number", 0, _same, elementwise=True, symbol="a number", printed_by_writer=True)
 define("dimension", 0, _same, symbol="a dimension used as a number", printed_by_writer=True)
 define("argument", 0, _same, elementwise=True, symbol="an argument of a function", printed_by_writer=True,
        view=True)
+# The direction v of a Hessian-vector product (∇²s) v, or the vector u of a
+# vector-Jacobian product uᵀ J: an argument of those functions alone. `data`
+# names the variable (or value) it goes with.
+define("direction", 0, _same, symbol="a direction", printed_by_writer=True, view=True)
 
 # ------------------------------------------------------ arithmetic (level 1-4)
 define("add", 2, _broadcast("elementwise sum (+)"), elementwise=True, symbol="+", vjp=(
@@ -229,13 +245,13 @@ define("min", 2, _broadcast("min"), elementwise=True, symbol="min", kink=True, v
 define("apply", None, _broadcast("function call"), elementwise=True, symbol="f",
        vjp=lambda b, y, g, index: b.mul(g, b.partial(y, index)))
 # Indicators: 1 where a > b (a >= b), else 0; no gradient flows through them.
-define("gt", 2, _broadcast(">"), elementwise=True, symbol=">", vjp=(_indicator, _indicator))
-define("ge", 2, _broadcast("≥"), elementwise=True, symbol="≥", vjp=(_indicator, _indicator))
+define("gt", 2, _broadcast(">"), elementwise=True, symbol=">", vjp=(None, None))
+define("ge", 2, _broadcast("≥"), elementwise=True, symbol="≥", vjp=(None, None))
 # Gates: x where a > b (a >= b), else 0; that is x ∘ [a > b], in one pass.
 define("where_gt", 3, _broadcast("gate"), elementwise=True, symbol=">", vjp=(
-    _indicator, _indicator, lambda b, y, g: b.op("where_gt", _a(y), _b(y), g)))
+    None, None, lambda b, y, g: b.op("where_gt", _a(y), _b(y), g)))
 define("where_ge", 3, _broadcast("gate"), elementwise=True, symbol="≥", vjp=(
-    _indicator, _indicator, lambda b, y, g: b.op("where_ge", _a(y), _b(y), g)))
+    None, None, lambda b, y, g: b.op("where_ge", _a(y), _b(y), g)))
 
 # ------------------------------------------------- reductions and structure
 define("sum", 1, _to_scalar, symbol="sum", vjp=(
@@ -266,6 +282,11 @@ define("colsum", 1, _row_of_columns, symbol="colsum", vjp=(          # sum of ea
 define("fill", 1, _same, symbol="fill", view=True, vjp=(
     lambda b, y, g: b.sum_to(g, _a(y).shape),))
 define("identity", 0, _same, symbol="I")
+# A + c I of a square A, never the identity itself: c added on the diagonal.
+define("add_diagonal", 2, lambda a, c: shapes.square(a, "+ c I"), symbol="+ c I",
+       expansion=lambda a, c: plain("add", a, plain("mul", c, _identity_like(a))),
+       vjp=(lambda b, y, g: g,
+            lambda b, y, g: b.op("tr", g)))
 define("zeros", 0, _same, symbol="0")
 
 # ------------------------------------------ classification, per column
@@ -280,17 +301,30 @@ define("logsumexp", 1, _row_of_columns, symbol="logsumexp", vjp=(
 # sigmoid) has nearly all the mass, 1 - p cancels: 1 - σ(40) is 0 as written,
 # not 4.2e-18, and the gradient loses every digit. The backend computes 1 - p
 # from the input instead: σ(-z), or -expm1(log_softmax(S)).
+# Their own rules (for second derivatives) differentiate the expansion.
 define("sigmoid_slope", 2, _broadcast("σ'"), elementwise=True, symbol="σ'",   # (y = σ(z), z)
-       expansion=lambda y, z: plain("mul", y, plain("sub", plain("number"), y)))  # y ∘ (1 - y)
+       expansion=lambda y, z: plain("mul", y, plain("sub", plain("number"), y)),   # y ∘ (1 - y)
+       vjp=(lambda b, y, g: b.mul(g, b.sub(b.num(1), b.mul(b.num(2), _a(y)))),   # ∂y = G ∘ (1 - 2 y)
+            None))
 # tanh'(z) = 1 - y ∘ y cancels the same way in both tails (0 at z = 40, not 7.2e-35):
 # the backend takes it from z there, as sech²(z).
 define("tanh_slope", 2, _broadcast("tanh'"), elementwise=True, symbol="tanh'",   # (y = tanh(z), z)
-       expansion=lambda y, z: plain("sub", plain("number"), plain("mul", y, y)))  # 1 - y ∘ y
+       expansion=lambda y, z: plain("sub", plain("number"), plain("mul", y, y)),   # 1 - y ∘ y
+       vjp=(lambda b, y, g: b.mul(b.num(-2), b.mul(g, _a(y))),                     # ∂y = -2 G ∘ y
+            None))
 # σ(z) = exp(z - softplus(z)): where softplus(z) is known, one exp, not a second softplus.
 define("softplus_slope", 2, _broadcast("σ"), elementwise=True, symbol="σ",   # (z, y = softplus(z))
-       expansion=lambda z, y: plain("sigmoid", z))
+       expansion=lambda z, y: plain("sigmoid", z),
+       vjp=(lambda b, y, g: b.mul(g, b.op("sigmoid_slope", y, _a(y))),          # ∂z = G ∘ σ'(z), σ(z) = y
+            None))
 define("softmax_grad", 3, lambda p, s, g: p, symbol="softmax'",   # (P = softmax(S), S, G)
-       expansion=lambda p, s, g: plain("mul", p, plain("sub", g, plain("colsum", plain("mul", p, g)))))
+       expansion=lambda p, s, g: plain("mul", p, plain("sub", g, plain("colsum", plain("mul", p, g)))),
+       vjp=(  # H the gradient of P ∘ (G - colsum(P ∘ G)):
+           # ∂P = H ∘ (G - colsum(P ∘ G)) - G ∘ colsum(H ∘ P)
+           lambda b, y, g: b.sub(b.mul(g, b.sub(_c(y), b.op("colsum", b.mul(_a(y), _c(y))))),
+                                 b.mul(_c(y), b.op("colsum", b.mul(g, _a(y))))),
+           None,
+           lambda b, y, g: b.op("softmax_grad", _a(y), _b(y), g)))   # ∂G = P ∘ (H - colsum(P ∘ H))
 
 
 def _log_softmax_grad_expansion(y, g):
@@ -309,11 +343,18 @@ def _log_softmax_grad_expansion(y, g):
 
 
 define("log_softmax_grad", 2, lambda y, g: y, symbol="log_softmax'",   # (log_softmax(S), G)
-       expansion=_log_softmax_grad_expansion)
+       expansion=_log_softmax_grad_expansion,
+       vjp=(  # H the gradient of G - P ∘ colsum(G), P = exp(y) = softmax(S):
+           lambda b, y, g: b.neg(b.mul(b.mul(g, b.op("colsum", _b(y))), b.op("exp", _a(y)))),  # ∂y = -H ∘ colsum(G) ∘ P
+           lambda b, y, g: b.sub(g, b.fill(b.op("colsum", b.mul(g, b.op("exp", _a(y)))), g.shape))))  # ∂G = H - 𝟏 colsum(H ∘ P)
 # At A = 0, where ||A|| has no derivative, its gradient is 0 (as abs'(0) = 0),
 # not 0/0.
 define("norm_grad", 3, lambda a, y, g: a, symbol="||·||'",   # (A, ||A||, g)
-       expansion=lambda a, y, g: plain("mul", plain("div", g, y), a))
+       expansion=lambda a, y, g: plain("mul", plain("div", g, y), a),
+       vjp=(  # H the gradient of (g / y) A:
+           lambda b, y, g: b.mul(b.div(_c(y), _b(y)), g),                                       # ∂A = (g / y) H
+           lambda b, y, g: b.neg(b.div(b.mul(_c(y), b.op("sum", b.mul(g, _a(y)))), b.mul(_b(y), _b(y)))),  # ∂y = -g sum(H ∘ A) / y²
+           lambda b, y, g: b.div(b.op("sum", b.mul(g, _a(y))), _b(y))))                         # ∂g = sum(H ∘ A) / y
 
 
 # ------------------------------------------------- indexing and blocks
@@ -430,6 +471,174 @@ define("vec", 1, _vectorized, symbol="vec", view=True, vjp=(
     lambda b, y, g: b.op("unvec", g, data=_a(y).shape.dims()),))
 define("unvec", 1, lambda g, dims: Shape(*dims), shaped_by_data=True, symbol="unvec", view=True, vjp=(
     lambda b, y, g: b.op("vec", g),))
+
+
+# ------------------------------------------- batching over directions
+# A Hessian is its Hessian-vector product taken at the k = n columns of the
+# identity at once, a Jacobian its vector-Jacobian product so: values linear
+# in a direction v, each of which is a vector or a scalar, are carried as
+# B = [vec(x(v₁)) … vec(x(v_k))], one column per direction (entries × k).
+# Each rule below maps its operation to one on B; an operation without one
+# (or a value that is a matrix for one direction) leaves the matrix to be
+# taken column by column.
+
+def _entries(shape: Shape):
+    """How many entries a vector or scalar has; None for a matrix."""
+    if shape.is_scalar:
+        return 1
+    if shape.cols == 1:
+        return shape.rows
+    return shape.cols if shape.rows == 1 else None
+
+
+def _as_column(b, x):
+    """vec(x) of a vector or scalar that does not depend on the directions."""
+    return b.T(x) if x.shape.rows == 1 and not x.shape.is_scalar else x
+
+
+def _batch_linear(combine):
+    """add, sub: B₁ ± B₂ (an operand that does not depend on the directions
+    would make the value affine, not linear: not batched)."""
+    def rule(b, y, B):
+        if any(part is None for part in B):
+            return None
+        return combine(b, *B)
+    return rule
+
+
+def _batch_scale(b, y, B):
+    """x ∘ a, a ∘ x, x / a with a independent of the directions."""
+    dependent = [i for i, part in enumerate(B) if part is not None]
+    if len(dependent) != 1 or (y.op == "div" and dependent != [0]):
+        return None
+    (i,) = dependent
+    x, a, batched = y.args[i], y.args[1 - i], B[i]
+    if a.shape.is_scalar:
+        return b.div(batched, a) if y.op == "div" else b.mul(batched, a)
+    factor = _as_column(b, a) if y.op == "mul" else b.div(b.num(1), _as_column(b, a))
+    if x.shape.is_scalar:  # a scalar times a vector: vec(a) xⱼ for each direction j
+        return b.matmul(factor, batched)
+    return b.mul(factor, batched) if _entries(a.shape) == _entries(x.shape) and a.shape == x.shape else None
+
+
+def _batch_matmul(b, y, B):
+    left, right = B
+    a, c = y.args
+    if left is not None and right is not None:
+        return None
+    if right is not None and (y.shape.cols == 1 or y.shape.is_scalar):   # A x: A B
+        return b.matmul(a, right)
+    if left is not None and (y.shape.rows == 1 or y.shape.is_scalar):   # x A = (Aᵀ xᵀ)ᵀ: Aᵀ B
+        return b.matmul(b.T(c), left)
+    return None
+
+
+def _batch_sum(b, y, B):
+    (batched,) = B
+    if y.args[0].shape.is_scalar:
+        return batched
+    return b.op("colsum", batched)
+
+
+def _batch_axis_sum(b, y, B):
+    """rowsum of a column, colsum of a row: the vector itself; of the other: its sum."""
+    (batched,) = B
+    x = y.args[0]
+    keeps = x.shape.cols == 1 if y.op == "rowsum" else x.shape.rows == 1
+    return batched if keeps else b.op("colsum", batched)
+
+
+def _batch_fill(b, y, B):
+    (batched,) = B
+    if not y.args[0].shape.is_scalar:
+        return batched if _entries(y.shape) == _entries(y.args[0].shape) else None
+    return b.fill(batched, Shape(_entries(y.shape), batched.shape.cols))
+
+
+def _batch_gate(b, y, B):
+    """x ∘ [a > b] of x alone."""
+    if B[0] is not None or B[1] is not None:
+        return None
+    a, c = (_as_column(b, operand) for operand in y.args[:2])
+    return b.op(y.op, a, c, B[2])
+
+
+def _batch_softmax_grad(b, y, B):
+    p, _, _ = y.args
+    if B[0] is not None or B[1] is not None or p.shape.cols != 1:
+        return None
+    return b.mul(p, b.sub(B[2], b.op("colsum", b.mul(p, B[2]))))
+
+
+def _batch_log_softmax_grad(b, y, B):
+    if B[0] is not None or y.shape.cols != 1:
+        return None
+    return b.sub(B[1], b.matmul(b.op("exp", y.args[0]), b.op("colsum", B[1])))   # an outer product
+
+
+def _batch_norm_grad(b, y, B):
+    a, norm, _ = y.args
+    if B[0] is not None or B[1] is not None or _entries(a.shape) is None:
+        return None
+    return b.matmul(b.div(_as_column(b, a), norm), B[2])
+
+
+def _batch_block(b, y, B):
+    """An entry range of a vector: the same rows of B."""
+    (batched,) = B
+    r0, r1, c0, c1 = y.data
+    first, last = (r0, r1) if y.args[0].shape.cols == 1 else (c0, c1)
+    return b.op("block", batched, data=(first, last, 0, batched.shape.cols))
+
+
+def _batch_unblock(b, y, B):
+    (batched,) = B
+    r0, c0, rows, cols = y.data
+    first, count = (r0, rows) if cols == 1 else (c0, cols)
+    return b.op("unblock", batched, data=(first, 0, count, batched.shape.cols))
+
+
+def _batch_stack(b, y, B):
+    """[x; z] of columns, [x, z] of rows: the entries one after another."""
+    if any(part is None for part in B) or _entries(y.shape) is None:
+        return None
+    return b.op("vstack", *B)
+
+
+def _batch_gather(b, y, B):
+    if B[0] is None:
+        return None
+    return b.op("gather", B[0], y.args[1], data="rows")
+
+
+def _batch_scatter(b, y, B):
+    if B[0] is None:
+        return None
+    return b.op("scatter", B[0], y.args[1], data=("rows", y.data[1]))
+
+
+def _batch_same(b, y, B):
+    """transpose, vec, unvec of a vector: the same entries."""
+    return B[0]
+
+
+_BATCH_RULES = {
+    "add": _batch_linear(lambda b, p, q: b.add(p, q)),
+    "sub": _batch_linear(lambda b, p, q: b.sub(p, q)),
+    "neg": lambda b, y, B: b.neg(B[0]),
+    "mul": _batch_scale, "div": _batch_scale, "matmul": _batch_matmul,
+    "transpose": _batch_same, "vec": _batch_same, "unvec": _batch_same,
+    "sum": _batch_sum,
+    "mean": lambda b, y, B: b.div(_batch_sum(b, y, B), b.size(y.args[0].shape)),
+    "rowsum": _batch_axis_sum, "colsum": _batch_axis_sum, "fill": _batch_fill,
+    "where_gt": _batch_gate, "where_ge": _batch_gate,
+    "softmax_grad": _batch_softmax_grad, "log_softmax_grad": _batch_log_softmax_grad,
+    "norm_grad": _batch_norm_grad,
+    "block": _batch_block, "unblock": _batch_unblock, "vstack": _batch_stack, "hstack": _batch_stack,
+    "gather": _batch_gather, "scatter": _batch_scatter,
+}
+for _name, _rule in _BATCH_RULES.items():
+    OPS[_name] = replace(OPS[_name], batch=_rule)
 
 
 @dataclass(frozen=True)

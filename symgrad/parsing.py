@@ -44,11 +44,11 @@ BRACKET = re.compile(r"[()\[\]{}]")
 # (`f(t,` followed by `  u) = t u` continues; `  z = a` starts anew.)
 _WORD = r"(?!ᵀ)[^\W\d](?:(?!ᵀ)\w)*"
 STATEMENT_HEAD = re.compile(
-    rf"\s*(?:(?:param|input|const)\s+{_WORD}\s*[:=]|grad\s+{_WORD}\s*(?:wrt\b|$)"
+    rf"\s*(?:(?:param|input|const)\s+{_WORD}\s*[:=]|(?:grad|hessian|jacobian)\s+{_WORD}\s*(?:wrt\b|$)"
     rf"|{_WORD}\s*(?:\(\s*{_WORD}\s*(?:,\s*{_WORD}\s*)*\))?\s*=)")
 # What a statement that did not parse would have introduced: its name, and
-# whether it is a `grad` statement.
-UNPARSED_HEAD = re.compile(rf"\s*(?:(?:param|input|const)\s+({_WORD})|(grad)\b|({_WORD})\s*[(=])")
+# whether it is a `grad` (`hessian`, `jacobian`) statement.
+UNPARSED_HEAD = re.compile(rf"\s*(?:(?:param|input|const)\s+({_WORD})|(grad|hessian|jacobian)\b|({_WORD})\s*[(=])")
 
 # How a terminal that is not one literal string is named in "expected ..."
 # messages (a literal is shown quoted): no grammar-internal name (`INDEX_OPEN`,
@@ -60,7 +60,7 @@ TERMINAL_WORDS = {
 }
 # Terminals that may stand where a name is expected (`param` as a variable):
 # when a name is expected, "a name" says it all.
-NAME_WORDS = {"PARAM", "INPUT", "CONST", "GRAD", "WRT"}
+NAME_WORDS = {"PARAM", "INPUT", "CONST", "GRAD", "HESSIAN", "JACOBIAN", "WRT"}
 # Terminals that start an expression: when those are expected, "an
 # expression" says it all.
 EXPRESSION_STARTS = {"NAME", "NUMBER", "LPAR", "LSQB", "NORM_OPEN", "MINUS"} | NAME_WORDS
@@ -233,7 +233,7 @@ class ToSyntax(Transformer):
         keyword, target, *rest = children
         wrt = tuple(rest[1:]) if rest else None
         end = (wrt[-1] if wrt else target).span
-        return ast.Grad(target, wrt, token_span(keyword).to(end))
+        return ast.Grad(target, wrt, token_span(keyword).to(end), keyword[1])
 
 
 class _NoLexer(Lexer):

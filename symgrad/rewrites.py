@@ -148,6 +148,33 @@ def _identity_scale(b, node: Node) -> Node | None:
     return b.neg(scale) if scale is not None and negations % 2 else scale
 
 
+def _diagonal_of_identity(b, name, args, data):
+    """v ∘ I = diag(v) for a vector v (a column, or a row spread down the
+    rows): the batched Jacobian's σ'(z) ∘ I, never an n×n product formed."""
+    a, c = args
+    for vector, identity in ((a, c), (c, a)):
+        if identity.op == "identity" and not vector.shape.is_scalar and 1 in vector.shape.dims():
+            column = vector if vector.shape.cols == 1 else b.T(vector)
+            return b.op("diag_matrix", column)
+    return None
+
+
+def _identity_added(b, name, args, data):
+    """A + s I = A with s added on its diagonal (A - s I, s I + A, s I - A
+    too): the Hessian's + λ I, never an identity formed."""
+    a, c = args
+    for matrix, scaled, sign in ((a, c, 1), (c, a, -1 if name == "sub" else 1)):
+        scale = _identity_scale(b, scaled)
+        if scale is None or matrix.shape != scaled.shape or _identity_scale(b, matrix) is not None:
+            continue
+        if name == "sub" and scaled is c:
+            scale = b.neg(scale)
+        if sign < 0:  # s I - A = -A + s I
+            matrix = b.neg(matrix)
+        return b.op("add_diagonal", matrix, scale)
+    return None
+
+
 def _scale_products(b, name, args, data):
     """A B without forming what is only a scale or a diagonal, of a size
     that may be the data's (the gradient g I of tr(Dᵀ Σ⁻¹ D) is N×N)."""
@@ -628,6 +655,9 @@ REWRITES: tuple[Rewrite, ...] = (
     Rewrite("sign out of a product", ("matmul", "div"), "(-A) B = -(A B), (-a) / c = -(a / c)",
             _sign_out_of_product),
     Rewrite("times one or zero", ("mul",), "x ∘ 1 = x, x ∘ 0 = 0", _times_one_or_zero),
+    Rewrite("diagonal of an identity", ("mul",), "v ∘ I = diag(v) for a vector v", _diagonal_of_identity),
+    Rewrite("identity added", ("add", "sub"), "A + s I = A with s added on the diagonal (add_diagonal)",
+            _identity_added),
     Rewrite("numbers gathered", ("mul", "matmul", "div"),
             "the numbers of a product or quotient meet in front: (2 (reg / 2)) W = reg W, "
             "2 ((a / (2 s)) B) = (a / s) B", _gather_numbers),

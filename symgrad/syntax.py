@@ -311,9 +311,13 @@ class Definition:
 
 @node
 class Grad:
+    """`grad s wrt ...`, `hessian s wrt ...` or `jacobian y wrt x`: `kind`
+    is the statement's word."""
+
     target: Name
     wrt: tuple[Name, ...] | None  # None: `wrt` omitted
     span: Span
+    kind: str = "grad"
 
 
 Statement = Declaration | ConstValue | Function | Definition | Grad

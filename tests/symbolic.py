@@ -164,6 +164,7 @@ FUSED: dict[str, Callable[..., Matrix]] = {
     "norm_grad": lambda a, norm, g: a * g[0, 0] / norm[0, 0],    # g A / ||A||
     "log_softmax_grad": lambda y, g: Matrix.hstack(
         *(_log_softmax_grad_column(y[:, j], g[:, j]) for j in range(y.cols))),
+    "add_diagonal": lambda a, c: a + c[0, 0] * sympy.eye(a.rows),   # A + c I
 }
 
 
@@ -286,6 +287,8 @@ class Evaluator:
                 symbols = Matrix(rows, cols, lambda i, j: sympy.Symbol(f"{name}[{i},{j}]", real=True))
             self.symbols[name] = symbols
             self.leaves[name] = symbols
+        # The directions of second-order products by name ("v", "v_A", "u"): symbols unless set.
+        self.directions: dict[str, Matrix] = {}
         self._memo: dict[int, Matrix] = {}
         self._bodies: dict[str, tuple[list[sympy.Symbol], sympy.Expr]] = {}
 
@@ -323,6 +326,11 @@ class Evaluator:
         rows, cols = self.shape(node.shape)
         if op == "variable":
             return self.leaves[node.data]
+        if op == "direction":  # v of a Hessian-vector product, u of a vector-Jacobian product: symbols v[i,j]
+            if node.data not in self.directions:
+                self.directions[node.data] = Matrix(rows, cols, lambda i, j: sympy.Symbol(
+                    f"{node.data}[{i},{j}]", real=True))
+            return self.directions[node.data]
         if op == "number":
             return Matrix([[exact(node.data)]])
         if op == "dimension":
@@ -412,7 +420,7 @@ def broadcast(value: Matrix, rows: int, cols: int) -> Matrix:
 
 # ------------------------------------------- models and the SymPy comparison
 
-SPECIAL_OPS = {"variable", "number", "dimension", "argument", "identity", "zeros", "fill", "matmul", "apply"}
+SPECIAL_OPS = {"variable", "direction", "number", "dimension", "argument", "identity", "zeros", "fill", "matmul", "apply"}
 
 
 def has_meaning(op: str) -> bool:

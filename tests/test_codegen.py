@@ -909,11 +909,12 @@ def test_cache_directory_is_the_users(tmp_path, monkeypatch):
 def test_every_operation_has_a_rule_in_every_target_or_is_written_as_a_name():
     """Walk every operation of the table: each registered target's printer
     has a `_print_` rule for it, or the op is printed by the writers (a
-    variable, a number, a dimension, a function's argument)."""
+    variable, a number, a dimension, a function's argument, the direction
+    of a second-order product)."""
     from symgrad.codegen import TARGETS, writer_class
     from symgrad.ops import OPS
     by_writer = {name for name, op in OPS.items() if op.printed_by_writer}
-    assert by_writer == {"variable", "number", "dimension", "argument"}
+    assert by_writer == {"variable", "number", "dimension", "argument", "direction"}
     for target in TARGETS:
         printer = writer_class(target).printer_class
         assert [name for name in OPS if name not in by_writer and not hasattr(printer, f"_print_{name}")] == []

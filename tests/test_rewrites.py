@@ -22,6 +22,7 @@ from symgrad.ir import Node
 from symgrad.lowering import analyze
 from symgrad.ops import OPS
 from symgrad.rewrites import REWRITES
+from symgrad.second_order import differentiate_second_order
 from symgrad.shapes import Shape
 from symgrad.source import Source
 
@@ -101,6 +102,10 @@ CASES = {
     "negated difference": ("param S : R^(C x N)\ninput y : {0..C-1}^N\nJ = sum(pick(log_softmax(S), y))\n"
                            "grad J wrt S\n", {"C": 3}),
     "transposes": ("param x : R^n\nparam W : R^(n x n)\nJ = x^T W x\ngrad J wrt x, W\n", {}),
+    "identity added": ("param w : R^n\ninput X : R^(N x n)\nJ = sum(softplus(X w)) + 0.5 ||w||^2\n"
+                       "hessian J wrt w\n", {}),
+    "identity added: of a gradient": ("param A : R^(n x n)\nJ = tr(A) + ||A||^2\ngrad J wrt A\n", {}),
+    "diagonal of an identity": ("param x : R^n\ny = tanh(x)\njacobian y wrt x\n", {}),
 }
 SIZES = {"n": 2, "m": 2, "N": 2, "C": 2, "d": 2, "V": 3}
 
@@ -148,16 +153,23 @@ def test_the_rewrite_keeps_every_gradient(case):
     name = case.split(":")[0]  # "name: another case of it"
     program = analyze(Source(text, "model.sg"))
     fired: list = []
-    rewritten = differentiate_program(program, tuple(counted(r, fired) for r in REWRITES))
+    table = tuple(counted(r, fired) for r in REWRITES)
+    rewritten = differentiate_program(program, table)
+    second = differentiate_second_order(program, rewritten, table)
     assert name in fired, f"the case of '{name}' does not exercise it"
     unrewritten = differentiate_program(program, table_without(name, []))
+    second_without = differentiate_second_order(program, unrewritten, table_without(name, []))
     evaluator = Evaluator(program, {**SIZES, **sizes})
-    for with_it, without in zip(rewritten, unrewritten):
-        for variable, node in with_it.gradients.items():
-            got, expected = evaluator.evaluate(node), evaluator.evaluate(without.gradients[variable])
-            assert got.shape == expected.shape
-            for k, (e, g) in enumerate(zip(expected, got)):
-                assert exactly_equal(e, g, evaluator, k), (name, variable, k, e, g)
+    pairs = [(variable, node, without.gradients[variable])
+             for with_it, without in zip(rewritten, unrewritten) for variable, node in with_it.gradients.items()]
+    # Second derivatives in matrix form: the Hessians and Jacobians.
+    pairs += [(d.target, d.matrix, e.matrix) for d, e in zip(second.hessians + second.jacobians,
+                                                            second_without.hessians + second_without.jacobians)]
+    for variable, node, unrewritten_node in pairs:
+        got, expected = evaluator.evaluate(node), evaluator.evaluate(unrewritten_node)
+        assert got.shape == expected.shape
+        for k, (e, g) in enumerate(zip(expected, got)):
+            assert exactly_equal(e, g, evaluator, k), (name, variable, k, e, g)
 
 
 def test_the_rewrites_change_the_graph():

@@ -93,6 +93,7 @@ class ArrayApiPrinter(NumpyPrinter):
     def sum_of_product(self, a: str, b: str) -> str: return f"_xp.sum({a} * {b})"
     def _print_tr(self, node, a): return a if node.args[0].shape.is_scalar else f"_xp.linalg.trace({a})"
     def _print_diag_matrix(self, node, a): return self.call("diagflat", a)
+    def _print_add_diagonal(self, node, a, c): return f"{a} + {c} * _xp.eye({self.dim(node.shape.rows)}, {self.placed()})"
     def _print_diag_vector(self, node, a): return f"_xp.linalg.diagonal({a})[:, None]"
 
     # Indexing with the standard's functions alone (take, concat, reshape,

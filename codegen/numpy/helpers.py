@@ -96,6 +96,14 @@ def _norm_grad(a, norm, g):
     return a * (g / norm) if norm != 0 else a * 0.0
 
 
+# helper: plus_diagonal
+def _plus_diagonal(a, c):
+    """a + c I: c added on the diagonal of a copy of a, no identity formed."""
+    out = a.copy()
+    out.flat[::out.shape[1] + 1] += c
+    return out
+
+
 # helper: softmax_grad  (needs: logsumexp)
 def _softmax_grad(p, s, g):
     """p ∘ (g - colsum(p ∘ g)), p = softmax(s): as

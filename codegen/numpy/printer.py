@@ -220,6 +220,7 @@ class NumpyPrinter:
     def _print_fill(self, node, a): return f"{self.xp}.broadcast_to({a}, {self.dims_tuple(node.data)})"
     def _print_identity(self, node): return f"{self.xp}.eye({self.dim(node.data)}, {self.placed()})"
     def _print_zeros(self, node): return f"{self.xp}.zeros({self.dims_tuple(node.data)}, {self.placed()})"
+    def _print_add_diagonal(self, node, a, c): return self.call("plus_diagonal", a, c)
 
     # ------------------------------------------------------------ indexing
     # A vector of ids is a 1-D integer array inside the module, one id a
