@@ -437,6 +437,7 @@ class Model:
 
         from symgrad.differentiation import differentiate_program
         from symgrad.lowering import analyze
+        from symgrad.second_order import differentiate_second_order
         from symgrad.source import Source, read_source
 
         if isinstance(text_or_path, Path) or "\n" not in text_or_path:
@@ -445,7 +446,10 @@ class Model:
             source = Source(text_or_path, "model.sg")
         self.program = analyze(source)
         self.derivations = differentiate_program(self.program)
-        partials = self.derivations[0].builder._partial
+        # Before the evaluator: a second derivative may derive partials of its own (f'').
+        self.second = differentiate_second_order(self.program, self.derivations)
+        partials = (self.derivations[0].builder if self.derivations
+                    else self.second.jacobians[0].builder)._partial
         self.evaluator = Evaluator(self.program, sizes, values,
                                    derived=partials.derived if partials is not None else None)
 
@@ -468,15 +472,7 @@ class Model:
 def random_point(evaluator: Evaluator, rng, domain=(-2, 2)) -> dict:
     """Every symbol of the model at a random nonzero rational in domain, each
     with its own denominator, so that ties (kinks of max, relu) are unlikely."""
-    lo, hi = domain
-    point = {}
-    for symbol in evaluator.all_symbols():
-        q = rng.randint(101, 997)
-        p = 0
-        while p == 0:
-            p = rng.randint(int(lo * q) + 1, int(hi * q) - 1)
-        point[symbol] = Rational(p, q)
-    return point
+    return _nonzero_rationals(evaluator.all_symbols(), rng, domain)
 
 
 def mismatches(model: Model, *, points: int = 0, domain=(-2, 2), accept=None, tolerance=1e-40,
@@ -491,15 +487,8 @@ def mismatches(model: Model, *, points: int = 0, domain=(-2, 2), accept=None, to
     relative to the expected value (1e-40: equal; larger only for gradients
     that carry float constants). Away from kinks, a DiracDelta that SymPy's
     derivative of sign() carries is 0."""
-    import random
-
-    rng = random.Random(seed)
     evaluator = model.evaluator
-    chosen = []
-    while len(chosen) < points:
-        point = random_point(evaluator, rng, domain)
-        if accept is None or accept(point):
-            chosen.append(point)
+    chosen = chosen_points(evaluator, points, domain, accept, seed)
     found = []
     for derivation in model.derivations:
         target = evaluator.scalar(derivation.request.node)
@@ -515,6 +504,95 @@ def mismatches(model: Model, *, points: int = 0, domain=(-2, 2), accept=None, to
             found += [(derivation.target, name, divmod(k, symbols.cols), expected[k], got[k])
                       for k, ok in enumerate(same) if not ok]
     return found
+
+
+def chosen_points(evaluator: Evaluator, points: int, domain=(-2, 2), accept=None, seed: int = 1) -> list[dict]:
+    """`points` random points of the model's symbols (random_point), each accepted by `accept(point)`."""
+    import random
+
+    rng = random.Random(seed)
+    chosen = []
+    while len(chosen) < points:
+        point = random_point(evaluator, rng, domain)
+        if accept is None or accept(point):
+            chosen.append(point)
+    return chosen
+
+
+def second_order_mismatches(model: Model, *, points: int = 0, domain=(-2, 2), accept=None, tolerance=1e-40,
+                            seed: int = 1, chosen: list[dict] | None = None) -> list[tuple]:
+    """Every entry of every `hessian` and `jacobian` statement's derivatives
+    that differs from SymPy's, as (target, what, (i, j), expected, got):
+
+    - the Hessian-vector product of each variable A, ((∇²s) v)_A, against
+      Σ_B ∂²s/∂A∂B · V_B from `sympy.hessian` of the target over every
+      variable's entries (a matrix's row by row), with the directions V
+      symbols; what = "hvp A";
+    - the full Hessian, where symgrad has it in matrix form, against
+      `sympy.hessian` itself (vectors' entries in order, wrt order); "hessian";
+    - the Jacobian ∂y/∂x, where in matrix form, against SymPy's
+      `jacobian` of y's entries (a row vector's by column); "jacobian";
+      and the vector-Jacobian product Jᵀ u against that Jacobian; "vjp".
+
+    points, domain, accept, tolerance as for `mismatches` (the directions
+    drawn like the variables); or `chosen`: the points of the variables'
+    symbols, given."""
+    import random
+
+    evaluator = model.evaluator
+    found, compared = [], []   # compared: (target, what, expected, got) to compare entry by entry
+    for hessian in model.second.hessians:
+        variables = [v.name for v in hessian.request.wrt]
+        target = evaluator.scalar(hessian.request.node)
+        entries = [s for name in variables for s in evaluator.symbols[name]]
+        expected = sympy.hessian(target, entries)
+        directions = [d for name in variables for d in evaluator.evaluate(hessian.directions[name])]
+        product = expected * Matrix(directions)
+        start = 0
+        for name in variables:
+            shape = evaluator.symbols[name].shape
+            wanted = product[start:start + shape[0] * shape[1], :].reshape(*shape)
+            compared.append((hessian.target, f"hvp {name}", wanted, evaluator.evaluate(hessian.products[name])))
+            start += shape[0] * shape[1]
+        if hessian.matrix is not None:
+            compared.append((hessian.target, "hessian", expected, evaluator.evaluate(hessian.matrix)))
+    for jacobian in model.second.jacobians:
+        y = evaluator.evaluate(jacobian.request.node)
+        x = evaluator.symbols[jacobian.request.variable.name]
+        expected = Matrix(list(y)).jacobian(list(x))
+        u = evaluator.evaluate(jacobian.cotangent)
+        product = (expected.T * Matrix(list(u))).reshape(*x.shape)
+        compared.append((jacobian.target, "vjp", product, evaluator.evaluate(jacobian.product)))
+        if jacobian.matrix is not None:
+            compared.append((jacobian.target, "jacobian", expected, evaluator.evaluate(jacobian.matrix)))
+    if chosen is None:
+        chosen = chosen_points(evaluator, points, domain, accept, seed)
+    if chosen:
+        rng = random.Random(seed)
+        directions = [s for m in evaluator.directions.values() for s in m]
+        chosen = [{**point, **_nonzero_rationals(directions, rng, domain)} for point in chosen]
+    for target, what, expected, got in compared:
+        if got.shape != expected.shape:
+            found.append((target, what, "shape", expected.shape, got.shape))
+            continue
+        same = (_agree_at(expected, got, chosen, tolerance) if chosen
+                else [e == g or sympy.simplify(e - g) == 0 for e, g in zip(expected, got)])
+        found += [(target, what, divmod(k, expected.cols), expected[k], got[k])
+                  for k, ok in enumerate(same) if not ok]
+    return found
+
+
+def _nonzero_rationals(symbols, rng, domain) -> dict:
+    """Each symbol at a random nonzero rational of domain, as random_point draws."""
+    lo, hi = domain
+    point = {}
+    for symbol in symbols:
+        q = rng.randint(101, 997)
+        p = 0
+        while p == 0:
+            p = rng.randint(int(lo * q) + 1, int(hi * q) - 1)
+        point[symbol] = Rational(p, q)
+    return point
 
 
 def _agree_at(expected: Matrix, got: Matrix, points: list[dict], tolerance) -> list[bool]:
