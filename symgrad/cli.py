@@ -44,6 +44,10 @@ def cmd_shapes(args) -> int:
         print(f"{kind:<6}" + (f"{name:<{width}} : {shape}" if shape else name))
     for request in program.grads:
         print(f"grad  {request.target} wrt {', '.join(v.name for v in request.wrt)}")
+    for request in program.hessians:
+        print(f"hessian {request.target} wrt {', '.join(v.name for v in request.wrt)}")
+    for request in program.jacobians:
+        print(f"jacobian {request.target} wrt {request.variable.name}")
     fields, keywords = python_names(program.variables), python_names(program.variables, keyword_spelling)
     renamed = [name for name in program.variables if name != fields[name]]
     if renamed:
@@ -166,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the arrays the module computes with (default: numpy; see docs/backends.md)")
     compile_.add_argument("--with-check", action="store_true",
                           help="the module also carries check_gradients(), its own gradient check (on NumPy arrays)")
-    derive = command("derive", "print every gradient in matrix notation, with its error signals and shapes",
-                     cmd_derive)
+    derive = command("derive", "print every gradient, Hessian and Jacobian in matrix notation, with its error "
+                               "signals and shapes", cmd_derive)
     style = derive.add_mutually_exclusive_group()
     style.add_argument("--latex", action="store_true", help="print LaTeX")
     style.add_argument("--ascii", action="store_true", help="print ASCII only (no Unicode)")
@@ -175,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write one self-contained web page instead (- for standard output): the shapes, "
                             "the derivation in MathML and the graph as SVG, which browsers show without scripts")
     derive.add_argument("--steps", action="store_true",
-                        help="also print the chain of local Jacobians and the matrix form each takes")
+                        help="also print the chain of local Jacobians and the matrix form each takes, and how "
+                             "each Hessian and Jacobian arises from a product with a direction")
     check = command("check", "compare every gradient with finite differences and print a report", cmd_check)
     check.add_argument("--dims", metavar="n=8,m=20",
                        help="sizes of the dimensions (default 3, 4, 5, ... in declaration order)")
@@ -216,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--dims", metavar="n=8,m=20",
                        help="sizes of the dimensions of the random inputs (default 3, 4, 5, ...)")
     graph.add_argument("--grad", metavar="TARGET",
-                       help="which grad statement to draw, by its target (default: the first)")
+                       help="which grad statement to draw, by its target (default: the first); a jacobian "
+                            "statement's target: its forward graph, without gradients")
     graph.add_argument("--group", action=argparse.BooleanOptionalAction, default=None,
                        help="draw each definition in a box of its own (default: for models of more than "
                             "12 gates)")

@@ -30,6 +30,8 @@ from .lowering import read_as
 from .mathml import MathMLPrinter, derivation_html
 from .notation import PRINTERS, PRODUCT, SUM, Printer, in_ascii, latex_text
 from .ops import OPS
+from .second_order import HessianDerivation, JacobianDerivation, differentiate_second_order
+from .shapes import Shape
 from .simplify import Builder
 from .source import ModelError
 
@@ -271,7 +273,10 @@ class Explanation:
     def __init__(self, program: Program):
         self.program = program
         self.derivations = differentiate_program(program)
-        builder = self.derivations[0].builder if self.derivations else Builder()
+        self.second_order = differentiate_second_order(program, self.derivations)
+        second = self.second_order.hessians + self.second_order.jacobians
+        builder = (self.derivations[0].builder if self.derivations else second[0].builder if second
+                   else Builder())
         self.partials = builder.partials
         self.forward_values = _forward_values(program)
         self.forward_names = {id(node): name for name, node in self.forward_values}
@@ -307,18 +312,22 @@ class Explanation:
 
     @property
     def gradients(self) -> dict[str, GradientView]:
-        """The gradients of the first `grad` statement, by variable."""
-        return next(iter(self.targets.values()))
+        """The gradients of the first `grad` statement, by variable (none in
+        a model of `jacobian` statements only)."""
+        return next(iter(self.targets.values()), {})
 
     # ------------------------------------------------------------ printing
-    def printer(self, style: str, target: str) -> Printer:
+    def printer(self, style: str, target: str, diagonals: bool = False) -> Printer:
+        """A printer of derivatives of target, which names the forward values
+        and target's error signals; diagonals: d ∘ B written diag(d) B."""
         printer_class = PRINTERS[style] if isinstance(style, str) else style
         bare = printer_class()
         names = {key: (bare.symbol(name), False) for key, name in self.forward_names.items()}
         for _, gradient, subscript, row in self.signals.get(target, []):
             names[id(gradient)] = (bare.signal(subscript), row)
         arities = self.partials.arities() if self.partials else {}
-        return printer_class(names, arities, matrix_terms=True)  # a derivative's constant term is c 𝟏
+        # A derivative's constant term is c 𝟏.
+        return printer_class(names, arities, matrix_terms=True, diagonals=diagonals)
 
     def forward_printer(self, printer_class) -> Printer:
         """A printer that names forward values only (never an error signal,
@@ -367,20 +376,14 @@ class Explanation:
         """∂target/∂of, of two labels already written by the printer."""
         return printer.derivative(target, of)
 
-    def shape_equation(self, node: Node, printer: Printer) -> str:
-        factors = [node]
-        while any(f.op == "matmul" and id(f) not in printer.names for f in factors):
-            expanded = []
-            for factor in factors:
-                if factor.op == "matmul" and id(factor) not in printer.names:
-                    expanded += list(factor.args)
-                else:
-                    expanded.append(factor)
-            factors = expanded
+    def shape_equation(self, node: Node, printer: Printer, terms: bool = False) -> str:
+        """[n×m] = [n×1][1×m]: the shape of node and, where it is a product,
+        of its factors as printed (diag(d) B: d's N×N diagonal and B's);
+        terms: each term of a sum at its top so, [n×n] = [n×N][N×N][N×n] + [n×n]."""
+        written = [" + ".join("".join(printer.shape(shape) for shape in _factor_shapes(term, printer))
+                              for term in (_terms(node, printer) if terms else [node]))]
         result = printer.shape(node.shape)
-        if len(factors) > 1:
-            result += " = " + "".join(printer.shape(f.shape) for f in factors)
-        return result
+        return result if written[0] == result else f"{result} = {written[0]}"
 
     def gradient_line(self, view: GradientView, style: str, shapes: bool = True) -> str:
         return "\n".join(self.gradient_lines(view, style, shapes))
@@ -461,6 +464,144 @@ class Explanation:
                 sections.append(Section([("text", "Steps for "), ("math", printer.symbol(target)),
                                          ("text", " (G is the gradient arriving at each step)")],
                                         self.steps(derivation, printer)))
+            for hessian in self.second_order.hessians:
+                if hessian.target == target:
+                    sections += self.hessian_sections(hessian, printer_class, steps)
+        for jacobian in self.second_order.jacobians:
+            sections += self.jacobian_sections(jacobian, printer_class, steps)
+        return sections
+
+    # ------------------------------------------------ second derivatives
+    def hessian_sections(self, hessian: HessianDerivation, printer_class, steps: bool) -> list[Section]:
+        """A `hessian` statement's Hessian-vector product, for each variable
+        its share, and its Hessian in matrix form (block by block for
+        several variables: ∂²J/∂W∂b); steps: how each arises."""
+        printer = self.printer(printer_class, hessian.target, diagonals=True)
+        target = printer.symbol(hessian.target)
+        rows = [Row(self.hvp_label(hessian, variable, printer), " = ", printer.doc(product),
+                    self.shape_equation(product, printer, terms=True))
+                for variable, product in hessian.products.items()]
+        rows += self.hessian_rows(hessian, printer)
+        sections = [Section([("text", "Hessian of "), ("math", target)], rows)]
+        if steps:
+            sections.append(Section([("text", "Steps for "), ("math", printer.hessian(target))],
+                                    self.hessian_steps(hessian, printer)))
+        return sections
+
+    def hvp_label(self, hessian: HessianDerivation, variable: str, printer: Printer) -> str:
+        """(∇²J) v, and ((∇²J) v)_w, its share of w, for several variables."""
+        product = f"{printer.group(printer.hessian(printer.symbol(hessian.target)))} {printer.symbol('v')}"
+        if len(hessian.products) == 1:
+            return product
+        return printer.subscript(printer.group(product), printer.symbol(variable))
+
+    def block_label(self, hessian: HessianDerivation, a: str, b: str, printer: Printer) -> str:
+        if len(hessian.products) == 1:
+            return printer.hessian(printer.symbol(hessian.target))
+        return printer.second_derivative(printer.symbol(hessian.target), printer.symbol(a), printer.symbol(b))
+
+    def hessian_rows(self, hessian: HessianDerivation, printer: Printer) -> list[Row]:
+        """∇²J = ... [its shape equation]; for several variables each block
+        on and above the diagonal, those below as their transposes, and the
+        block matrix; or why there is no matrix form."""
+        whole = printer.hessian(printer.symbol(hessian.target))
+        if not hessian.full:
+            matrices = ", ".join(v.name for v in hessian.request.wrt if v.shape.rows != 1 and v.shape.cols != 1)
+            return [Row(whole, ": ", printer.prose(f"not written: {matrices} {'is a matrix' if ',' not in matrices else 'are matrices'} "
+                                                   "(the product with a direction above is its action)"))]
+        if hessian.matrix is None:
+            return [Row(whole, ": ", printer.prose("taken column by column, as the product above at each column of "
+                                                   "the identity (an operation has no matrix form)"))]
+        variables = [v.name for v in hessian.request.wrt]
+        if len(variables) == 1:
+            return [Row(whole, " = ", printer.doc(hessian.matrix), self.shape_equation(hessian.matrix, printer, True))]
+        rows = []
+        for (a, b), block in hessian.blocks.items():
+            label = self.block_label(hessian, a, b, printer)
+            if variables.index(a) <= variables.index(b):
+                rows.append(Row(label, " = ", printer.doc(block), self.shape_equation(block, printer, True)))
+            else:
+                above = printer.postfix(printer.group(self.block_label(hessian, b, a, printer)),
+                                        printer.transpose_mark)
+                rows.append(Row(label, " = ", above, printer.shape(block.shape)))
+        matrix = printer.stack([[self.block_label(hessian, a, b, printer) for b in variables] for a in variables])
+        rows.append(Row(whole, " = ", matrix, printer.shape(hessian.matrix.shape)))
+        return rows
+
+    def hessian_steps(self, hessian: HessianDerivation, printer: Printer) -> list[Row]:
+        """The product as the gradient of Jᵥ = Σ sum(∂J/∂X ∘ V_X) (reverse
+        over reverse), then the Hessian as that product at V = I."""
+        target = printer.symbol(hessian.target)
+        scalar = printer.directional(target, "v")
+        builder = hessian.builder
+        weighted = [(variable, printer.call("sum", [f"{self.d(printer, hessian.target, variable)}{printer.hadamard}"
+                                                    f"{printer.symbol(direction.data)}"]),
+                     builder.op("sum", builder.mul(hessian.first.gradients[variable], direction)))
+                    for variable, direction in hessian.directions.items()]
+        directions = ", ".join(printer.symbol(d.data) for d in hessian.directions.values())
+        rows = [Row(scalar, " = ", " + ".join(text for _, text, _ in weighted)
+                    + f"{printer.aside}{printer.prose('(a scalar: the derivative of ')}{target}"
+                      f"{printer.prose(' along the direction ')}{directions}{printer.prose(')')}"),
+                Row(scalar, " = ", " + ".join(printer.wrap(node, SUM) for _, _, node in weighted),
+                    printer.shape(Shape(1, 1)))]
+        for variable, product in hessian.products.items():
+            label = self.hvp_label(hessian, variable, printer)
+            rows.append(Row(label, " = ", f"{printer.derivative(scalar, printer.symbol(variable))}"
+                                          f"{printer.aside}{printer.prose('(reverse over reverse: the gradient of ')}"
+                                          f"{scalar}{printer.prose(', by the same adjoint rules)')}"))
+            rows.append(Row(label, " = ", printer.doc(product), self.shape_equation(product, printer, terms=True)))
+        if hessian.matrix is None:
+            return rows
+        variables = list(hessian.directions)
+        for (a, b), block in hessian.blocks.items():
+            if variables.index(a) > variables.index(b):
+                continue
+            # The identity of b's entries (1 for a scalar) as b's directions, the others 0.
+            unit = printer.number(1) if hessian.directions[b].shape.is_scalar else "I"
+            at = ", ".join([f"{printer.symbol(hessian.directions[b].data)} = {unit}"]
+                           + [f"{printer.symbol(hessian.directions[other].data)} = {printer.number(0)}"
+                              for other in variables if other != b])
+            where = (printer.prose(" (each column of the identity a direction, all at once)") if len(variables) == 1
+                     else f"{printer.prose(' (the columns of the identity as directions of ')}{printer.symbol(b)}"
+                          f"{printer.prose(', the others 0)')}")
+            label = self.block_label(hessian, a, b, printer)
+            rows.append(Row(label, " = ", f"{self.hvp_label(hessian, a, printer)}{printer.aside}"
+                                          f"{printer.prose('at ')}{at}{where}"))
+            rows.append(Row(label, " = ", printer.doc(block), self.shape_equation(block, printer, True)))
+        return rows
+
+    def jacobian_sections(self, jacobian: JacobianDerivation, printer_class, steps: bool) -> list[Section]:
+        """∂y/∂x in matrix form, a row per entry of y, with its shape
+        equation; steps: as the transpose of the vector-Jacobian product
+        (∂y/∂x)ᵀ u, the gradient of yᵤ = sum(y ∘ u), at U = I."""
+        printer = self.printer(printer_class, jacobian.target, diagonals=True)
+        # y's own name is not used in its derivative: ∂p/∂w = diag(σ(z) ∘ (1 - σ(z))) X.
+        printer.names.pop(id(jacobian.request.node), None)
+        target, variable = jacobian.target, jacobian.request.variable.name
+        d = self.d(printer, target, variable)
+        if jacobian.matrix is None:
+            rows = [Row(d, ": ", printer.prose("taken row by row, as the vector-Jacobian product at each column of "
+                                               "the identity (an operation has no matrix form)"))]
+        else:
+            rows = [Row(d, " = ", printer.doc(jacobian.matrix), self.shape_equation(jacobian.matrix, printer, True))]
+        sections = [Section([("text", "Jacobian of "), ("math", printer.symbol(target))], rows)]
+        if not steps:
+            return sections
+        u = printer.symbol(jacobian.cotangent.data)
+        scalar = printer.directional(printer.symbol(target), jacobian.cotangent.data)
+        product = f"{printer.postfix(printer.group(d), printer.transpose_mark)} {u}"
+        weighted = f"{printer.symbol(target)}{printer.hadamard}{u}"
+        steps_rows = [
+            Row(scalar, " = ", weighted if jacobian.request.node.shape.is_scalar else printer.call("sum", [weighted])),
+            Row(product, " = ", f"{printer.derivative(scalar, printer.symbol(variable))}{printer.aside}"
+                                f"{printer.prose('(the vector-Jacobian product: the gradient of ')}{scalar}"
+                                f"{printer.prose(')')}"),
+            Row(product, " = ", printer.doc(jacobian.product), self.shape_equation(jacobian.product, printer, True))]
+        if jacobian.matrix is not None:
+            steps_rows.append(Row(d, " = ", f"{printer.postfix(printer.group(product), printer.transpose_mark)}"
+                                            f"{printer.aside}{printer.prose('at ')}{u} = I"
+                                            f"{printer.prose(' (each column of the identity a direction, all at once)')}"))
+        sections.append(Section([("text", "Steps for "), ("math", d)], steps_rows))
         return sections
 
     def text(self, style: str = "unicode", steps: bool = False) -> str:
@@ -571,6 +712,48 @@ class Explanation:
                      f"{printer.prose(' is diagonal: multiplying by it is the elementwise product')}"
                      f"{printer.hadamard}{printer.wrap(factor, PRODUCT + 1)}{printer.prose(')')}")
         return text
+
+
+def _terms(node: Node, printer: Printer) -> list[Node | Shape]:
+    """The terms of the sums at the top of node, in order; A + c I's c I as its shape."""
+    terms, stack = [], [node]
+    while stack:
+        each = stack.pop()
+        if isinstance(each, Node) and id(each) not in printer.names and not each.shape.is_scalar and (
+                each.op in ("add", "sub", "add_diagonal")):
+            stack += [each.shape, each.args[0]] if each.op == "add_diagonal" else reversed(each.args)
+        else:
+            terms.append(each)
+    return terms
+
+
+def _factor_shapes(node: Node | Shape, printer: Printer) -> list[Shape]:
+    """The shapes of node's factors as printed: a matrix product's factors,
+    diag(d) B's (d's diagonal matrix, B), and, where the printer writes
+    diagonals, a scaled value's (c A's, A's); a shape stands for itself."""
+    shapes: list[Shape] = []
+    stack: list[Node | Shape] = [node]
+    while stack:
+        each = stack.pop()
+        if isinstance(each, Shape) or id(each) in printer.names:
+            shapes.append(each if isinstance(each, Shape) else each.shape)
+            continue
+        transposed = each.op == "transpose" and id(each.args[0]) not in printer.names
+        scaling = printer.diagonal_scaling(each.args[0] if transposed else each)
+        if each.op == "matmul":
+            stack += [each.args[1], each.args[0]]
+        elif scaling:
+            vector, matrix = scaling
+            n = vector.shape.rows if vector.shape.is_column else vector.shape.cols
+            diagonal, other = Shape(n, n), (matrix.shape.T if transposed else matrix)
+            # Popped last to first: diag(d) B where d is a column (transposed: a row), else B diag(d).
+            stack += [other, diagonal] if vector.shape.is_column != transposed else [diagonal, other]
+        elif printer.diagonals and each.op == "mul" and any(a.shape.is_scalar for a in each.args):
+            stack.append(next(a for a in each.args if not a.shape.is_scalar) if not each.shape.is_scalar
+                         else each.args[0])
+        else:
+            shapes.append(each.shape)
+    return shapes
 
 
 def _lines(rows: list[Row], shapes: bool) -> list[str]:

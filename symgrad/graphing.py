@@ -38,7 +38,7 @@ from types import ModuleType
 from .codegen.numpy.writer import NumpyWriter
 from .codegen.schedule import FunctionWriter, Namer, render
 from .differentiation import adjoint_rule, differentiate_program
-from .ir import GradRequest, Node, Program, postorder
+from .ir import GradRequest, JacobianRequest, Node, Program, postorder
 from .ops import OPS
 from .source import Source
 
@@ -148,6 +148,14 @@ class ValuesWriter(NumpyWriter):
         self.wanted = wanted
 
     def request_code(self, derivation, index: int) -> str:
+        return ""  # no grad functions: _graph_values computes every value wanted
+
+    def sparse_class(self) -> list[str]:
+        # The last section the NumPy writer writes before the helpers its code
+        # uses: _graph_values goes there, also where there is no grad statement.
+        return [self.values_function()]
+
+    def values_function(self) -> str:
         namer = Namer(self.taken() | {name for pair in self.given.values() for name in pair})
         leaves = {id(v.node): self.spelled[v.name] for v in self.program.variables.values()}
         writer = FunctionWriter(self, namer, leaves)
@@ -221,11 +229,13 @@ class Wire:
 
 class Drawing:
     """The computational graph of one grad statement, with values where
-    inputs are given."""
+    inputs are given; of a `jacobian` statement, its forward graph (the
+    values, no gradients: a vector has none)."""
 
     def __init__(self, program: Program, statement: str | None = None, group: bool | None = None):
-        self.program = program
-        self.request = self.chosen(statement)
+        # The second derivatives are derive's, not the graph's: the values module is written without them.
+        self.program = dataclasses.replace(program, hessians=[], jacobians=[])
+        self.request = self.chosen(program, statement)
         self.nodes = postorder([self.request.node])
         self.derivation = self.derivation_of_every_wire()
         self.gradients: dict[int, Node] = {}   # node id -> ∂target/∂node, the sum over its wires
@@ -240,15 +250,20 @@ class Drawing:
         self.values: dict[int, object] | None = None
 
     # -------------------------------------------------------- layout
-    def chosen(self, statement: str | None) -> GradRequest:
-        grads = self.program.grads   # a model has one at least (lowering says so)
+    @staticmethod
+    def chosen(program: Program, statement: str | None) -> GradRequest | JacobianRequest:
+        """The grad statement of target `statement` (default: the first), or
+        the jacobian statement where no grad statement has that target (a
+        hessian statement has its grad statement: lowering adds it)."""
+        requests = program.grads + program.jacobians   # a model has one at least (lowering says so)
         if statement is None:
-            return grads[0]
-        for request in grads:
+            return requests[0]
+        for request in requests:
             if request.target == statement:
                 return request
-        raise GraphError(f"the model has no grad statement of '{statement}' "
-                         f"(its statements: {', '.join(r.target for r in grads) or 'none'})")
+        kinds = "grad or jacobian" if program.jacobians else "grad"
+        raise GraphError(f"the model has no {kinds} statement of '{statement}' "
+                         f"(its statements: {', '.join(r.target for r in requests) or 'none'})")
 
     def layout(self) -> list[Wire]:
         """Every wire: one per operand of every gate, and the output's."""
@@ -261,7 +276,7 @@ class Drawing:
         depends on, not only `wrt`, so that every wire gets its gradient."""
         used = {id(node) for node in self.nodes}
         wrt = tuple(v for v in self.program.arguments if id(v.node) in used and v.ids is None)
-        if not wrt:
+        if not wrt or not isinstance(self.request, GradRequest):
             return None
         request = dataclasses.replace(self.request, wrt=wrt)
         return differentiate_program(dataclasses.replace(self.program, grads=[request]))[0]

@@ -115,6 +115,15 @@ class MathMLPrinter(Printer):
     def derivative(self, target: str, of: str) -> str:
         return f"<mfrac><mrow><mo>∂</mo>{target}</mrow><mrow><mo>∂</mo>{of}</mrow></mfrac>"
 
+    def subscript(self, text: str, subscript: str) -> str:
+        return f"<msub><mrow>{text}</mrow><mrow>{subscript}</mrow></msub>"
+
+    def directional(self, target: str, direction: str) -> str:
+        return self.subscript(target, _element("mi", direction))
+
+    def ratio(self, top: str, bottom: str) -> str:
+        return self.fraction(top, bottom)
+
     def prose(self, text: str) -> str:
         return _element("mtext", text.replace(" ", "\u00a0"))  # spaces kept at its ends
 
@@ -135,6 +144,9 @@ class MathMLPrinter(Printer):
         return _fenced("[", f"<mtable>{table}</mtable>", "]")
 
     # ------------------------------------- the operations written otherwise
+    def _print_identity(self, node, t):
+        return _element("mi", "I"), ATOM  # an element: lambda I, not lambdaI
+
     def _print_div(self, node, t):
         a, b = node.args
         return self.fraction(self.doc(a, t), self.doc(b, t)), ATOM

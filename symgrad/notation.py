@@ -73,10 +73,12 @@ class Printer:
     ge_symbol = "≥"
     chain_dot = " · "
     aside = "   "  # before a remark in brackets after a formula
+    nabla = "∇"
     function_names = {"sigmoid": "σ"}
 
     def __init__(self, names: dict[int, tuple[str, bool]] | None = None,
-                 arities: dict[str, int] | None = None, matrix_terms: bool = False):
+                 arities: dict[str, int] | None = None, matrix_terms: bool = False,
+                 diagonals: bool = False):
         # names: node id -> (name, flipped): print that node by name (forward
         # definitions, error signals); flipped: the name stands for its transpose.
         # arities: function name -> how many of its operands to show.
@@ -86,6 +88,10 @@ class Printer:
         self.names = names or {}
         self.arities = arities or {}
         self.matrix_terms = matrix_terms
+        # diagonals: d ∘ B, a column d scaling the rows of a matrix B, is written
+        # diag(d) B (B diag(d) for a row d), as second derivatives are in the
+        # textbook (Xᵀ diag(σ'(z)) X); the code computes d ∘ B, never a diag.
+        self.diagonals = diagonals
         # While a call from outside prints: (node id, transposed) -> (node, its print).
         self._printed: dict[tuple[int, bool], tuple[Node, tuple[str, int]]] | None = None
         # ... and the ids of the sums at the top of the value it prints (matrix_sums).
@@ -230,6 +236,14 @@ class Printer:
     def _print_zeros(self, node, t):
         return "0", ATOM
 
+    def _print_add_diagonal(self, node, t):
+        """A + c I, and A + I where c is 1."""
+        a, c = node.args
+        identity = Node("identity", (), node.shape, node.span)
+        if not (c.op == "number" and c.data == 1 and id(c) not in self.names):
+            identity = Node("mul", (c, identity), node.shape, node.span)
+        return self._print_add(Node("add", (a, identity), node.shape, node.span), t)
+
     # -------------------------------------------------------- arithmetic
     def _print_add(self, node, t):
         a, b = node.args
@@ -287,7 +301,25 @@ class Printer:
             # A product of scalars scales as one: 2 lambda W, not (2 lambda) W.
             level = PRODUCT if scalar.op == "mul" and all(s.shape.is_scalar for s in scalar.args) else POSTFIX
             return f"{self.wrap(scalar, level)} {self.wrap(other, POSTFIX, t)}", PRODUCT
+        scaling = self.diagonal_scaling(node)
+        if scaling:
+            vector, matrix = scaling
+            diagonal = self.call("diag", [self.doc(vector, transposed=vector.shape.is_row)])
+            if vector.shape.is_column != t:  # (d ∘ B)ᵀ = Bᵀ diag(d)
+                return f"{diagonal} {self.wrap(matrix, POSTFIX, t)}", PRODUCT
+            return f"{self.wrap(matrix, PRODUCT, t)} {diagonal}", PRODUCT
         return f"{self.wrap(a, PRODUCT, t)}{self.hadamard}{self.wrap(b, PRODUCT + 1, t)}", PRODUCT
+
+    def diagonal_scaling(self, node: Node) -> tuple[Node, Node] | None:
+        """(d, B) where node is d ∘ B (or B ∘ d), d a vector and B a matrix
+        of several rows and columns, printed as a product with diag(d);
+        None otherwise or where the printer writes no diagonals."""
+        if not self.diagonals or node.op != "mul" or id(node) in self.names:
+            return None
+        for vector, matrix in (node.args, node.args[::-1]):
+            if (vector.shape.is_column or vector.shape.is_row) and 1 not in (matrix.shape.rows, matrix.shape.cols):
+                return vector, matrix
+        return None
 
     def _print_div(self, node, t):
         a, b = node.args
@@ -297,8 +329,10 @@ class Printer:
         a, b = node.args
         if t:  # (A B)ᵀ = Bᵀ Aᵀ
             a, b = b, a
-        # A sign on the right is grouped: Xᵀ (-g), not Xᵀ -g, which reads as a difference.
-        return f"{self.wrap(a, PRODUCT, t)} {self.wrap(b, POSTFIX, t)}", PRODUCT
+        # A sign on the right is grouped: Xᵀ (-g), not Xᵀ -g, which reads as a difference;
+        # diag(d) B is not: Xᵀ diag(d) X.
+        right = PRODUCT if self.diagonal_scaling(b) else POSTFIX
+        return f"{self.wrap(a, PRODUCT, t)} {self.wrap(b, right, t)}", PRODUCT
 
     def _print_pow(self, node, t):
         base, exponent = node.args
@@ -572,6 +606,31 @@ class Printer:
         """The name of an error signal: δ, δ_1, δ_z."""
         return f"{self.delta}_{subscript}" if subscript else self.delta
 
+    def subscript(self, text: str, subscript: str) -> str:
+        """text with a subscript, both already written: ((∇²J) v)_w."""
+        return f"{text}_{subscript}"
+
+    def directional(self, target: str, direction: str) -> str:
+        """The scalar whose gradient is a product with a direction: Jᵥ = Σ sum(∂J/∂X ∘ V_X)."""
+        letter = {"v": "ᵥ", "u": "ᵤ"}.get(direction)
+        return target + letter if letter else self.subscript(target, direction)
+
+    def hessian(self, target: str) -> str:
+        """∇²J, of a target already written."""
+        return f"{self.postfix(self.nabla, self.power_mark(2))}{target}"
+
+    def second_derivative(self, target: str, a: str, b: str) -> str:
+        """∂²J/∂a∂b, a block of the Hessian (∂²J/∂a² where a is b), of labels already written."""
+        below = (self.partial + self.postfix(a, self.power_mark(2)) if a == b
+                 else f"{self.partial}{a}{self.partial_gap}{self.partial}{b}")
+        return self.ratio(f"{self.postfix(self.partial, self.power_mark(2))}{target}", below)
+
+    partial_gap = ""  # between ∂a and ∂b
+
+    def ratio(self, top: str, bottom: str) -> str:
+        """A quotient of two texts already written, as a derivative is: top/bottom."""
+        return f"{top}/{bottom}"
+
     def prose(self, text: str) -> str:
         """Words among formulas."""
         return text
@@ -606,10 +665,20 @@ class AsciiPrinter(Printer):
     maps_to = " -> "
     ge_symbol = ">="
     chain_dot = " * "
+    partial_gap = " "
     function_names = {}
 
     def power_mark(self, k: int) -> str:
         return f"^{k}"
+
+    def hessian(self, target: str) -> str:
+        return f"nabla^2 {target}"
+
+    def directional(self, target: str, direction: str) -> str:
+        return self.subscript(target, direction)
+
+    def ratio(self, top: str, bottom: str) -> str:
+        return f"{top}/({bottom})" if " " in bottom else f"{top}/{bottom}"
 
     def inverse_transpose_mark(self) -> str:
         return "^-T"
@@ -643,6 +712,8 @@ class LatexPrinter(Printer):
     ge_symbol = "\\geq"
     chain_dot = " \\cdot "
     aside = " \\qquad "
+    nabla = "\\nabla"
+    partial_gap = " \\, "
     function_names = {"sigmoid": "\\sigma", "exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos",
                       "tan": "\\tan", "tanh": "\\tanh", "tr": "\\operatorname{tr}", "det": "\\det"}
 
@@ -715,6 +786,15 @@ class LatexPrinter(Printer):
 
     def signal(self, subscript: str) -> str:
         return f"{self.delta}_{{{self.symbol(subscript)}}}" if subscript else self.delta
+
+    def subscript(self, text: str, subscript: str) -> str:
+        return f"{{{text}}}_{{{subscript}}}"
+
+    def directional(self, target: str, direction: str) -> str:
+        return self.subscript(target, direction)
+
+    def ratio(self, top: str, bottom: str) -> str:
+        return f"\\frac{{{top}}}{{{bottom}}}"
 
     def prose(self, text: str) -> str:
         return f"\\text{{{latex_text(text)}}}"

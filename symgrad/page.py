@@ -38,7 +38,9 @@ def shape_rows(program: Program) -> list[tuple[str, str, str]]:
     rows += [("fn", f"{f.name}({', '.join(f.params)})", " × ".join("R" for _ in f.params) + " → R")
              for f in program.functions.values()]
     rows += [("def", name, str(node.shape)) for name, node in program.definitions.items()]
-    rows += [("grad", f"{r.target} wrt {', '.join(v.name for v in r.wrt)}", "") for r in program.grads]
+    rows += [(kind, f"{r.target} wrt {', '.join(v.name for v in r.wrt)}", "")
+             for kind, requests in (("grad", program.grads), ("hessian", program.hessians)) for r in requests]
+    rows += [("jacobian", f"{r.target} wrt {r.variable.name}", "") for r in program.jacobians]
     return rows
 
 
