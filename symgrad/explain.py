@@ -36,6 +36,8 @@ from .simplify import Builder
 from .source import ModelError
 
 LEAVES = {name for name, op in OPS.items() if op.arity == 0}  # the operations of no operands
+# How the Hessian (a Jacobian) is the product with a direction (the vector-Jacobian product) at V = I.
+ALL_COLUMNS = " (each column of the identity a direction, all at once)"
 LONGEST_FORMULA = 24  # operations in a value without a name that derive writes out where it is used
 PATH_LIMIT = 32  # the most paths `--steps` writes out one by one for a gradient
 
@@ -506,8 +508,9 @@ class Explanation:
         block matrix; or why there is no matrix form."""
         whole = printer.hessian(printer.symbol(hessian.target))
         if not hessian.full:
-            matrices = ", ".join(v.name for v in hessian.request.wrt if v.shape.rows != 1 and v.shape.cols != 1)
-            return [Row(whole, ": ", printer.prose(f"not written: {matrices} {'is a matrix' if ',' not in matrices else 'are matrices'} "
+            matrices = [v.name for v in hessian.request.wrt if 1 not in (v.shape.rows, v.shape.cols)]
+            are = "is a matrix" if len(matrices) == 1 else "are matrices"
+            return [Row(whole, ": ", printer.prose(f"not written: {', '.join(matrices)} {are} "
                                                    "(the product with a direction above is its action)"))]
         if hessian.matrix is None:
             return [Row(whole, ": ", printer.prose("taken column by column, as the product above at each column of "
@@ -534,16 +537,17 @@ class Explanation:
         target = printer.symbol(hessian.target)
         scalar = printer.directional(target, "v")
         builder = hessian.builder
-        weighted = [(variable, printer.call("sum", [f"{self.d(printer, hessian.target, variable)}{printer.hadamard}"
-                                                    f"{printer.symbol(direction.data)}"]),
-                     builder.op("sum", builder.mul(hessian.first.gradients[variable], direction)))
-                    for variable, direction in hessian.directions.items()]
+        written = [printer.call("sum", [f"{self.d(printer, hessian.target, variable)}{printer.hadamard}"
+                                        f"{printer.symbol(direction.data)}"])
+                   for variable, direction in hessian.directions.items()]
+        # Jᵥ's terms as second_order built them (the builder shares equal nodes: these are its own).
+        built = [builder.op("sum", builder.mul(hessian.first.gradients[variable], direction))
+                 for variable, direction in hessian.directions.items()]
         directions = ", ".join(printer.symbol(d.data) for d in hessian.directions.values())
-        rows = [Row(scalar, " = ", " + ".join(text for _, text, _ in weighted)
+        rows = [Row(scalar, " = ", " + ".join(written)
                     + f"{printer.aside}{printer.prose('(a scalar: the derivative of ')}{target}"
                       f"{printer.prose(' along the direction ')}{directions}{printer.prose(')')}"),
-                Row(scalar, " = ", " + ".join(printer.wrap(node, SUM) for _, _, node in weighted),
-                    printer.shape(Shape(1, 1)))]
+                Row(scalar, " = ", " + ".join(printer.wrap(node, SUM) for node in built), printer.shape(Shape(1, 1)))]
         for variable, product in hessian.products.items():
             label = self.hvp_label(hessian, variable, printer)
             rows.append(Row(label, " = ", f"{printer.derivative(scalar, printer.symbol(variable))}"
@@ -561,9 +565,9 @@ class Explanation:
             at = ", ".join([f"{printer.symbol(hessian.directions[b].data)} = {unit}"]
                            + [f"{printer.symbol(hessian.directions[other].data)} = {printer.number(0)}"
                               for other in variables if other != b])
-            where = (printer.prose(" (each column of the identity a direction, all at once)") if len(variables) == 1
-                     else f"{printer.prose(' (the columns of the identity as directions of ')}{printer.symbol(b)}"
-                          f"{printer.prose(', the others 0)')}")
+            where = (printer.prose(ALL_COLUMNS) if len(variables) == 1 else
+                     f"{printer.prose(' (the columns of the identity as directions of ')}{printer.symbol(b)}"
+                     f"{printer.prose(', the others 0)')}")
             label = self.block_label(hessian, a, b, printer)
             rows.append(Row(label, " = ", f"{self.hvp_label(hessian, a, printer)}{printer.aside}"
                                           f"{printer.prose('at ')}{at}{where}"))
@@ -598,9 +602,9 @@ class Explanation:
                                 f"{printer.prose(')')}"),
             Row(product, " = ", printer.doc(jacobian.product), self.shape_equation(jacobian.product, printer, True))]
         if jacobian.matrix is not None:
-            steps_rows.append(Row(d, " = ", f"{printer.postfix(printer.group(product), printer.transpose_mark)}"
-                                            f"{printer.aside}{printer.prose('at ')}{u} = I"
-                                            f"{printer.prose(' (each column of the identity a direction, all at once)')}"))
+            transposed = printer.postfix(printer.group(product), printer.transpose_mark)
+            steps_rows.append(Row(d, " = ", f"{transposed}{printer.aside}{printer.prose('at ')}{u} = I"
+                                            f"{printer.prose(ALL_COLUMNS)}"))
         sections.append(Section([("text", "Steps for "), ("math", d)], steps_rows))
         return sections
 

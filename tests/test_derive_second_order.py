@@ -56,7 +56,8 @@ def test_the_logistic_regression_hessian_reads_as_the_textbook_with_its_shapes(c
     lines = derive(capsys, tmp_path, LOGREG)
     assert "∇²J = Xᵀ diag(σ(z) ∘ (1 - σ(z))) X + λ I [n×n] = [n×N][N×N][N×n] + [n×n]" in lines
     assert "(∇²J) v = Xᵀ (X v ∘ (σ(z) ∘ (1 - σ(z)))) + λ v [n×1] = [n×N][N×1] + [n×1]" in lines
-    assert lines[lines.index("Hessian of J") - 2] == "∂J/∂w = λ w + Xᵀ (-y + σ(z)) [n×1]"  # after its gradient
+    # after its gradient
+    assert lines[lines.index("Hessian of J") - 2] == "∂J/∂w = λ w + Xᵀ (-y + σ(z)) [n×1]"
 
 
 def test_the_jacobian_is_a_diagonal_times_the_matrix(capsys, tmp_path):
@@ -98,7 +99,8 @@ def test_steps_show_the_reverse_over_reverse_scalar_and_the_identitys_columns(ca
 
 def test_steps_of_two_variables_set_one_direction_to_the_identity_and_the_other_to_zero(capsys, tmp_path):
     lines = derive(capsys, tmp_path, TWO, "--steps")
-    assert lines[lines.index("Steps for ∇²J") + 1].startswith("Jᵥ = sum(∂J/∂w ∘ v_w) + sum(∂J/∂b ∘ v_b)")
+    first = lines[lines.index("Steps for ∇²J") + 1]
+    assert first.startswith("Jᵥ = sum(∂J/∂w ∘ v_w) + sum(∂J/∂b ∘ v_b)")
     assert any(line.startswith("∂²J/∂w∂b = ((∇²J) v)_w at v_b = 1, v_w = 0") for line in lines)
     assert any(line.startswith("∂²J/∂w² = ((∇²J) v)_w at v_w = I, v_b = 0") for line in lines)
 
