@@ -17,6 +17,8 @@ SymPy's `jacobian`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sympy
 from symbolic import Model, second_order_mismatches
@@ -227,3 +229,130 @@ KNOWN_WRONG = {name: "Partials.derive finds no formula for the partial of a deri
                                   if name in KNOWN_WRONG else name for name in CASES])
 def test_second_order_rule_is_exact(name):
     check(CASES[name])
+
+
+# ------------------------------------------------ the Hessian in matrix form
+
+LOGISTIC = """\
+param w : R^n
+input X : R^(N x n)
+input y : R^N
+const lambda = 0.1
+z = X w
+J = sum(softplus(z)) - yᵀ z + lambda/2 ||w||^2
+hessian J wrt w
+"""
+
+# Vectors and scalars throughout: the Hessian batched over the identity's columns.
+MATRIX_FORM = {
+    "L2 logistic regression": Case(LOGISTIC, sizes={"n": 2, "N": 3}, points=3),
+    "gathers and blocks of vectors": ids("sum(tanh(x[w]) ∘ x[w]) + x[k] sum(x[0:1] ∘ x[1:2])", "x",
+                                                  points=3),
+    "a two-layer network of vectors": Case("param W : R^(n x m)\nparam b : R^n\nparam c : R\ninput u : R^n\n"
+                                           "input a : R^m\nh = tanh(W a + b)\ns = uᵀ σ(c h) + c ||h||^2\n"
+                                           "hessian s wrt b, c\n", points=3),
+    "softmax cross-entropy of a vector": Case("param x : R^n\nparam t : R\ninput y : R^n\n"
+                                              "s = -yᵀ log_softmax(t x) + logsumexp(x)\nhessian s wrt x, t\n",
+                                              points=3),
+}
+
+
+@pytest.mark.parametrize("name", MATRIX_FORM)
+def test_a_model_of_vectors_has_its_exact_hessian_in_matrix_form(name):
+    (hessian,) = check(MATRIX_FORM[name]).second.hessians
+    assert hessian.full and hessian.matrix is not None
+
+
+def test_the_logistic_hessian_is_x_transposed_scaled_x_plus_lambda_on_the_diagonal():
+    (hessian,) = MATRIX_FORM["L2 logistic regression"].model().second.hessians
+    ops = {node.op for node in postorder([hessian.matrix])}
+    assert hessian.matrix.op == "add_diagonal" and "sigmoid_slope" in ops
+    assert not ops & {"identity", "diag_matrix"}
+
+
+# A value linear in the direction that is a matrix for one direction (x vᵀ)
+# cannot be batched: the Hessian is taken column by column from the product
+# in the generated code, and the product stays exact.
+FALLBACK = {
+    "an outer product": vectors("sum((x yᵀ) ∘ (x yᵀ)) c"),
+    "a Frobenius norm of an outer product": vectors("||x yᵀ||^2 + ||x xᵀ||"),
+}
+
+
+@pytest.mark.parametrize("name", FALLBACK)
+def test_a_hessian_that_cannot_be_batched_falls_back_to_exact_products(name):
+    (hessian,) = check(FALLBACK[name]).second.hessians
+    assert hessian.full and hessian.matrix is None and hessian.blocks == {}
+
+
+def test_a_matrix_variable_has_products_and_no_hessian_matrix():
+    (hessian,) = check(CASES["matmul"]).second.hessians
+    assert not hessian.full and hessian.matrix is None
+    assert hessian.products["A"].shape == hessian.request.wrt[0].shape
+
+
+def test_the_blocks_below_the_diagonal_are_the_transposes_of_those_above():
+    (hessian,) = CASES["mul"].model().second.hessians
+    for row, column in [("y", "x"), ("c", "x"), ("c", "y")]:
+        block = hessian.blocks[row, column]
+        assert block.op == "transpose" and block.args[0] is hessian.blocks[column, row]
+
+
+# ----------------------------------------------- kinks: 0 away from them
+
+@pytest.mark.parametrize("f", ["relu(x)", "abs(x)", "hardtanh(x)", "max(x, 0.5)", "min(x, y)", "norm1(x)",
+                               "leaky_relu(x, 0.2)", "sign(x)"])
+def test_a_piecewise_linear_function_has_hessian_zero_away_from_its_kinks(f):
+    """∂²/∂x² of sum(f(x)) at points off the kinks (x ≠ 0, ±1, 0.5, y): 0."""
+    model = Model(f"param x : R^n\ninput y : R^n\ns = sum({f})\nhessian s wrt x\n", {"n": 3})
+    (hessian,) = model.second.hessians
+    point = {symbol: sympy.Rational(k + 2, 7) * (-1) ** k for k, symbol in enumerate(model.evaluator.all_symbols())}
+    assert model.evaluator.evaluate(hessian.matrix).xreplace(point) == sympy.zeros(3, 3)
+
+
+# ---------------------------------------------------------------- Jacobians
+
+JACOBIANS = {
+    "tanh": "param x : R^n\ny = tanh(x)\njacobian y wrt x\n",
+    "σ of a row": "param x : R^n\ny = σ(xᵀ)\njacobian y wrt x\n",
+    "exp of a scalar": "param c : R\ny = exp(c)\njacobian y wrt c\n",
+    "relu and max": "param x : R^n\ny = relu(x) + max(x, 0.5)\njacobian y wrt x\n",
+    "softmax": "param x : R^n\ny = softmax(x)\njacobian y wrt x\n",
+    "log_softmax": "param x : R^n\ny = log_softmax(x)\njacobian y wrt x\n",
+    "a matrix times a vector": "param x : R^m\ninput A : R^(n x m)\ny = A x\njacobian y wrt x\n",
+    "a row times a matrix": "param x : R^n\ninput A : R^(n x m)\ny = xᵀ A\njacobian y wrt x\n",
+    "a layer": "param x : R^m\ninput A : R^(n x m)\ny = tanh(A x) ∘ σ(A x)\njacobian y wrt x\n",
+    "blocks": "param x : R^m\ny = [x[1:m]; x[0:1]] ∘ x\njacobian y wrt x\n",
+    "a stack": "param x : R^n\ny = [x; exp(x)]\njacobian y wrt x\n",
+    "a gather": "param x : R^m\ninput w : {0..m-1}^n\ny = x[w] ∘ x[w]\njacobian y wrt x\n",
+    "a norm": "param x : R^n\ny = ||x|| x\njacobian y wrt x\n",
+    "a scalar of a vector": "param x : R^n\ny = sum(x ∘ x)\njacobian y wrt x\n",
+}
+
+
+@pytest.mark.parametrize("name", JACOBIANS)
+def test_jacobian_is_exact_in_matrix_form(name):
+    (jacobian,) = check(Case(JACOBIANS[name], sizes={"n": 2, "m": 3}, points=2)).second.jacobians
+    assert jacobian.matrix is not None
+
+
+# ------------------------------------------------- a wrong rule is caught
+
+def scaled_rule(monkeypatch, op: str, index: int, factor: float = 1.01):
+    """op's adjoint rule for operand `index`, scaled by factor (1% off)."""
+    rules = list(OPS[op].vjp)
+    rule = rules[index]
+    rules[index] = lambda b, y, g: b.mul(b.num(factor), rule(b, y, g))
+    monkeypatch.setitem(OPS, op, dataclasses.replace(OPS[op], vjp=tuple(rules)))
+
+
+@pytest.mark.parametrize("op, index", [("tanh_slope", 0), ("sigmoid_slope", 0), ("softmax_grad", 0),
+                                       ("softmax_grad", 2), ("log_softmax_grad", 0), ("norm_grad", 1)])
+def test_a_second_order_rule_one_percent_off_fails_its_case(monkeypatch, op, index):
+    scaled_rule(monkeypatch, op, index)
+    case = CASES[op]
+    assert second_order_mismatches(case.model(), points=case.points, domain=case.domain) != []
+
+
+def test_the_scaled_rule_is_restored_after_the_test():
+    check(CASES["tanh_slope"])
