@@ -252,9 +252,9 @@ while RULES.keys() - SHALLOWEST.keys():
 # definition, and an operand mostly a plain one (a level of the operator
 # table passes to the next), so that expressions stay of a readable size.
 WEIGHTS = {("name", ("NAME",)): 12, ("postfix", ("postfix", "INDEX_OPEN", "subscript", "RSQB")): 3,
-           ("subscript", ("expr", "COLON", "expr")): 3, ("atom", ("LSQB", "block_row", "__atom_star_2", "RSQB")): 2,
+           ("subscript", ("expr", "COLON", "expr")): 3, ("atom", ("LSQB", "block_row", "__atom_star_2", "RSQB")): 3,
            ("statement", ("declaration",)): 2, ("type", ("id_range", "CARET", "dim_leaf")): 2,
-           ("type", ("R", "CARET", "LPAR", "dim", "RPAR")): 2, ("dim", ("dim", "PLUS", "dim_product")): 2, ("statement", ("definition",)): 4, ("statement", ("function",)): 2,
+           ("type", ("R", "CARET", "LPAR", "dim", "RPAR")): 2, ("dim", ("dim", "PLUS", "dim_product")): 2, ("statement", ("definition",)): 6, ("statement", ("function",)): 2,
            ("sum", ("product",)): 3, ("product", ("unary",)): 6, ("unary", ("postfix",)): 4,
            ("postfix", ("atom",)): 8, ("atom", ("number",)): 3, ("atom", ("name",)): 4,
            ("atom", ("name", "LPAR", "expr", "__atom_star_1", "RPAR")): 3, ("__atom_star_1", ("COMMA", "expr")): 3}

@@ -26,14 +26,15 @@ LAYERS = [
               "symgrad.codegen.numba.helpers"}),
     ("IR", {"symgrad.syntax", "symgrad.ir", "symgrad.ops"}),
     ("stages", {"symgrad.parsing", "symgrad.lowering", "symgrad.binding", "symgrad.rewrites", "symgrad.simplify",
-                "symgrad.scalar", "symgrad.partials", "symgrad.differentiation", "symgrad.notation", "symgrad.mathml",
+                "symgrad.scalar", "symgrad.partials", "symgrad.differentiation", "symgrad.second_order", "symgrad.notation", "symgrad.mathml",
                 "symgrad.explain", "symgrad.codegen",
                 "symgrad.codegen.schedule", "symgrad.codegen.numpy", "symgrad.codegen.numpy.printer",
                 "symgrad.codegen.numpy.probe", "symgrad.codegen.numpy.writer", "symgrad.codegen.array_api",
                 "symgrad.codegen.array_api.printer", "symgrad.codegen.array_api.writer", "symgrad.codegen.numba",
                 "symgrad.codegen.numba.printer", "symgrad.codegen.numba.writer", "symgrad.codegen.numba.fusion"}),
     ("compiler", {"symgrad.compiler"}),
-    ("API", {"symgrad", "symgrad.checking", "symgrad.adapters", "symgrad.graphing", "symgrad.page"}),
+    ("API", {"symgrad", "symgrad.checking", "symgrad.adapters", "symgrad.graphing", "symgrad.page",
+             "symgrad.minimize"}),
     ("command line", {"symgrad.cli", "symgrad.cli_check", "symgrad.__main__"}),
 ]
 LAYER = {module: rank for rank, (_, modules) in enumerate(LAYERS) for module in modules}
