@@ -502,10 +502,18 @@ class Explanation:
             return printer.hessian(printer.symbol(hessian.target))
         return printer.second_derivative(printer.symbol(hessian.target), printer.symbol(a), printer.symbol(b))
 
+    def transposed_block(self, hessian: HessianDerivation, a: str, b: str, printer: Printer) -> str:
+        """(∂²J/∂a∂b)ᵀ, a block below the diagonal (∂²J/∂b∂a: the Hessian is
+        symmetric); of two scalars, ∂²J/∂a∂b itself."""
+        label = self.block_label(hessian, a, b, printer)
+        if hessian.blocks[a, b].shape.is_scalar:
+            return label
+        return printer.postfix(printer.group(label), printer.transpose_mark)
+
     def hessian_rows(self, hessian: HessianDerivation, printer: Printer) -> list[Row]:
         """∇²J = ... [its shape equation]; for several variables each block
-        on and above the diagonal, those below as their transposes, and the
-        block matrix; or why there is no matrix form."""
+        on and above the diagonal, then the block matrix, those below as the
+        transposes of those above; or why there is no matrix form."""
         whole = printer.hessian(printer.symbol(hessian.target))
         if not hessian.full:
             matrices = [v.name for v in hessian.request.wrt if 1 not in (v.shape.rows, v.shape.cols)]
@@ -518,16 +526,12 @@ class Explanation:
         variables = [v.name for v in hessian.request.wrt]
         if len(variables) == 1:
             return [Row(whole, " = ", printer.doc(hessian.matrix), self.shape_equation(hessian.matrix, printer, True))]
-        rows = []
-        for (a, b), block in hessian.blocks.items():
-            label = self.block_label(hessian, a, b, printer)
-            if variables.index(a) <= variables.index(b):
-                rows.append(Row(label, " = ", printer.doc(block), self.shape_equation(block, printer, True)))
-            else:
-                above = printer.postfix(printer.group(self.block_label(hessian, b, a, printer)),
-                                        printer.transpose_mark)
-                rows.append(Row(label, " = ", above, printer.shape(block.shape)))
-        matrix = printer.stack([[self.block_label(hessian, a, b, printer) for b in variables] for a in variables])
+        rows = [Row(self.block_label(hessian, a, b, printer), " = ", printer.doc(block),
+                    self.shape_equation(block, printer, True))
+                for (a, b), block in hessian.blocks.items() if variables.index(a) <= variables.index(b)]
+        matrix = printer.stack([[self.block_label(hessian, a, b, printer) if i <= j
+                                 else self.transposed_block(hessian, b, a, printer)
+                                 for j, b in enumerate(variables)] for i, a in enumerate(variables)])
         rows.append(Row(whole, " = ", matrix, printer.shape(hessian.matrix.shape)))
         return rows
 
@@ -734,7 +738,8 @@ def _terms(node: Node, printer: Printer) -> list[Node | Shape]:
 def _factor_shapes(node: Node | Shape, printer: Printer) -> list[Shape]:
     """The shapes of node's factors as printed: a matrix product's factors,
     diag(d) B's (d's diagonal matrix, B), and, where the printer writes
-    diagonals, a scaled value's (c A's, A's); a shape stands for itself."""
+    diagonals, a scaled or negated value's (c A's and -A's: A's); a shape
+    stands for itself."""
     shapes: list[Shape] = []
     stack: list[Node | Shape] = [node]
     while stack:
@@ -752,6 +757,8 @@ def _factor_shapes(node: Node | Shape, printer: Printer) -> list[Shape]:
             diagonal, other = Shape(n, n), (matrix.shape.T if transposed else matrix)
             # Popped last to first: diag(d) B where d is a column (transposed: a row), else B diag(d).
             stack += [other, diagonal] if vector.shape.is_column != transposed else [diagonal, other]
+        elif printer.diagonals and each.op == "neg":
+            stack.append(each.args[0])
         elif printer.diagonals and each.op == "mul" and any(a.shape.is_scalar for a in each.args):
             stack.append(next(a for a in each.args if not a.shape.is_scalar) if not each.shape.is_scalar
                          else each.args[0])

@@ -306,9 +306,18 @@ class Printer:
             vector, matrix = scaling
             diagonal = self.call("diag", [self.doc(vector, transposed=vector.shape.is_row)])
             if vector.shape.is_column != t:  # (d ∘ B)ᵀ = Bᵀ diag(d)
-                return f"{diagonal} {self.wrap(matrix, POSTFIX, t)}", PRODUCT
+                return f"{diagonal} {self.factor(matrix, t)}", PRODUCT
             return f"{self.wrap(matrix, PRODUCT, t)} {diagonal}", PRODUCT
         return f"{self.wrap(a, PRODUCT, t)}{self.hadamard}{self.wrap(b, PRODUCT + 1, t)}", PRODUCT
+
+    def factor(self, node: Node, t: bool) -> str:
+        """A matrix product's right factor: a product of matrices (diag(d) B
+        is one) without brackets, since the product is associative; any other
+        product, or a value with a sign in front, in brackets."""
+        text, strength = self.print(node, t)
+        bare = (strength > PRODUCT or strength == PRODUCT and id(node) not in self.names
+                and (node.op == "matmul" or self.diagonal_scaling(node)))
+        return text if bare and not text.startswith("-") else self.group(text)
 
     def diagonal_scaling(self, node: Node) -> tuple[Node, Node] | None:
         """(d, B) where node is d ∘ B (or B ∘ d), d a vector and B a matrix
@@ -331,8 +340,8 @@ class Printer:
             a, b = b, a
         # A sign on the right is grouped: Xᵀ (-g), not Xᵀ -g, which reads as a difference;
         # diag(d) B is not: Xᵀ diag(d) X.
-        right = PRODUCT if self.diagonal_scaling(b) else POSTFIX
-        return f"{self.wrap(a, PRODUCT, t)} {self.wrap(b, right, t)}", PRODUCT
+        right = self.factor(b, t) if self.diagonal_scaling(b) else self.wrap(b, POSTFIX, t)
+        return f"{self.wrap(a, PRODUCT, t)} {right}", PRODUCT
 
     def _print_pow(self, node, t):
         base, exponent = node.args

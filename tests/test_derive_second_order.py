@@ -76,10 +76,10 @@ def test_two_variables_have_named_blocks_and_the_block_matrix(capsys, tmp_path):
     lines = derive(capsys, tmp_path, TWO)
     section = lines[lines.index("Hessian of J") + 1:]
     assert [line.split(" = ")[0] for line in section] == [
-        "((∇²J) v)_w", "((∇²J) v)_b", "∂²J/∂w²", "∂²J/∂w∂b", "∂²J/∂b²", "∂²J/∂b∂w", "∇²J"]
+        "((∇²J) v)_w", "((∇²J) v)_b", "∂²J/∂w²", "∂²J/∂w∂b", "∂²J/∂b²", "∇²J"]
     assert "∂²J/∂w² = Xᵀ diag(σ(z) ∘ (1 - σ(z))) X + I [n×n] = [n×N][N×N][N×n] + [n×n]" in section
-    assert "∂²J/∂b∂w = (∂²J/∂w∂b)ᵀ [1×n]" in section  # the lower block is the upper one's transpose
-    assert section[-1] == "∇²J = [∂²J/∂w², ∂²J/∂w∂b; ∂²J/∂b∂w, ∂²J/∂b²] [(n + 1)×(n + 1)]"
+    # The block below the diagonal is the transpose of the one above.
+    assert section[-1] == "∇²J = [∂²J/∂w², ∂²J/∂w∂b; (∂²J/∂w∂b)ᵀ, ∂²J/∂b²] [(n + 1)×(n + 1)]"
     assert [line.partition(" [")[2] for line in section[2:5]] == [
         "n×n] = [n×N][N×N][N×n] + [n×n]", "n×1] = [n×N][N×1]", "1×1]"]
 
@@ -103,6 +103,22 @@ def test_steps_of_two_variables_set_one_direction_to_the_identity_and_the_other_
     assert first.startswith("Jᵥ = sum(∂J/∂w ∘ v_w) + sum(∂J/∂b ∘ v_b)")
     assert any(line.startswith("∂²J/∂w∂b = ((∇²J) v)_w at v_b = 1, v_w = 0") for line in lines)
     assert any(line.startswith("∂²J/∂w² = ((∇²J) v)_w at v_w = I, v_b = 0") for line in lines)
+
+
+def test_products_of_diagonals_need_no_brackets_and_scalars_no_transposes(capsys, tmp_path):
+    """Logistic regression with labels ±1: J = sum(softplus(-y ∘ (X w))),
+    ∇²J = -Xᵀ diag(y) diag(σ'(-y ∘ X w)) diag(y) (-X), the product of
+    diagonals unbracketed (it associates); of three scalars, the block
+    matrix's lower blocks are the upper ones."""
+    lines = derive(capsys, tmp_path, "param w : R^n\ninput X : R^(N x n)\ninput y : R^N\n"
+                                     "J = sum(softplus(-y ∘ (X w)))\nhessian J\n")
+    (hessian,) = [line for line in lines if line.startswith("∇²J = ")]
+    assert "diag(y) diag(σ(-y ∘ (X w)) ∘ (1 - σ(-y ∘ (X w)))) diag(y)" in hessian
+    assert hessian.endswith("[n×n] = [n×N][N×N][N×N][N×N][N×n]")
+    lines = derive(capsys, tmp_path, "param a : R\nparam b : R\nparam c : R\nf = a b c\nhessian f\n")
+    assert lines[-1] == ("∇²f = [∂²f/∂a², ∂²f/∂a∂b, ∂²f/∂a∂c; ∂²f/∂a∂b, ∂²f/∂b², ∂²f/∂b∂c; "
+                         "∂²f/∂a∂c, ∂²f/∂b∂c, ∂²f/∂c²] [3×3]")
+    assert "∂²f/∂a∂b = c [1×1]" in lines
 
 
 def test_a_matrix_variable_has_the_product_and_no_matrix(capsys, tmp_path):
