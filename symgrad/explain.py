@@ -10,6 +10,13 @@ others; the error signal of a column vector z is written as the row
 ∂s/∂z (1×n), as in the lecture, so that it appears transposed (δᵀ) where
 the gradients use it.
 
+A `hessian` statement adds its Hessian-vector product and Hessian, a
+`jacobian` statement its Jacobian (symgrad.second_order), in the same
+notation, a column d scaling a matrix's rows written as the diagonal
+matrix it multiplies by (the code forms none)::
+
+    ∇²J = Xᵀ diag(σ(z) ∘ (1 - σ(z))) X + λ I   [n×n] = [n×N][N×N][N×n] + [n×n]
+
 The derivation is a list of sections (a heading, rows of `left = right`
 with a shape), which each format lays out: the terminal's columns, LaTeX's
 align* (aligned at =, the shapes in a column of their own), MathML tables
