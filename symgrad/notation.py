@@ -92,6 +92,7 @@ class Printer:
         # diag(d) B (B diag(d) for a row d), as second derivatives are in the
         # textbook (Xᵀ diag(σ'(z)) X); the code computes d ∘ B, never a diag.
         self.diagonals = diagonals
+        self._directed: dict[int, bool] = {}  # node id -> whether it depends on a direction
         # While a call from outside prints: (node id, transposed) -> (node, its print).
         self._printed: dict[tuple[int, bool], tuple[Node, tuple[str, int]]] | None = None
         # ... and the ids of the sums at the top of the value it prints (matrix_sums).
@@ -301,6 +302,8 @@ class Printer:
             # A product of scalars scales as one: 2 lambda W, not (2 lambda) W.
             level = PRODUCT if scalar.op == "mul" and all(s.shape.is_scalar for s in scalar.args) else POSTFIX
             return f"{self.wrap(scalar, level)} {self.wrap(other, POSTFIX, t)}", PRODUCT
+        if self.diagonals and self.directed(a) and not self.directed(b):
+            a, b = b, a  # σ'(z) ∘ (X v), as diag(σ'(z)) X v: the direction last
         scaling = self.diagonal_scaling(node)
         if scaling:
             vector, matrix = scaling
@@ -308,7 +311,24 @@ class Printer:
             if vector.shape.is_column != t:  # (d ∘ B)ᵀ = Bᵀ diag(d)
                 return f"{diagonal} {self.factor(matrix, t)}", PRODUCT
             return f"{self.wrap(matrix, PRODUCT, t)} {diagonal}", PRODUCT
-        return f"{self.wrap(a, PRODUCT, t)}{self.hadamard}{self.wrap(b, PRODUCT + 1, t)}", PRODUCT
+        # In second-order output a ∘ (b ∘ c) is a ∘ b ∘ c (the product associates).
+        level = PRODUCT if self.diagonals and self.hadamard_of_vectors(b) else PRODUCT + 1
+        return f"{self.wrap(a, PRODUCT, t)}{self.hadamard}{self.wrap(b, level, t)}", PRODUCT
+
+    def hadamard_of_vectors(self, node: Node) -> bool:
+        """Whether node is printed as a ∘ b, of two vectors (or matrices) of its shape."""
+        return (node.op == "mul" and id(node) not in self.names and not node.shape.is_scalar
+                and all(arg.shape == node.shape for arg in node.args) and not self.diagonal_scaling(node))
+
+    def directed(self, node: Node) -> bool:
+        """Whether node depends on a direction (v of a Hessian-vector
+        product): memoized, each node's answer from its operands'."""
+        memo = self._directed
+        if id(node) not in memo:
+            for each in postorder([node], stop=memo):
+                if id(each) not in memo:
+                    memo[id(each)] = each.op == "direction" or any(memo[id(arg)] for arg in each.args)
+        return memo[id(node)]
 
     def factor(self, node: Node, t: bool) -> str:
         """A matrix product's right factor: a product of matrices (diag(d) B

@@ -55,7 +55,8 @@ def derive(capsys, tmp_path, text: str, *options: str) -> list[str]:
 def test_the_logistic_regression_hessian_reads_as_the_textbook_with_its_shapes(capsys, tmp_path):
     lines = derive(capsys, tmp_path, LOGREG)
     assert "∇²J = Xᵀ diag(σ(z) ∘ (1 - σ(z))) X + λ I [n×n] = [n×N][N×N][N×n] + [n×n]" in lines
-    assert "(∇²J) v = Xᵀ (X v ∘ (σ(z) ∘ (1 - σ(z)))) + λ v [n×1] = [n×N][N×1] + [n×1]" in lines
+    # The direction last: Xᵀ diag(σ'(z)) X v.
+    assert "(∇²J) v = Xᵀ (σ(z) ∘ (1 - σ(z)) ∘ (X v)) + λ v [n×1] = [n×N][N×1] + [n×1]" in lines
     # after its gradient
     assert lines[lines.index("Hessian of J") - 2] == "∂J/∂w = λ w + Xᵀ (-y + σ(z)) [n×1]"
 
@@ -94,7 +95,7 @@ def test_steps_show_the_reverse_over_reverse_scalar_and_the_identitys_columns(ca
     assert steps[5].startswith("∇²J = Xᵀ diag(σ(z) ∘ (1 - σ(z))) X + λ I")
     jacobian = lines[lines.index("Steps for ∂p/∂w") + 1:]
     assert jacobian[0] == "pᵤ = sum(p ∘ u)"
-    assert jacobian[2] == "(∂p/∂w)ᵀ u = Xᵀ (u ∘ (σ(z) ∘ (1 - σ(z)))) [n×1] = [n×N][N×1]"
+    assert jacobian[2] == "(∂p/∂w)ᵀ u = Xᵀ (σ(z) ∘ (1 - σ(z)) ∘ u) [n×1] = [n×N][N×1]"
 
 
 def test_steps_of_two_variables_set_one_direction_to_the_identity_and_the_other_to_zero(capsys, tmp_path):
@@ -115,6 +116,9 @@ def test_products_of_diagonals_need_no_brackets_and_scalars_no_transposes(capsys
     (hessian,) = [line for line in lines if line.startswith("∇²J = ")]
     assert "diag(y) diag(σ(-y ∘ (X w)) ∘ (1 - σ(-y ∘ (X w)))) diag(y)" in hessian
     assert hessian.endswith("[n×n] = [n×N][N×N][N×N][N×N][N×n]")
+    # ... and so a Hadamard product of Hadamard products, the direction last.
+    (product,) = [line for line in lines if line.startswith("(∇²J) v = ")]
+    assert "(y ∘ σ(-y ∘ (X w)) ∘ (1 - σ(-y ∘ (X w))) ∘ y ∘ (X (-v)))" in product
     lines = derive(capsys, tmp_path, "param a : R\nparam b : R\nparam c : R\nf = a b c\nhessian f\n")
     assert lines[-1] == ("∇²f = [∂²f/∂a², ∂²f/∂a∂b, ∂²f/∂a∂c; ∂²f/∂a∂b, ∂²f/∂b², ∂²f/∂b∂c; "
                          "∂²f/∂a∂c, ∂²f/∂b∂c, ∂²f/∂c²] [3×3]")
