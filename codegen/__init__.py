@@ -64,9 +64,12 @@ def missing_rules(printer_class: type) -> list[str]:
 
 
 def generate(program, derivations, target: str = "numpy", with_check: bool = False) -> str:
-    """The source of a target's module for a program and its derivations;
-    with_check: it carries check_gradients() too."""
-    return writer_class(target)(program, derivations).write(with_check)
+    """The source of a target's module for a program and its derivations
+    (with those of its hessian and jacobian statements); with_check: it
+    carries check_gradients() too."""
+    from symgrad.second_order import differentiate_second_order
+    second_order = differentiate_second_order(program, derivations)
+    return writer_class(target)(program, derivations, second_order).write(with_check)
 
 
 def _runtime_text(kind: str) -> str:

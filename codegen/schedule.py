@@ -17,6 +17,7 @@ from symgrad.ir import Node, Program, UserFunction, postorder, scatter_terms
 from symgrad.naming import keyword_spelling, python_names
 from symgrad.notation import Printer
 from symgrad.ops import OPS
+from symgrad.second_order import SecondOrder
 
 from . import LINE_WIDTH
 
@@ -223,6 +224,11 @@ class FunctionWriter:
         if id(node) in self.names or node.op in ("number", "dimension") or id(node) in self.absorbed:
             return
         self.chain_root = node
+        gram = weighted_gram(node) if node.op == "matmul" and id(node.args[1]) in self.absorbed else None
+        if gram:
+            operands = [self.value(part) for part in gram]
+            self.step(node, self.printer.weighted_gram(*operands), operands, name_hint, math_names, own)
+            return
         factors = self.factors(node)
         reduced = node.op in REDUCTIONS_OF_PRODUCTS and id(node.args[0]) in self.absorbed
         hadamard = reduced and node.args[0].op == "mul"
@@ -249,15 +255,60 @@ class FunctionWriter:
         if self.inline(node):
             self.names[id(node)] = expression
             return
+        self.step(node, expression, chain or [self.value(a) for a in node.args], name_hint, math_names, own)
+
+    def step(self, node: Node, expression: str, operands: list[str], name_hint: str,
+             math_names: dict[int, tuple[str, bool]], own: bool):
+        """The step `name = expression` of node, commented with its math."""
         name = self.namer.fresh(name_hint, own)
         self.names[id(node)] = name
         model_name = math_names.pop(id(node), None)
         math = Printer(math_names, self.module.arities).doc(node)
         math_names[id(node)] = model_name or (name, False)
         where = f"  ({self.module.filename}:{node.span.line})" if node.span else ""
-        operands = chain or [self.value(a) for a in node.args]
         self.lines.append(Step(name, node, operands, expression,
                                f"{math_names[id(node)][0]} = {math} : {node.shape}{where}"))
+
+# Operations whose value is never negative, whatever their operands are
+# (σ' = sigmoid_slope, softplus' = softplus_slope = σ, tanh' = 1 - tanh²).
+NONNEGATIVE_OPS = ("exp", "sigmoid", "softplus", "sigmoid_slope", "softplus_slope", "tanh_slope", "abs", "relu",
+                   "sqrt", "sqnorm", "norm", "norm1", "softmax")
+
+
+def nonnegative(node: Node, depth: int = 6) -> bool:
+    """Whether node's value is known ≥ 0 at every input: a nonnegative
+    operation, a square x ∘ x, or sums, products, quotients of such values
+    (looked at `depth` operations deep)."""
+    if node.op in NONNEGATIVE_OPS:
+        return True
+    if node.op == "number":
+        return node.data >= 0
+    if depth == 0:
+        return False
+    if node.op == "mul" and node.args[0] is node.args[1]:
+        return True
+    if node.op == "pow":
+        exponent = node.args[1]
+        return exponent.op == "number" and float(exponent.data) % 2 == 0 or nonnegative(node.args[0], depth - 1)
+    if node.op in ("add", "mul", "div", "fill", "transpose", "vec", "unvec"):
+        return all(nonnegative(arg, depth - 1) for arg in node.args)
+    return False
+
+
+def weighted_gram(node: Node) -> tuple[Node, Node] | None:
+    """(A, d) where node is Aᵀ (d ∘ A) of a column d ≥ 0 (nonnegative):
+    Aᵀ diag(d) A = Sᵀ S with S = √d ∘ A, one symmetric product (BLAS syrk,
+    half the multiplications of Aᵀ (d ∘ A)). The logistic regression's
+    Hessian Xᵀ diag(σ'(X w)) X is one. None for any other node."""
+    if node.op != "matmul" or node.args[0].op != "transpose" or node.args[1].op != "mul":
+        return None
+    a = node.args[0].args[0]
+    for d, other in (node.args[1].args, node.args[1].args[::-1]):
+        if (other is a and not a.shape.is_scalar and d.shape.cols == 1 and d.shape.rows == a.shape.rows
+                and not d.shape.is_scalar and nonnegative(d)):
+            return a, d
+    return None
+
 
 def gathered_only(gradient: Node) -> list[Node]:
     """The scatters that `gradient` is the sum of, all along one axis: the
@@ -294,9 +345,11 @@ class Schedule:
 
     printer_class: type
 
-    def __init__(self, program: Program, derivations: list[Derivation]):
+    def __init__(self, program: Program, derivations: list[Derivation], second_order: SecondOrder | None = None):
         self.program = program
         self.derivations = derivations
+        # The hessian and jacobian statements' derivatives (none: a module of grad statements alone).
+        self.second_order = second_order or SecondOrder([], [])
         # Shown in comments only, escaped so that no file name can end one.
         self.filename = repr(program.source.filename)[1:-1]
         model_names = list(program.variables) + list(program.dims) + list(program.definitions) \
@@ -342,14 +395,68 @@ class Schedule:
         (for the comments of the gradient steps)."""
         request = derivation.request
         lines = self.prologue({v.name for v in request.wrt} if wrt else set())
-        namer = Namer(self.taken() | {n for pair in self.given.values() for n in pair})
-        leaves = {id(v.node): self.spelled[v.name] for v in self.program.variables.values()}
-        writer = FunctionWriter(self, namer, leaves, self.absorbed_products(derivation, gradient=wrt))
+        writer = FunctionWriter(self, self.local_namer(), self.variable_names(),
+                                self.absorbed_products(derivation, gradient=wrt))
         math_names = self.math_names()
-        for node in postorder([request.node]):
-            own = node.name in self.program.definitions and self.program.definitions[node.name] is node
-            writer.emit(node, self.spelled[node.name] if own else "t", math_names, own)
+        self.emit_all(writer, postorder([request.node]), math_names)
         return lines, writer.lines, writer, math_names
+
+    def local_namer(self, taken: set[str] = frozenset()) -> Namer:
+        """The namer of an entry point's locals: no model name, no local of
+        the prologue, none of `taken`."""
+        return Namer(self.taken() | {n for pair in self.given.values() for n in pair} | set(taken))
+
+    def variable_names(self) -> dict[int, str]:
+        return {id(v.node): self.spelled[v.name] for v in self.program.variables.values()}
+
+    def emit_all(self, writer: FunctionWriter, nodes: list[Node], math_names: dict, hints: dict[int, str] = {}):
+        """One step per node, in order: a model definition under its own
+        name, another value under its hint (or t)."""
+        for node in nodes:
+            own = node.name in self.program.definitions and self.program.definitions[node.name] is node
+            writer.emit(node, self.spelled[node.name] if own else hints.get(id(node), "t"), math_names, own)
+
+    def derivative_body(self, roots: list[Node], directions: list[Node], hints: dict[int, str],
+                        looped: bool = False) -> tuple[list, list, FunctionWriter]:
+        """The steps of a function that computes `roots` from the arguments
+        and the `directions` (leaves, each a local of its own: the writer's
+        names give them): only the values the roots need. With `looped` (a
+        matrix taken column by column, at unit directions), the steps that
+        do not depend on the directions come first, computed once before the
+        loop, and no product chain of the loop takes in one of them. Returns
+        (the steps before the loop, those in it, the writer)."""
+        nodes = postorder(roots)
+        varying: set[int] = set()
+        for node in nodes:
+            if node.op == "direction" or any(id(arg) in varying for arg in node.args):
+                varying.add(id(node))
+        absorbed = self.absorbed(nodes, roots)
+        if looped:
+            absorbed -= {id(arg) for node in nodes if id(node) in varying for arg in node.args
+                         if id(arg) not in varying}
+        else:
+            varying = set()
+        namer = self.local_namer()
+        leaves = self.variable_names()
+        math_names = self.math_names()
+        for direction in directions:
+            name = direction.data if "_" not in direction.data else f"v_{self.spelled[direction.data[2:]]}"
+            leaves[id(direction)] = namer.fresh(name)
+            math_names[id(direction)] = (direction.data, False)
+        writer = FunctionWriter(self, namer, leaves, absorbed)
+        self.emit_all(writer, [node for node in nodes if id(node) not in varying], math_names, hints)
+        before = len(writer.lines)
+        self.emit_all(writer, [node for node in nodes if id(node) in varying], math_names, hints)
+        return writer.lines[:before], writer.lines[before:], writer
+
+    def copies(self, results: list[Node], available: dict[int, str]) -> list[bool]:
+        """Per value handed back, whether it must be copied: never an
+        input, a view of one, nor one array twice."""
+        flags, returned = [], set()
+        for node in results:
+            flags.append(OPS[node.op].view or id(node) in available or id(node) in returned)
+            returned.add(id(node))
+        return flags
 
     def absorbed_products(self, derivation: Derivation, gradient: bool = True) -> set[int]:
         """The values not computed on their own, in the functions that compute
@@ -364,20 +471,29 @@ class Schedule:
         matrix used only in products: they scale rows or columns."""
         forward = postorder([derivation.request.node])
         backward = gradient_order(derivation, {id(n) for n in forward}) if gradient else []
+        return self.absorbed(forward + backward,
+                             [derivation.request.node, *(derivation.gradients.values() if gradient else ())])
+
+    def absorbed(self, nodes: list[Node], results: list[Node]) -> set[int]:
+        """The values among `nodes` not computed on their own (absorbed_products)
+        in a function that computes them all and returns `results`."""
         uses: dict[int, list[str]] = {}
-        for node in forward + backward:
+        for node in nodes:
             for arg in node.args:
                 uses.setdefault(id(arg), []).append(node.op)
-        for root in [derivation.request.node, *(derivation.gradients.values() if gradient else ())]:
+        for root in results:
             uses.setdefault(id(root), []).append("result")
-        return {id(node) for node in forward + backward
-                if node.op == "matmul" and (uses.get(id(node)) in (["tr"], ["diag_vector"]) and not node.shape.is_scalar
-                                            or uses.get(id(node)) == ["matmul"] and not (
-                    node.name in self.program.definitions and self.program.definitions[node.name] is node))
+        # Aᵀ (d ∘ A) is Sᵀ S (weighted_gram): d ∘ A is no value of its own, nor is Sᵀ S absorbed into a chain.
+        grams = {id(node) for node in nodes if weighted_gram(node) and uses.get(id(node.args[1])) == ["matmul"]}
+        return {id(node.args[1]) for node in nodes if id(node) in grams} | {id(node) for node in nodes if (
+                node.op == "matmul" and id(node) not in grams and (
+                    uses.get(id(node)) in (["tr"], ["diag_vector"]) and not node.shape.is_scalar
+                    or uses.get(id(node)) == ["matmul"] and not (
+                        node.name in self.program.definitions and self.program.definitions[node.name] is node))
                 or node.op == "mul" and uses.get(id(node)) == ["sum"] and not node.shape.is_scalar
                 and node.args[0].shape == node.args[1].shape
                 or node.op == "inv" and uses.get(id(node)) == ["matmul"]
-                or node.op == "diag_matrix" and set(uses.get(id(node), ())) == {"matmul"}}
+                or node.op == "diag_matrix" and set(uses.get(id(node), ())) == {"matmul"})}
 
     def cache_nodes(self, derivation: Derivation, writer: FunctionWriter) -> list[Node]:
         """Forward values (and variables) the gradient graph reads. A value
@@ -413,35 +529,46 @@ class Schedule:
         for forward, gradient in derivation.signals:
             if id(gradient) not in signal_names and forward.name and gradient.args:
                 signal_names[id(gradient)] = f"delta_{self.spelled.get(forward.name, 't')}"
-        roots = {id(node): f"grad_{self.spelled[name]}" for name, node in derivation.gradients.items()}
+        hints = {id(node): f"grad_{self.spelled[name]}" for name, node in derivation.gradients.items()}
+        hints = {**hints, **signal_names}
         math_names = dict(forward_math)
-        for node in gradient_order(derivation, set(available), wanted):
-            hint = signal_names.get(id(node)) or roots.get(id(node)) or "t"
-            if hint.startswith("delta_"):
-                math_names[id(node)] = ("δ_" + hint[len("delta_"):], False)
-            writer.emit(node, hint, math_names)
-        results, returned = [], set()
+        math_names.update({key: ("δ_" + hint[len("delta_"):], False) for key, hint in signal_names.items()})
+        self.emit_all(writer, gradient_order(derivation, set(available), wanted), math_names, hints)
+        dense = [v for v in request.wrt if v.name not in parts]
+        copies = dict(zip([v.name for v in dense],
+                          self.copies([derivation.gradients[v.name] for v in dense], available)))
+        results = []
         for variable in request.wrt:
             if variable.name in parts:
                 results.append((variable, [(writer.value(term.args[0]), writer.value(term.args[1]), term.args[0])
                                            for term in parts[variable.name]], parts[variable.name][0].data[0]))
-                continue
-            gradient = derivation.gradients[variable.name]
-            copy = OPS[gradient.op].view or id(gradient) in available or id(gradient) in returned
-            returned.add(id(gradient))
-            results.append((variable, writer.value(gradient), copy))
+            else:
+                results.append((variable, writer.value(derivation.gradients[variable.name]), copies[variable.name]))
         return writer.lines, results
 
 
     def suffix(self, request) -> str:
-        """What a statement's entry points add to their names: nothing for
-        a file's only grad statement, else _TARGET."""
+        """What a grad statement's entry points add to their names: nothing
+        for a file's only grad statement, else _TARGET (a hessian or jacobian
+        statement's always have it: derivative_suffix)."""
         return "" if len(self.derivations) == 1 else f"_{self.spelled.get(request.target, request.target)}"
+
+    def derivative_suffix(self, target: str) -> str:
+        """What a hessian or jacobian statement's functions add to their names: _TARGET."""
+        return f"_{self.spelled.get(target, target)}"
 
     def signature(self) -> dict:
         """The module's public description of its interface (`SIGNATURE`),
         which the gradient checker and the framework adapters read."""
         program = self.program
+        second = self.second_order
+        # A file with hessian or jacobian statements: (target, suffix, wrt, fields, whether `hessian()`
+        # is there) per hessian statement, (target, suffix, variable) per jacobian statement.
+        derivatives = {} if not (second.hessians or second.jacobians) else {
+            "hessians": [(h.target, self.derivative_suffix(h.target), tuple(v.name for v in h.request.wrt),
+                          tuple(self.spelled[v.name] for v in h.request.wrt), h.full) for h in second.hessians],
+            "jacobians": [(j.target, self.derivative_suffix(j.target), j.request.variable.name)
+                          for j in second.jacobians]}
         return {
             "model": program.source.filename,
             "dims": list(program.dims),
@@ -449,4 +576,5 @@ class Schedule:
                           for v in program.arguments],
             "statements": [(d.request.target, self.suffix(d.request), tuple(v.name for v in d.request.wrt),
                             tuple(self.spelled[v.name] for v in d.request.wrt)) for d in self.derivations],
+            **derivatives,
         }

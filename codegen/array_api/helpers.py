@@ -141,6 +141,15 @@ def _gelu(xp, x):
     return x * (0.5 * (1 + _erf(xp, x * 0.7071067811865476)))
 
 
+# helper: weighted_gram
+def _weighted_gram(xp, a, d):
+    """Aᵀ diag(d) A of a column d ≥ 0, as Sᵀ S with S = √d ∘ A (a library
+    that computes the product of an array's transpose and itself by
+    syrk does half the multiplications of Aᵀ (d ∘ A))."""
+    s = xp.sqrt(d) * a
+    return s.T @ s
+
+
 # helper: diagflat
 def _diagflat(xp, v):
     """The diagonal matrix of a column or row v (its entries times I)."""

@@ -19,8 +19,8 @@ class ArrayApiWriter(NumpyWriter):
     printer_class = ArrayApiPrinter
     target = "array-api"
 
-    def __init__(self, program, derivations):
-        super().__init__(program, derivations)
+    def __init__(self, program, derivations, second_order=None):
+        super().__init__(program, derivations, second_order)
         self.printer.constants = frozenset(name for name, v in program.variables.items() if v.value is not None)
 
     # Whether the module carries the gradient checker, which runs it on NumPy arrays.

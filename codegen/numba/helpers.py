@@ -252,6 +252,26 @@ def _dot(a, b):
     return out
 
 
+# helper: weighted_gram  (needs: njit)
+@_njit
+def _weighted_gram(a, d):
+    """Aᵀ diag(d) A of a column d ≥ 0, as Sᵀ S with S = √d ∘ A: the
+    product of an array's transpose and itself, which BLAS takes as syrk
+    where NumPy's matmul does (half the multiplications of Aᵀ (d ∘ A))."""
+    s = _np.sqrt(d) * a
+    return s.T @ s
+
+
+# helper: plus_diagonal  (needs: njit)
+@_njit
+def _plus_diagonal(a, c):
+    """a + c I: c added on the diagonal of a copy of a, no identity formed."""
+    out = a.copy()
+    for i in range(out.shape[0]):
+        out[i, i] += c
+    return out
+
+
 # helper: gather  (needs: njit)
 @_njit
 def _gather(a, ids, axis):

@@ -80,7 +80,7 @@ class NumbaPrinter(NumpyPrinter):
         return self.call("norm_grad", a, self.call("value", y), self.call("value", g))
     def _print_fill(self, node, a): return f"_np.zeros({self.dims_tuple(node.data)}, _dtype) + {a}"
     def _print_identity(self, node): return f"_np.eye({self.dim(node.data)}, dtype=_dtype)"
-    def _print_add_diagonal(self, node, a, c): return f"{a} + {c} * _np.eye({self.dim(node.shape.rows)}, dtype=_dtype)"
+    def _print_add_diagonal(self, node, a, c): return self.call("plus_diagonal", a, self.call("value", c))
     def _print_zeros(self, node): return f"_np.zeros({self.dims_tuple(node.data)}, _dtype)"
 
     # Indexing: loops (helpers.py); one id (an int) as a slice, C-contiguous:

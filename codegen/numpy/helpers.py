@@ -97,11 +97,21 @@ def _norm_grad(a, norm, g):
 
 
 # helper: plus_diagonal
-def _plus_diagonal(a, c):
-    """a + c I: c added on the diagonal of a copy of a, no identity formed."""
-    out = a.copy()
+def _plus_diagonal(a, c, out=None):
+    """a + c I: c added on the diagonal of a copy of a (or of `out`, a's own
+    buffer where a is a temporary used no more), no identity formed."""
+    out = a.copy() if out is None else out
     out.flat[::out.shape[1] + 1] += c
     return out
+
+
+# helper: weighted_gram
+def _weighted_gram(a, d):
+    """Aᵀ diag(d) A of a column d ≥ 0, as Sᵀ S with S = √d ∘ A: NumPy computes
+    the product of an array's transpose and the array itself by BLAS syrk,
+    half the multiplications of Aᵀ (d ∘ A)."""
+    s = _np.sqrt(d) * a
+    return s.T @ s
 
 
 # helper: softmax_grad  (needs: logsumexp)

@@ -36,6 +36,8 @@ class NumpyPrinter:
         """node's expression writing into operand `position`, or None."""
         if node.op in self.UFUNCS:
             return f"_np.{self.UFUNCS[node.op]}({', '.join(operands)}, out={out})"
+        if node.op == "add_diagonal" and position == 0:
+            return self.call("plus_diagonal", *operands, f"out={out}")
         if node.op == "relu":
             return f"_np.maximum({operands[0]}, 0, out={out})"
         if node.op in ("where_gt", "where_ge") and position == 2:
@@ -137,6 +139,10 @@ class NumpyPrinter:
     def sum_of_product(self, a: str, b: str) -> str:
         """sum(A ∘ B) of two operands of one shape, without A ∘ B."""
         return f"{self.xp}.vdot({a}, {b})"
+
+    def weighted_gram(self, a: str, d: str) -> str:
+        """Aᵀ diag(d) A of a column d ≥ 0 (schedule.weighted_gram)."""
+        return self.call("weighted_gram", a, d)
 
     def merged_factor(self, op: str, operand: str, factor: str, on_left: bool) -> str:
         """op(operand) times factor, with op(operand) on the left or the

@@ -168,3 +168,68 @@ def _sparse_grad(parts, axis, shape, dtype, default_dtype, upstream):
         sums = sums * upstream
     sums = sums.astype(default_dtype if dtype is None else dtype, copy=False)
     return _SparseGrad(unique, sums.reshape(-1) if len(shape) == 1 else sums, shape, "cols" if axis else "rows")
+
+
+# helper: directions
+def _directions(direction, expected, dtype):
+    """The directions of a Hessian-vector product, one per variable (a bare
+    array where there is one variable), each as its variable is taken
+    (a vector as a column or row, a scalar 0-d) in the computation's dtype;
+    expected: (variable, its shape taken) per variable."""
+    if len(expected) == 1 and not isinstance(direction, tuple):
+        direction = (direction,)
+    if not isinstance(direction, tuple) or len(direction) != len(expected):
+        count = len(direction) if isinstance(direction, tuple) else "one array"
+        raise ValueError(f"direction: expected a tuple of {len(expected)} arrays "
+                         f"({', '.join(name for name, _ in expected)}), got {count}")
+    taken = []
+    for value, (name, shape) in zip(direction, expected):
+        array = _np.asarray(value, dtype=dtype)
+        vector = len(shape) == 2 and 1 in shape
+        size = shape[0] * shape[1] if shape else 1
+        if array.shape != shape and not (vector and array.shape == (size,) or not shape and array.size == 1):
+            text = (f"{shape} or ({size},)" if vector else "() (a number)" if not shape else f"{shape}")
+            raise ValueError(f"direction of {name}: expected shape {text}, got shape {array.shape}")
+        taken.append(array.reshape(shape))
+    return taken
+
+
+# helper: unit_directions
+def _unit_directions(k, shapes, dtype):
+    """The k-th unit direction, split over variables of these shapes (each
+    a vector or a scalar; entries counted across them in order)."""
+    directions = []
+    for shape in shapes:
+        size = shape[0] * shape[1] if shape else 1
+        unit = _np.zeros(size, dtype)
+        if 0 <= k < size:
+            unit[k] = 1
+        directions.append(unit.reshape(shape))
+        k -= size
+    return directions
+
+
+# helper: entries_of
+def _entries_of(values, dtype):
+    """The entries of vectors and scalars, one after another: one 1-D array."""
+    return _np.concatenate([_np.reshape(_np.asarray(value, dtype), -1) for value in values])
+
+
+# helper: stacked
+def _stacked(vectors, axis, dtype):
+    """1-D arrays as the columns (axis 1) or rows (axis 0) of a matrix."""
+    return _np.stack(vectors, axis=axis).astype(dtype, copy=False)
+
+
+# helper: matrix_out
+def _matrix_out(value, rows, cols, dtype, copy):
+    """A Hessian or Jacobian: a rows × cols array of the computation's dtype
+    (copy: it is an argument, or a view of one)."""
+    return _np.asarray(value).astype(dtype, copy=copy).reshape(rows, cols)
+
+
+# helper: entries_out
+def _entries_out(value, dtype):
+    """A vector value as the 1-D array of its entries, a copy in the
+    computation's dtype."""
+    return _np.array(value, dtype=dtype).reshape(-1)
