@@ -92,7 +92,7 @@ class Printer:
         # diag(d) B (B diag(d) for a row d), as second derivatives are in the
         # textbook (Xᵀ diag(σ'(z)) X); the code computes d ∘ B, never a diag.
         self.diagonals = diagonals
-        self._directed: dict[int, bool] = {}  # node id -> whether it depends on a direction
+        self._directed: dict[int, tuple[Node, bool]] = {}  # node id -> (node, whether it depends on a direction)
         # While a call from outside prints: (node id, transposed) -> (node, its print).
         self._printed: dict[tuple[int, bool], tuple[Node, tuple[str, int]]] | None = None
         # ... and the ids of the sums at the top of the value it prints (matrix_sums).
@@ -326,9 +326,9 @@ class Printer:
         memo = self._directed
         if id(node) not in memo:
             for each in postorder([node], stop=memo):
-                if id(each) not in memo:
-                    memo[id(each)] = each.op == "direction" or any(memo[id(arg)] for arg in each.args)
-        return memo[id(node)]
+                if id(each) not in memo:  # the node kept with its answer: its id is not reused
+                    memo[id(each)] = (each, each.op == "direction" or any(memo[id(arg)][1] for arg in each.args))
+        return memo[id(node)][1]
 
     def factor(self, node: Node, t: bool) -> str:
         """A matrix product's right factor: a product of matrices (diag(d) B
