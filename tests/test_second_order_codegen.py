@@ -18,7 +18,7 @@ from symgrad.lowering import analyze
 from symgrad.second_order import differentiate_second_order
 from symgrad.source import Source
 
-TARGETS = ["numpy"]
+TARGETS = ["numpy", "array-api"]
 NEEDS = {"array-api": "array_api_compat", "numba": "numba"}
 STEP = 1e-6
 

@@ -22,6 +22,7 @@ class ArrayApiPrinter(NumpyPrinter):
 
     RUNTIME = ("array_api_runtime", "array_api_helpers", "runtime", "shared_helpers")
     STATE = ("_xp", "_device", "_dtype")
+    placement = ("_dtype", "_device")
     xp = "_xp"
     # The standard's functions take Python floats beside arrays (array-api-compat
     # before 1.16 mishandled maximum(x, 0) on PyTorch).

@@ -143,3 +143,56 @@ def _grad_out(xp, gradient, shape, dtype, default_dtype, copy, upstream):
         gradient, copy = gradient * upstream, False
     gradient = xp.asarray(gradient, dtype=dtype, copy=True if copy else None)
     return gradient if tuple(gradient.shape) == tuple(shape) else xp.reshape(gradient, shape)
+
+
+# helper: directions  (needs: direction_parts, direction_shape)
+def _directions(xp, direction, expected, dtype, device):
+    """The directions of a Hessian-vector product (_direction_parts), each
+    as its variable is taken (a vector a column or row, a scalar 0-d), in
+    the computation's dtype, on its device."""
+    taken = []
+    for value, (name, shape) in _direction_parts(direction, expected):
+        array = xp.asarray(value, dtype=dtype, device=device)
+        _direction_shape(name, array.shape, shape)
+        taken.append(xp.reshape(array, shape))
+    return taken
+
+
+# helper: unit_directions
+def _unit_directions(xp, k, shapes, dtype, device):
+    """The k-th unit direction, split over variables of these shapes (each
+    a vector or a scalar; entries counted across them in order): made by
+    comparison, as no array is written into."""
+    directions = []
+    for shape in shapes:
+        size = shape[0] * shape[1] if shape else 1
+        unit = xp.astype(xp.arange(size, device=device) == k, dtype)
+        directions.append(xp.reshape(unit, shape))
+        k -= size
+    return directions
+
+
+# helper: entries_of
+def _entries_of(xp, values, dtype, device):
+    """The entries of vectors and scalars, one after another: one 1-D array."""
+    return xp.concat([xp.reshape(xp.asarray(value, dtype=dtype, device=device), (-1,)) for value in values])
+
+
+# helper: stacked
+def _stacked(xp, vectors, axis, dtype, device):
+    """1-D arrays as the columns (axis 1) or rows (axis 0) of a matrix."""
+    return xp.stack(vectors, axis=axis)
+
+
+# helper: matrix_out
+def _matrix_out(xp, value, rows, cols, copy, dtype, device):
+    """A Hessian or Jacobian: a rows × cols array of the computation's dtype
+    (copy: it is an argument, or a view of one)."""
+    return xp.reshape(xp.asarray(value, dtype=dtype, device=device, copy=True if copy else None), (rows, cols))
+
+
+# helper: entries_out
+def _entries_out(xp, value, dtype, device):
+    """A vector value as the 1-D array of its entries, a copy in the
+    computation's dtype."""
+    return xp.reshape(xp.asarray(value, dtype=dtype, device=device, copy=True), (-1,))

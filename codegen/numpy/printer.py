@@ -60,6 +60,8 @@ class NumpyPrinter:
     RUNTIME = ("runtime", "helpers", "shared_helpers")
     # The locals that describe a call: computed by _arguments, kept in the cache.
     STATE = ("_dtype", "_inplace")
+    # The locals that say where a new array goes: the helpers that make one take them last.
+    placement = ("_dtype",)
 
     def helper(self, name: str) -> str:
         """The name `_NAME` of a helper of the RUNTIME files, which the
@@ -139,6 +141,10 @@ class NumpyPrinter:
     def sum_of_product(self, a: str, b: str) -> str:
         """sum(A ∘ B) of two operands of one shape, without A ∘ B."""
         return f"{self.xp}.vdot({a}, {b})"
+
+    def entries_of(self, values: list[str], nodes: list[Node]) -> str:
+        """The entries of the values (vectors, scalars: `nodes`) as one 1-D array."""
+        return self.call("entries_of", f"({', '.join(values)},)", *self.placement)
 
     def weighted_gram(self, a: str, d: str) -> str:
         """Aᵀ diag(d) A of a column d ≥ 0 (schedule.weighted_gram)."""

@@ -170,27 +170,16 @@ def _sparse_grad(parts, axis, shape, dtype, default_dtype, upstream):
     return _SparseGrad(unique, sums.reshape(-1) if len(shape) == 1 else sums, shape, "cols" if axis else "rows")
 
 
-# helper: directions
+# helper: directions  (needs: direction_parts, direction_shape)
 def _directions(direction, expected, dtype):
-    """The directions of a Hessian-vector product, one per variable (a bare
-    array where there is one variable), each as its variable is taken
-    (a vector as a column or row, a scalar 0-d) in the computation's dtype;
-    expected: (variable, its shape taken) per variable."""
-    if len(expected) == 1 and not isinstance(direction, tuple):
-        direction = (direction,)
-    if not isinstance(direction, tuple) or len(direction) != len(expected):
-        count = len(direction) if isinstance(direction, tuple) else "one array"
-        raise ValueError(f"direction: expected a tuple of {len(expected)} arrays "
-                         f"({', '.join(name for name, _ in expected)}), got {count}")
+    """The directions of a Hessian-vector product (_direction_parts), each
+    as its variable is taken (a vector a column or row, a scalar a NumPy
+    scalar), in the computation's dtype."""
     taken = []
-    for value, (name, shape) in zip(direction, expected):
+    for value, (name, shape) in _direction_parts(direction, expected):
         array = _np.asarray(value, dtype=dtype)
-        vector = len(shape) == 2 and 1 in shape
-        size = shape[0] * shape[1] if shape else 1
-        if array.shape != shape and not (vector and array.shape == (size,) or not shape and array.size == 1):
-            text = (f"{shape} or ({size},)" if vector else "() (a number)" if not shape else f"{shape}")
-            raise ValueError(f"direction of {name}: expected shape {text}, got shape {array.shape}")
-        taken.append(array.reshape(shape))
+        _direction_shape(name, array.shape, shape)
+        taken.append(array.reshape(shape)[()])
     return taken
 
 
@@ -222,7 +211,7 @@ def _stacked(vectors, axis, dtype):
 
 
 # helper: matrix_out
-def _matrix_out(value, rows, cols, dtype, copy):
+def _matrix_out(value, rows, cols, copy, dtype):
     """A Hessian or Jacobian: a rows × cols array of the computation's dtype
     (copy: it is an argument, or a view of one)."""
     return _np.asarray(value).astype(dtype, copy=copy).reshape(rows, cols)

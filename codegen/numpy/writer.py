@@ -529,15 +529,20 @@ class NumpyWriter(Schedule):
             name += "_"
         return name
 
-    def inside_shape(self, variable) -> str:
-        """A variable's shape as the steps take it: (rows, cols), () for a scalar."""
-        return "()" if variable.shape.is_scalar else self.printer.dims_tuple(variable.shape.dims())
+    def taken_shape(self, shape) -> str:
+        """A value's shape as the steps take it: (rows, cols), () for a scalar."""
+        return "()" if shape.is_scalar else self.printer.dims_tuple(shape.dims())
 
-    def derivative_lines(self, results: list[Node], directions: list[Node], hints: dict[int, str],
-                         taking: str | None = None, loop: tuple | None = None) -> tuple[list[str], list[str]]:
+    def render(self, prologue: list[str], lines: list, live_out: str) -> list[str]:
+        """A function's body: its prologue, then its steps, in place where they can."""
+        return render(prologue, lines, live_out, self.printer, True)
+
+    def derivative_lines(self, prologue: list[str], results: list[Node], directions: list[Node],
+                         hints: dict[int, str], taking: str | None = None,
+                         loop: tuple | None = None) -> tuple[list[str], list[str], list[str]]:
         """The body of a function that computes `results` (returned by the
-        caller) from the arguments and the directions: its lines, and the
-        values of the results. `taking`: the call that takes the directions
+        caller) from the arguments and the directions: its lines, the
+        values of the results and the directions' locals. `taking`: the call that takes the directions
         from the function's arguments. With `loop` = (count, shapes,
         columns, axis), the directions are the count unit directions (split
         over variables of `shapes`) and, at each, the entries of the nodes
@@ -547,22 +552,39 @@ class NumpyWriter(Schedule):
         looped = [] if loop is None else loop[2]
         before, inside, writer = self.derivative_body(results + looped, directions, hints, looped=loop is not None)
         taken = [writer.names[id(d)] for d in directions]
-        prologue = self.prologue(set())
         if taking:
-            prologue += bracketed("", taken, f" = {taking}")
+            prologue = prologue + bracketed("", taken, f" = {taking}")
         values = [writer.value(node) for node in results]
         if loop is None:
-            return render(prologue, before + inside, " ".join(values), self.printer, True), values
+            return self.render(prologue, before + inside, " ".join(values)), values, taken
         count, shapes, columns, axis = loop
         kept = " ".join([step.name for step in before if isinstance(step, Statement)] + values)
-        lines = render(prologue, before, kept, self.printer, True) + ["    _entries = []", f"    for _k in range({count}):"]
-        unit = self.printer.call("unit_directions", "_k", f"({', '.join(shapes)},)", "_dtype")
-        body = bracketed("", taken, f" = {unit}")
-        body += render([], inside, kept, self.printer, True)
-        entries_of = self.printer.call("entries_of", f"({', '.join(writer.value(c) for c in columns)},)", "_dtype")
+        lines = self.render(prologue, before, kept) + ["    _entries = []", f"    for _k in range({count}):"]
+        body = self.unit_lines(taken, shapes) + self.render([], inside, kept)
+        entries_of = self.printer.entries_of([writer.value(c) for c in columns], columns)
         body.append(f"    _entries.append({entries_of})")
         lines += ["    " + line for line in body]
-        return lines, values + [self.printer.call("stacked", "_entries", str(axis), "_dtype")]
+        return lines, values + [self.printer.call("stacked", "_entries", str(axis), *self.printer.placement)], taken
+
+    def unit_lines(self, taken: list[str], shapes: list) -> list[str]:
+        """The lines that set the directions `taken` to the _k-th unit
+        direction, split over variables of `shapes`."""
+        shapes = ", ".join(map(self.taken_shape, shapes))
+        return bracketed("", taken, " = " + self.printer.call("unit_directions", "_k", f"({shapes},)",
+                                                              *self.printer.placement))
+
+    def derivative_function(self, name: str, doc: str, results: list[Node], out, directions: list[Node] = (),
+                            hints: dict[int, str] = {}, expected: str | None = None, loop: tuple | None = None) -> str:
+        """An entry point that computes `results` (derivative_lines) and
+        returns out(their values). With `expected` (the variables' names and
+        shapes taken), the directions are its last argument."""
+        taking, extra = None, ()
+        if expected is not None:
+            extra = (self.direction_parameter(),)
+            taking = self.printer.call("directions", extra[0], expected, *self.printer.placement)
+        lines, values, _ = self.derivative_lines(self.prologue(set()), results, list(directions), hints, taking,
+                                                 loop)
+        return self.entry_point(name, doc, "\n".join(lines) + f"\n    return {out(values)}", extra)
 
     def hessian_code(self, hessian, index: int) -> str:
         """hvp (and hessian where every variable is a vector or scalar) of one
@@ -573,34 +595,35 @@ class NumpyWriter(Schedule):
         doc_args = ", ".join(f"{v.name}: {v.shape}" for v in self.program.arguments) or "none"
         products = [hessian.products[v.name] for v in request.wrt]
         directions = [hessian.directions[v.name] for v in request.wrt]
-        direction = self.direction_parameter()
-        expected = ", ".join(f"({v.name!r}, {self.inside_shape(v)})" for v in request.wrt)
-        taking = self.printer.call("directions", direction, f"({expected},)", "_dtype")
+        expected = "(" + "".join(f"({v.name!r}, {self.taken_shape(v.shape)}), " for v in request.wrt).rstrip() + ")"
         hints = {id(node): f"hvp_{self.spelled[v.name]}" for v, node in zip(request.wrt, products)}
-        lines, values = self.derivative_lines(products, directions, hints, taking)
         hvp_class = self.unshadowed(f"HVP{suffix}")
-        results = list(zip(request.wrt, values, self.copies(products, {id(d): "" for d in directions})))
+        copies = self.copies(products, {id(d): "" for d in directions})
         wrt = ", ".join(v.name for v in request.wrt)
         parts = [
             f"class HVP{suffix}(_NamedTuple):\n"
             f'    """The Hessian-vector product of {request.target} wrt {wrt}, in `wrt` order."""\n{fields}',
-            self.entry_point(
+            self.derivative_function(
                 f"hvp{suffix}", f"(∇²{request.target}) v, v = direction: a tuple shaped as ({wrt}) (one variable: an "
-                f"array too). Arguments: {doc_args}.",
-                "\n".join(lines) + f"\n    return {self.results_tuple(results, '1.0', hvp_class)}", (direction,))]
+                f"array too). Arguments: {doc_args}.", products,
+                lambda values: self.results_tuple(list(zip(request.wrt, values, copies)), "1.0", hvp_class),
+                directions, hints, expected)]
         names = ["hvp", "HVP"]
         if hessian.full:
             names.append("hessian")
             size = self.dim_value(hessian.size)
+            doc = f"∇²{request.target} wrt {wrt}: {size} × {size}. Arguments: {doc_args}."
             if hessian.matrix is not None:
-                lines, (value,) = self.derivative_lines([hessian.matrix], [], {id(hessian.matrix): "hessian"})
                 (copy,) = self.copies([hessian.matrix], {})
-                value = self.printer.call("matrix_out", value, size, size, "_dtype", str(copy))
+                parts.append(self.derivative_function(
+                    f"hessian{suffix}", doc, [hessian.matrix],
+                    lambda values: self.printer.call("matrix_out", values[0], size, size, str(copy),
+                                                     *self.printer.placement),
+                    hints={id(hessian.matrix): "hessian"}))
             else:
-                shapes = [self.inside_shape(v) for v in request.wrt]
-                lines, (value,) = self.derivative_lines([], directions, hints, loop=(size, shapes, products, 1))
-            parts.append(self.entry_point(f"hessian{suffix}", f"∇²{request.target} wrt {wrt}: {size} × {size}. "
-                                          f"Arguments: {doc_args}.", "\n".join(lines) + f"\n    return {value}"))
+                shapes = [v.shape for v in request.wrt]
+                parts.append(self.derivative_function(f"hessian{suffix}", doc, [], lambda values: values[0],
+                                                      directions, hints, loop=(size, shapes, products, 1)))
         if self.unshadowed("HVP") != "HVP":
             parts.append(f"_HVP{suffix} = HVP{suffix}")
         if index == 0:
@@ -614,28 +637,29 @@ class NumpyWriter(Schedule):
         suffix = self.derivative_suffix(request.target)
         doc_args = ", ".join(f"{v.name}: {v.shape}" for v in self.program.arguments) or "none"
         rows, cols = (self.dim_value(entries(shape)) for shape in (y.shape, x.shape))
-        parts = []
-        for kind in ("jacobian", "value_and_jacobian"):
-            results = [y] * (kind != "jacobian")
-            if jacobian.matrix is not None:
-                lines, values = self.derivative_lines(results + [jacobian.matrix], [],
-                                                      {id(jacobian.matrix): "jacobian"})
-                copy = self.copies([jacobian.matrix], {})[0]
-                value = self.printer.call("matrix_out", values[-1], rows, cols, "_dtype", str(copy))
-            else:
-                shape = "()" if y.shape.is_scalar else self.printer.dims_tuple(y.shape.dims())
-                lines, values = self.derivative_lines(results, [jacobian.cotangent], {},
-                                                      loop=(rows, [shape], [jacobian.product], 0))
-                value = values[-1]
-            returned = value
-            if results:
-                y_value = self.printer.call("value_out", values[0], "_dtype") if y.shape.is_scalar else \
-                    self.printer.call("entries_out", values[0], "_dtype")
-                returned = f"{y_value}, {value}"
-            doc = (f"∂{request.target}/∂{x.name}: {rows} × {cols}" if kind == "jacobian" else
-                   f"({request.target} as its entries, ∂{request.target}/∂{x.name}) in one call")
-            parts.append(self.entry_point(f"{kind}{suffix}", f"{doc}. Arguments: {doc_args}.",
-                                          "\n".join(lines) + f"\n    return {returned}"))
+        if jacobian.matrix is not None:
+            (copy,) = self.copies([jacobian.matrix], {})
+            looped = {"hints": {id(jacobian.matrix): "jacobian"}}
+            matrix = [jacobian.matrix]
+
+            def matrix_out(value: str) -> str:
+                return self.printer.call("matrix_out", value, rows, cols, str(copy), *self.printer.placement)
+        else:
+            looped = {"directions": [jacobian.cotangent], "loop": (rows, [y.shape], [jacobian.product], 0)}
+            matrix = []
+
+            def matrix_out(value: str) -> str:
+                return value
+        y_out = (lambda value: self.printer.call("value_out", value, "_dtype")) if y.shape.is_scalar else \
+            (lambda value: self.printer.call("entries_out", value, *self.printer.placement))
+        parts = [
+            self.derivative_function(f"jacobian{suffix}", f"∂{request.target}/∂{x.name}: {rows} × {cols}. "
+                                     f"Arguments: {doc_args}.", matrix, lambda values: matrix_out(values[-1]),
+                                     **looped),
+            self.derivative_function(f"value_and_jacobian{suffix}",
+                                     f"({request.target} as its entries, ∂{request.target}/∂{x.name}) in one call. "
+                                     f"Arguments: {doc_args}.", [y] + matrix,
+                                     lambda values: f"{y_out(values[0])}, {matrix_out(values[-1])}", **looped)]
         if index == 0:
             parts.append("\n".join(f"{name} = {name}{suffix}" for name in ("jacobian", "value_and_jacobian")))
         return "\n\n\n".join(parts)
