@@ -26,6 +26,8 @@ class Partials:
     def __init__(self, program: Program):
         self.program = program
         self.derived: dict[tuple[str, int], UserFunction | None] = {}
+        # The derived functions by name: a second derivative differentiates them again ((∂f/∂a)').
+        self.by_name: dict[str, UserFunction] = {}
         self.shown_arity: dict[str, int] = {}  # derived name -> operands to show (not the output)
 
     def __call__(self, builder: Builder, y: Node, index: int) -> Node:
@@ -46,7 +48,7 @@ class Partials:
         return f"∂{name}/∂{function.params[index]}"
 
     def derive(self, name: str, index: int) -> UserFunction | None:
-        function = self.program.functions.get(name)
+        function = self.program.functions.get(name) or self.by_name.get(name)
         if function is None:  # used but never defined (allowed by `derive`)
             return None
 
@@ -58,19 +60,21 @@ class Partials:
         # Read back from the text stored, fresh or not: both ways give the same nodes.
         formula, params = cache.cached(f"partials/{self.key(function, index)}.json", differentiate,
                                        lambda text, _: _unflatten(json.loads(text), function))
-        return UserFunction(self.partial_name(name, index), tuple(params), formula, function.span)
+        derived = UserFunction(self.partial_name(name, index), tuple(params), formula, function.span)
+        self.by_name[derived.name] = derived
+        return derived
 
     def key(self, function: UserFunction, index: int) -> str:
         """What the derivative depends on: the formula of the function and of
         every function it calls, the consts they read, which argument, and
         symgrad's code."""
-        formulas, consts, pending = {}, {}, [function.name]
+        formulas, consts, pending = {}, {}, [function]
         while pending:
-            called = self.program.functions[pending.pop()]
+            called = pending.pop()
             formulas[called.name] = [list(called.params), _flatten(called.body)]
             for node in postorder([called.body]):
                 if node.op == "apply" and node.data not in formulas:
-                    pending.append(node.data)
+                    pending.append(self.program.functions[node.data])
                 elif node.op == "variable":
                     consts[node.data] = self.program.variables[node.data].value
         return cache.key(json.dumps([function.name, index, formulas, consts], sort_keys=True))

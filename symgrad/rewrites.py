@@ -337,6 +337,21 @@ def _negation_outward(b, name, args, data):
     return b.neg(b.op(name, a.args[0], data=data)) if _negation(b, a) else None
 
 
+def _axis_sums(b, name, args, data):
+    """colsum of a column, rowsum of a row: its sum; rowsum of a column,
+    colsum of a row: itself; colsum(diag(d)) = dᵀ, rowsum(diag(d)) = d
+    (what a Hessian or Jacobian taken at the identity's columns leaves)."""
+    (a,) = args
+    keeps = a.shape.cols == 1 if name == "rowsum" else a.shape.rows == 1
+    if keeps:
+        return a
+    if a.shape.cols == 1 or a.shape.rows == 1:
+        return b.op("sum", a)
+    if a.op == "diag_matrix":
+        return a.args[0] if name == "rowsum" else b.T(a.args[0])
+    return None
+
+
 SCATTERS = ("pick_scatter", "scatter")
 
 
@@ -671,6 +686,9 @@ REWRITES: tuple[Rewrite, ...] = (
     Rewrite("selections", ("sum", "colsum"),
             "sum(onehot(y, C) ∘ X) = sum(pick(X, y)), colsum(onehot(y, C) ∘ X) = pick(X, y), "
             "colsum(pick'(h, y)) = h", _selections),
+    Rewrite("sums along an axis", ("rowsum", "colsum"),
+            "colsum(x) = sum(x) of a column x, rowsum(x) = x, colsum(diag(d)) = dᵀ, rowsum(diag(d)) = d",
+            _axis_sums),
     Rewrite("one-hot sums", ("colsum", "sum"), "colsum(onehot(y, C)) = 𝟏ᵀ, sum(onehot(y, C)) = N", _one_hot_sums),
     Rewrite("block of a block", ("block",), "A[a:b, c:d][e:f, g:h] = A[a + e:a + f, c + g:c + h]",
             _block_of_block),

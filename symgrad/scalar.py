@@ -120,6 +120,14 @@ _ARITHMETIC = {
     "neg": lambda a: -a,
 }
 
+# The indicators and gates a derived partial holds (a second derivative reads it back).
+_INDICATORS = {
+    "gt": lambda a, b: step(a - b),
+    "ge": lambda a, b: at_least(a, b),
+    "where_gt": lambda a, b, x: step(a - b) * x,
+    "where_ge": lambda a, b, x: at_least(a, b) * x,
+}
+
 
 def number(value: float):
     """An exact SymPy number for a float written in the model (0.5 -> 1/2)."""
@@ -157,6 +165,8 @@ def sympy_body(program: Program, function: UserFunction, arguments: list) -> sym
             value = sympy_body(program, program.functions[node.data], operands)
         elif node.op in _ARITHMETIC:
             value = _ARITHMETIC[node.op](*operands)
+        elif node.op in _INDICATORS:
+            value = _INDICATORS[node.op](*operands)
         else:
             value = TO_SYMPY[node.op](*operands)
         values[id(node)] = value

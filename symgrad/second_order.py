@@ -123,6 +123,11 @@ def batched(builder: Builder, roots: list[Node], values: dict[int, object]) -> l
         rule = OPS[node.op].batch
         if rule is None or entries(node.shape) is None:
             return None
+        if node.op in ("add", "sub") and _ZERO in parts:  # x + 0, 0 - x: x (-x) spread to the sum's shape
+            (kept,) = [part for part in parts if part is not _ZERO]
+            result = builder.neg(kept) if parts[0] is _ZERO and node.op == "sub" else kept
+            memo[id(node)] = builder.fill(result, Shape(entries(node.shape), width))
+            continue
         parts = [builder.zeros(Shape(entries(arg.shape), width)) if part is _ZERO else part
                  for arg, part in zip(node.args, parts)]
         result = rule(builder, node, parts)

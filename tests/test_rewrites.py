@@ -105,6 +105,10 @@ CASES = {
     "identity added": ("param w : R^n\ninput X : R^(N x n)\nJ = sum(softplus(X w)) + 0.5 ||w||^2\n"
                        "hessian J wrt w\n", {}),
     "identity added: of a gradient": ("param A : R^(n x n)\nJ = tr(A) + ||A||^2\ngrad J wrt A\n", {}),
+    "sums along an axis": ("param w : R^n\nparam b : R\ninput X : R^(N x n)\nJ = sum(softplus(X w + b))\n"
+                           "hessian J wrt w, b\n", {}),
+    "sums along an axis: a Jacobian's diagonal": ("param b : R\ninput x : R^n\ny = tanh(x + b)\n"
+                                                   "jacobian y wrt b\n", {}),
     "diagonal of an identity": ("param x : R^n\ny = tanh(x)\njacobian y wrt x\n", {}),
 }
 SIZES = {"n": 2, "m": 2, "N": 2, "C": 2, "d": 2, "V": 3}
