@@ -48,11 +48,14 @@ _CHECK_DRAWS = 10
 def check_gradients(dims=None, seed=0, inputs=None, max_entries=10000, directions=4, rtol=1e-5, quiet=False):
     """Check every gradient of this module against central finite differences,
     in float64, at seeded random inputs or the arrays in `inputs` (a dict by
-    argument name; the others are drawn). `dims`: sizes of the dimensions
-    (default 3, 4, 5, ...). Entries are compared one by one up to
-    `max_entries` in all; every gradient is also compared along `directions`
+    argument name; the others are drawn), and every hvp and hessian against
+    differences of the gradient, every jacobian against differences of the
+    value. `dims`: sizes of the dimensions (default 3, 4, 5, ...). Entries
+    (and columns of a Hessian or Jacobian) are compared one by one up to
+    `max_entries`; every derivative is also compared along `directions`
     random directions. Prints a report unless quiet and returns it as a
-    dict: 'passed', 'gradients' (one dict each), 'notes'."""
+    dict: 'passed', 'gradients' (one dict each), 'derivatives' (one dict per
+    hvp variable, hessian and jacobian), 'notes'."""
     report = _check_run(_CHECK_SPEC, globals(), _check_probe, dims, seed, inputs, max_entries, directions, rtol)
     if not quiet:
         print(_check_table(report))
@@ -64,32 +67,51 @@ def _check_run(spec, entries, probe, dims=None, seed=0, inputs=None, max_entries
     """The report of a check (see check_gradients); CheckInputError for
     inputs that cannot be checked. `entries`: the module's functions by name;
     `probe`: its _check_probe; `progress(done, total)`: called as it goes."""
+    hessians, jacobians = spec.get("hessians", ()), spec.get("jacobians", ())
 
-    def gradients_at(args, last):
-        """Every grad statement's results at one draw (_CheckRedraw: draw again)."""
+    def derivatives_at(args, last):
+        """Every statement's results at one draw (_CheckRedraw: draw again):
+        the gradients, then the hvps, hessians and jacobians."""
         shapes = [_np.shape(value) for value in args]
         plan = _check_plan(spec, shapes, max_entries, _np.random.default_rng([seed, 1]))  # the same at every draw
         sizes_of = {a[0]: int(_np.prod(shape)) for a, shape in zip(spec["arguments"], shapes)}
         total = 2 * sum(len(chosen) + directions * (sizes_of[name] > 1) for (_, name), chosen in plan.items())
+        for _, _, wrt, full in hessians:
+            total += 2 * (directions + min(sum(sizes_of[name] for name in wrt), max_entries) * full)
+        total += 2 * sum(min(sizes_of[name], max_entries) + directions * (sizes_of[name] > 1)
+                         for _, _, name in jacobians)
         counter = _check_counter(progress, total)
-        return [_check_gradient(spec, entries, probe, args, request, plan, directions, rtol,
-                                _np.random.default_rng([seed, 2]), last, counter) for request in spec["grads"]]
+        gradients = [_check_gradient(spec, entries, probe, args, request, plan, directions, rtol,
+                                     _np.random.default_rng([seed, 2]), last, counter) for request in spec["grads"]]
+        rng = _np.random.default_rng([seed, 3])
+        derivatives = [_check_hessian(spec, entries, probe, args, request, max_entries, directions, rtol, rng, last,
+                                      counter) for request in hessians]
+        derivatives += [[_check_jacobian(spec, entries, probe, args, request, max_entries, directions, rtol, rng,
+                                         last, counter)] for request in jacobians]
+        return gradients, derivatives
 
-    drawn = check_inputs(spec, probe, dims, seed, inputs, gradients_at)
+    drawn = check_inputs(spec, probe, dims, seed, inputs, derivatives_at)
     notes = drawn["notes"]
-    flat = [result for results in drawn["accepted"] for result in results]
+    gradients, derivatives = drawn["accepted"]
+    flat = [result for results in gradients for result in results]
+    rows = [row for found in derivatives for row in found]
     notes += [f"d{r['target']}/d{r['variable']}: {r['error']}" for r in flat if r["error"]]
+    notes += [f"{r['name']}: {r['error']}" for r in rows if r["error"]]
     notes += [f"d{r['target']}/d{r['variable']} is 0 at every point compared: these inputs do not "
               f"exercise it (try another --seed)" for r in flat if r["all_zero"]]
-    skipped = sum(result["skipped_at_kinks"] for result in flat)
+    notes += [f"{r['name']} is 0 at every point compared: these inputs do not exercise it (try another --seed)"
+              for r in rows if r["all_zero"]]
+    notes += [f"{r['name']} is not symmetric: entry {a['where']} is {a['entry']:.9g}, entry {a['where'][::-1]} "
+              f"is {a['transposed']:.9g}" for r in rows for a in [r["asymmetry"]] if a and a["max_rel_error"] > rtol]
+    skipped = sum(result["skipped_at_kinks"] for result in flat + rows)
     if skipped:
         notes.append(f"{skipped} comparison{'s' * (skipped > 1)} skipped: the inputs put a kink "
                      f"within the step")
     return {
-        "model": spec["model"], "passed": all(result["passed"] for result in flat),
+        "model": spec["model"], "passed": all(result["passed"] for result in flat + rows),
         "dims": drawn["sizes"], "seed": seed, "given": drawn["given"], "draws": drawn["draws"], "ids": drawn["ids"],
         "directions": directions, "max_entries": max_entries, "rtol": rtol, "floor": _CHECK_FLOOR,
-        "gradients": flat, "notes": notes,
+        "gradients": flat, "derivatives": rows, "notes": notes,
     }
 
 
@@ -442,16 +464,9 @@ def _check_compare(spec, probe, evaluate, args, index, analytic, chosen, directi
     comparison whose two points straddle a kink redraws the inputs)."""
     x = args[index]
     flat, g = x.reshape(-1), [a.reshape(-1) for a in analytic]
-    rms = float(_np.sqrt(_np.mean(flat * flat))) if flat.size else 0.0
-    rms = rms if rms > 0 else 1.0
+    rms = _check_rms(x)
     largest = max((float(_np.max(_np.abs(a))) for a in g if a.size), default=0.0)
     rows, skipped = [], 0
-
-    def straddled(points):
-        """The first kink whose argument is on different sides at the two
-        points (copied: a kink's argument may be a view of an argument)."""
-        ends = [[_np.array(k) for k in probe(*values)[0]] for values in points()]
-        return next((site for site, a, b in zip(spec["kinks"], *ends) if _np.any(_np.sign(a) != _np.sign(b))), None)
 
     def compare(where, f_plus, f_minus, step, projected, spread, points):
         nonlocal skipped
@@ -460,9 +475,9 @@ def _check_compare(spec, probe, evaluate, args, index, analytic, chosen, directi
         numeric = (f_plus - f_minus) / step
         floor = _CHECK_FLOOR * _CHECK_EPS * (max(scale, abs(f_plus), abs(f_minus)) / step * 2 + spread)
         fails = any(not abs(a - numeric) <= max(rtol * max(abs(a), abs(numeric)), floor) for a in projected)
-        site = straddled(points) if fails and spec["kinks"] else None
+        site = _check_straddled(spec, probe, points) if fails and spec["kinks"] else None
         if site and not skip:
-            raise _CheckRedraw(f"a step put the argument of {site[0]} at {site[1]} (`{site[2]}`) across its kink")
+            raise _CheckRedraw(_check_across(site))
         if site:
             skipped += 1
         else:
@@ -501,6 +516,18 @@ def _check_compare(spec, probe, evaluate, args, index, analytic, chosen, directi
     return rows, skipped
 
 
+def _check_straddled(spec, probe, points):
+    """The first kink whose argument is on different sides at the two points
+    that points() yields (copied: a kink's argument may be a view of an argument)."""
+    ends = [[_np.array(k) for k in probe(*values)[0]] for values in points()]
+    return next((site for site, a, b in zip(spec["kinks"], *ends) if _np.any(_np.sign(a) != _np.sign(b))), None)
+
+
+def _check_across(site):
+    """Why inputs are drawn again when a step crossed a kink (site: op, where, line)."""
+    return f"a step put the argument of {site[0]} at {site[1]} (`{site[2]}`) across its kink"
+
+
 def _check_summary(target, name, x, rows, skipped, rtol, error=None):
     """One gradient's line of the report: what was compared, the largest
     errors, and the worst comparison: the entry with the largest relative
@@ -530,44 +557,388 @@ def _check_summary(target, name, x, rows, skipped, rtol, error=None):
     }
 
 
+# ---------------------------------------------- hvp, hessian and jacobian checks
+# Each hessian statement's hvp along `directions` random directions V (per
+# variable, standard normal entries times the variable's rms, so that x ± t V
+# moves every entry about as far as a gradient's step; t = eps^(1/3)): per
+# entry of every variable A, (H V)_A against (g_A(x + t V) - g_A(x - t V)) / 2t,
+# g the gradient from value_and_grad. A difference of first derivatives is
+# one finite-difference level, as for gradients: the same rtol, and the floor
+# 100 eps (C / t + G), C the largest |gradient entry| at the two points, G the
+# largest |(H V)_A|. Its hessian (every variable a vector or scalar): column j
+# and row j against (g(x + h e_j) - g(x - h e_j)) / 2h (h as for gradients)
+# for up to max_entries columns, H V along the same directions, and
+# |H_ij - H_ji| within the tolerance of those comparisons. Each jacobian
+# statement: every column of jacobian() and of value_and_jacobian() against
+# differences of the value y, and J v along random unit directions, as a
+# gradient is checked (C the largest of |y| and sum_j |J_ij x_j|).
+
+
+class _CheckBroken(Exception):
+    """A generated function is missing, raised, or gave the wrong shape: its
+    row fails with this message, without comparisons."""
+
+
+def _check_calling(name, function, *args):
+    """function(*args) (`name`: how the report calls it), or _CheckBroken."""
+    if function is None:
+        raise _CheckBroken(f"the module has no {name}: compile the model again")
+    try:
+        return function(*args)
+    except Exception as error:
+        raise _CheckBroken(f"{name} raised {type(error).__name__}: {error}") from None
+
+
+def _check_rms(x):
+    """The root mean square of an array's entries, 1 where they are all 0."""
+    rms = float(_np.sqrt(_np.mean(x * x))) if x.size else 0.0
+    return rms if rms > 0 else 1.0
+
+
+def _check_columns(size, max_entries, rng):
+    """The columns of a Hessian or Jacobian to compare one by one: all, or a
+    random sample of max_entries."""
+    return _np.arange(size) if size <= max_entries else _np.sort(rng.choice(size, max(max_entries, 0), replace=False))
+
+
+def _check_along(function, args, moves, what):
+    """The central difference of function(args) along a direction, as a
+    function of the step t: moves = [(argument's index, its value, its part
+    of the direction)]; see _check_differences (`what`: what function computes)."""
+    def difference(t):
+        moved = [list(args), list(args)]
+        for index, x, along in moves:
+            moved[0][index], moved[1][index] = x + t * along, x - t * along
+        plus, minus = function(moved[0]), function(moved[1])
+        return plus, minus, t, lambda: iter(moved)
+    return _check_differences(difference, what)
+
+
+def _check_stepped(function, args, flat, position, what):
+    """The central difference of function(args) in one entry, flat[position]
+    (flat: a view of one of args), as a function of the step h; see
+    _check_differences."""
+    centre = flat[position]
+
+    def difference(h):
+        flat[position] = centre + h
+        high, plus = flat[position], function(args)
+        flat[position] = centre - h
+        low, minus = flat[position], function(args)
+        flat[position] = centre
+
+        def points():
+            for value in (high, low):
+                flat[position] = value
+                yield args
+            flat[position] = centre
+        return plus, minus, float(high - low) / 2, points
+    return _check_differences(difference, what)
+
+
+def _check_differences(difference, what):
+    """difference(step) -> (f at the far point, f at the near one, half the
+    step actually taken, the two points as a function for _check_straddled),
+    as a function of the step that computes each step once and returns
+    (numeric derivative, f at both points, half step, points)."""
+    found = {}
+
+    def at(step):
+        if step not in found:
+            plus, minus, half, points = difference(step)
+            _check_finite((plus, minus), what)
+            found[step] = ((plus - minus) / (2 * half), plus, minus, half, points)
+        return found[step]
+    return at
+
+
+def _check_finite(arrays, what):
+    if not all(_np.all(_np.isfinite(a)) for a in arrays):
+        raise _CheckRedraw(f"a finite-difference step left the model's domain (its {what} is not finite there)")
+
+
+class _CheckTally:
+    """The comparisons of one row of the report (an hvp's variable, a
+    hessian, a jacobian), each an entry of a numeric derivative against the
+    same entry of the analytic arrays. A failing comparison is computed again
+    by Richardson extrapolation, (4 D(s/2) - D(s)) / 3 from a second
+    difference of half the step, whose truncation error is O(s^4) where
+    D(s)'s is O(s^2) (a model whose third derivatives are large, a deep
+    tanh network, fails the first only). A comparison that fails both
+    and whose two points put a kink's argument on different sides draws the
+    inputs again (when skip: it is skipped and counted)."""
+
+    def __init__(self, spec, probe, rtol, skip):
+        self.spec, self.probe, self.rtol, self.skip = spec, probe, rtol, skip
+        self.max_abs, self.max_rel, self.worst = 0.0, -1.0, {}  # the worst by kind: column or direction
+        self.all_zero, self.skipped, self.columns, self.directions = True, 0, 0, 0
+
+    def passes(self, numeric, analytic, floor):
+        passes = _np.ones(numeric.shape, dtype=bool)
+        for a in analytic.values():
+            passes &= _np.abs(a - numeric) <= _np.maximum(self.rtol * _np.maximum(_np.abs(a), _np.abs(numeric)),
+                                                          floor)
+        return passes
+
+    def add(self, difference, step, part, analytic, scale, where, direction=None):
+        """Compare difference(step) (see _check_differences), its entries
+        `part` (a slice), with each analytic array ({the function it comes
+        from: array}); floor 100 eps (F / half step + G), F the largest of
+        `scale` and |f| at the two points, G the largest |analytic|. where(i):
+        the index the report shows for entry i (or {function: where}, where
+        they differ); direction: its number, for a comparison along a
+        direction (else a column's)."""
+        analytic = {via: _np.asarray(a, dtype=_np.float64).reshape(-1) for via, a in analytic.items()}
+        spread = max(float(_np.max(_np.abs(a), initial=0)) for a in analytic.values())
+
+        def compared(step):
+            numeric, plus, minus, half, points = difference(step)
+            largest = max(scale, float(_np.max(_np.abs(plus), initial=0)), float(_np.max(_np.abs(minus), initial=0)))
+            return numeric[part], _CHECK_FLOOR * _CHECK_EPS * (largest / half + spread), points
+
+        numeric, floor, points = compared(step)
+        passes = self.passes(numeric, analytic, floor)
+        if not passes.all():
+            halved, halved_floor, _ = compared(step / 2)
+            # the rounding error of 4/3 D(s/2) - 1/3 D(s): (4/3 2 + 1/3) = 3 times D(s)'s
+            numeric = _np.where(passes, numeric, (4 * halved - numeric) / 3)
+            floor = _np.where(passes, floor, max(3 * floor, halved_floor))
+            passes = self.passes(numeric, analytic, floor)
+        kept = _np.ones(numeric.shape, dtype=bool)
+        if not passes.all() and self.spec["kinks"]:
+            site = _check_straddled(self.spec, self.probe, points)
+            if site and not self.skip:
+                raise _CheckRedraw(_check_across(site))
+            if site:
+                self.skipped += int(_np.sum(~passes))
+                kept = passes
+        if direction is None:
+            self.columns += 1
+        else:
+            self.directions += 1
+        positions = _np.flatnonzero(kept)
+        floor = _np.broadcast_to(floor, numeric.shape)[positions]
+        for via, a in analytic.items():
+            a, n = a[positions], numeric[positions]
+            difference, size = _np.abs(a - n), _np.maximum(_np.abs(a), _np.abs(n))
+            finite = _np.isfinite(a)
+            relative = _np.where(finite, difference / _np.maximum(size, _np.maximum(floor / self.rtol, 1e-300)),
+                                 _np.inf)
+            self.all_zero = self.all_zero and not _np.any(size)
+            if not len(positions):
+                continue
+            self.max_abs = max(self.max_abs, float(_np.max(_np.where(finite, difference, _np.inf))))
+            worst = int(_np.argmax(relative))
+            self.max_rel = max(self.max_rel, float(relative[worst]))
+            kind = "column" if direction is None else "direction"
+            if relative[worst] > self.worst.get(kind, (-1.0,))[0]:
+                self.worst[kind] = (float(relative[worst]), {
+                    "where": (where[via] if isinstance(where, dict) else where)(int(positions[worst])),
+                    "direction": direction,
+                    "analytic": float(a[worst]), "numeric": float(n[worst]), "via": via})
+        return float(_np.max(floor, initial=0))
+
+    def summary(self, kind, target, variable, shape, checked, error=None, asymmetry=None):
+        """The row: `checked` entries of the `shape` compared column by
+        column (an hvp: every entry, along each direction). Its worst
+        comparison: a column's, unless only a direction fails (as for gradients)."""
+        column, along = self.worst.get("column"), self.worst.get("direction")
+        worst = column if column and not (along and column[0] <= self.rtol < along[0]) else along
+        name = f"{kind} {target}" + (f" wrt {variable}" if kind != "hessian" else "")
+        symmetric = asymmetry is None or asymmetry["max_rel_error"] <= self.rtol
+        return {
+            "kind": kind, "name": name, "target": target, "variable": variable, "shape": list(shape),
+            "entries": int(_np.prod(shape)), "entries_checked": int(checked), "directions": self.directions,
+            "max_abs_error": self.max_abs, "max_rel_error": max(self.max_rel, 0.0), "worst": worst and worst[1],
+            "skipped_at_kinks": self.skipped, "all_zero": self.all_zero and bool(self.worst),
+            "asymmetry": asymmetry,
+            "passed": bool(self.max_rel <= self.rtol and symmetric and error is None), "error": error,
+        }
+
+
+def _check_hessian(spec, entries, probe, args, request, max_entries, directions, rtol, rng, skip, count):
+    """The rows of one hessian statement: its hvp, one row per variable, and
+    its hessian where it has one, against differences of the gradient."""
+    target, suffix, wrt, full = request
+    names = [a[0] for a in spec["arguments"]]
+    _, grad_suffix, grad_wrt = next(g for g in spec["grads"] if g[0] == target)
+    indices, picks = [names.index(name) for name in wrt], [grad_wrt.index(name) for name in wrt]
+    xs = [args[index] for index in indices]
+    offsets = _np.cumsum([0] + [x.size for x in xs])
+    order = int(offsets[-1])
+    tallies = [_CheckTally(spec, probe, rtol, skip) for _ in wrt]
+    square = _CheckTally(spec, probe, rtol, skip) if full else None
+    value_and_grad = entries.get("value_and_grad" + grad_suffix)
+
+    def gradient(values):
+        """The gradient of the statement's variables, flat, one after the other."""
+        grads = _check_calling(f"value_and_grad{grad_suffix}", value_and_grad, *values)[1]
+        return _np.concatenate([_np.array(grads[p], dtype=_np.float64).reshape(-1) for p in picks])
+
+    def rows(error=None, asymmetry=None):
+        found = [t.summary("hvp", target, name, x.shape, x.size * (t.directions > 0), error)
+                 for t, name, x in zip(tallies, wrt, xs)]
+        return found + ([square.summary("hessian", target, ", ".join(wrt), (order, order),
+                                        order * square.columns, error, asymmetry)] if square else [])
+
+    try:
+        hessian = None
+        if square:
+            hessian = _np.array(_check_calling(f"hessian{suffix}", entries.get("hessian" + suffix), *args),
+                                dtype=_np.float64)
+            if hessian.shape != (order, order):
+                raise _CheckBroken(f"hessian{suffix} gave shape {hessian.shape}, expected {(order, order)}")
+        for direction in range(1, directions + 1):
+            v = [rng.standard_normal(x.shape) * _check_rms(x) for x in xs]
+            difference = _check_along(gradient, args, list(zip(indices, xs, v)), "gradient")
+            products = _check_calling(f"hvp{suffix}", entries.get("hvp" + suffix), *args, tuple(v))
+            if len(products) != len(wrt):
+                raise _CheckBroken(f"hvp{suffix} gave {len(products)} arrays for {len(wrt)} variables")
+            for number, (tally, name, x, product) in enumerate(zip(tallies, wrt, xs, products)):
+                if _np.shape(product) != x.shape:
+                    raise _CheckBroken(f"hvp{suffix} gave shape {_np.shape(product)} for {name}, of shape {x.shape}")
+                tally.add(difference, _CHECK_STEP, slice(offsets[number], offsets[number + 1]), {"hvp": product}, 0.0,
+                          lambda i, shape=x.shape: [int(k) for k in _np.unravel_index(i, shape)], direction)
+            if square:
+                product = hessian @ _np.concatenate([along.reshape(-1) for along in v])
+                square.add(difference, _CHECK_STEP, slice(None), {"hessian": product}, 0.0, lambda i: [i], direction)
+            if count:
+                count(2)
+        if not square:
+            return rows()
+        floor = 0.0
+        for column in (int(c) for c in _check_columns(order, max_entries, rng)):
+            number = int(_np.searchsorted(offsets, column, side="right")) - 1
+            flat, position = xs[number].reshape(-1), column - int(offsets[number])
+            difference = _check_stepped(gradient, args, flat, position, "gradient")
+            step = _CHECK_STEP * max(abs(flat[position]), _check_rms(xs[number]))
+            floor = max(floor, square.add(
+                difference, step, slice(None), {"hessian": hessian[:, column], "hessian transposed": hessian[column]},
+                0.0, {"hessian": lambda i, column=column: [i, column],
+                      "hessian transposed": lambda i, column=column: [column, i]}))
+            if count:
+                count(2)
+        return rows(asymmetry=_check_symmetry(hessian, floor, rtol))
+    except _CheckBroken as error:
+        return rows(str(error))
+
+
+def _check_symmetry(hessian, floor, rtol):
+    """How far a Hessian is from symmetric: the largest relative difference
+    of H_ij and H_ji (measured as the report measures errors) and where."""
+    size = _np.maximum(_np.abs(hessian), _np.abs(hessian.T))
+    relative = _np.abs(hessian - hessian.T) / _np.maximum(size, max(floor / rtol, 1e-300))
+    if not relative.size:
+        return {"max_rel_error": 0.0, "where": None}
+    i, j = (int(k) for k in _np.unravel_index(int(_np.argmax(relative)), relative.shape))
+    return {"max_rel_error": float(relative[i, j]), "where": [i, j],
+            "entry": float(hessian[i, j]), "transposed": float(hessian[j, i])}
+
+
+def _check_jacobian(spec, entries, probe, args, request, max_entries, directions, rtol, rng, skip, count):
+    """The row of one jacobian statement: jacobian() and value_and_jacobian()
+    against differences of the value."""
+    target, suffix, name = request
+    index = [a[0] for a in spec["arguments"]].index(name)
+    x = args[index]
+    flat, rms = x.reshape(-1), _check_rms(x)
+    tally = _CheckTally(spec, probe, rtol, skip)
+    together = entries.get("value_and_jacobian" + suffix)
+    shape = (0, x.size)
+
+    def value(values):
+        y = _check_calling(f"value_and_jacobian{suffix}", together, *values)[0]
+        return _np.array(y, dtype=_np.float64).reshape(-1)
+
+    try:
+        y, pairs = _check_calling(f"value_and_jacobian{suffix}", together, *args)
+        alone = _check_calling(f"jacobian{suffix}", entries.get("jacobian" + suffix), *args)
+        y = _np.array(y, dtype=_np.float64).reshape(-1)
+        if not _np.all(_np.isfinite(y)):
+            raise _CheckRedraw(f"the value of {target} is not finite")
+        shape = (y.size, x.size)
+        matrices = {"jacobian": _np.array(alone, dtype=_np.float64),
+                    "value_and_jacobian": _np.array(pairs, dtype=_np.float64)}
+        for via, matrix in matrices.items():
+            if matrix.shape != shape:
+                raise _CheckBroken(f"{via}{suffix} gave shape {matrix.shape}, expected {shape}")
+        # what rounding in y grows with, also where its terms cancel: |y|, and sum_j |J_ij x_j|
+        scale = max(float(_np.max(_np.abs(y), initial=0)),
+                    float(_np.max(_np.abs(matrices["jacobian"]) @ _np.abs(flat), initial=0)))
+        for column in (int(c) for c in _check_columns(x.size, max_entries, rng)):
+            step = _CHECK_STEP * max(abs(flat[column]), rms)
+            tally.add(_check_stepped(value, args, flat, column, "value"), step, slice(None),
+                      {via: m[:, column] for via, m in matrices.items()}, scale, lambda i, column=column: [i, column])
+            if count:
+                count(2)
+        for direction in range(1, directions + 1 if x.size > 1 else 1):
+            v = rng.standard_normal(x.shape)
+            v /= _np.sqrt(_np.sum(v * v))
+            tally.add(_check_along(value, args, [(index, x, v)], "value"), _CHECK_STEP * rms * x.size ** 0.5, slice(None),
+                      {via: m @ v.reshape(-1) for via, m in matrices.items()}, scale, lambda i: [i], direction)
+            if count:
+                count(2)
+        return tally.summary("jacobian", target, name, shape, shape[0] * tally.columns)
+    except _CheckBroken as error:
+        return tally.summary("jacobian", target, name, shape, 0, str(error))
+
+
 def _check_table(report, color=False):
-    """The report as aligned text, one table per grad statement."""
+    """The report as aligned text: one table per grad statement, then one of
+    the hvps, hessians and jacobians."""
     paint = (lambda text, code: f"\x1b[{code}m{text}\x1b[0m") if color else (lambda text, code: text)
     sizes = ", ".join(f"{dim}={size}" for dim, size in report["dims"].items())
     given = f"; arrays given for {', '.join(report['given'])}" if report["given"] else ""
+    derivatives = report.get("derivatives", [])
     lines = [f"{report['model']}: {sizes + '; ' if sizes else ''}seed {report['seed']}{given}; float64; "
-             f"each gradient per entry and along {report['directions']} random directions"]
+             + (f"each gradient per entry and along {report['directions']} random directions" if report["gradients"]
+                else f"along {report['directions']} random directions")]
     lines += [f"ids (not differentiated): {', '.join(report['ids'])}"] * bool(report.get("ids"))
-    header = ("variable", "shape", "entries checked", "max abs err", "max rel err", "worst entry",
-              "analytic", "numeric", "")
+    header = ["shape", "entries checked", "max abs err", "max rel err", "worst entry", "analytic", "numeric", ""]
+
+    def table(title, first, rows):
+        """A title over rows (label, result) as aligned columns, `first` the label's heading."""
+        cells = [[first] + header] + [[label, " x ".join(map(str, r["shape"])) or "scalar", f"{r['entries_checked']} of {r['entries']}",
+                  f"{r['max_abs_error']:.1e}", f"{r['max_rel_error']:.1e}", _check_where(r["worst"]),
+                  *(f"{r['worst'][key]:.9g}" if r["worst"] else "-" for key in ("analytic", "numeric")),
+                  "pass" if r["passed"] else "FAIL"] for label, r in rows]
+        widths = [max(len(row[column]) for row in cells) for column in range(len(cells[0]))]
+        lines.append(title)
+        for number, row in enumerate(cells):
+            padded = [cell.ljust(width) for cell, width in zip(row, widths)]
+            if number:
+                padded[-1] = paint(row[-1], "32" if row[-1] == "pass" else "1;31")
+            lines.append(("  " + "  ".join(padded)).rstrip())
+
     for target in dict.fromkeys(result["target"] for result in report["gradients"]):
         results = [r for r in report["gradients"] if r["target"] == target]
-        rows = [header]
-        for r in results:
-            worst = r["worst"] or {"where": "-", "analytic": "-", "numeric": "-"}
-            where = worst["where"]
-            if isinstance(where, list):
-                where = "[" + ", ".join(map(str, where)) + "]" if where else "-"
-            shape = " x ".join(map(str, r["shape"])) or "scalar"
-            rows.append((r["variable"], shape, f"{r['entries_checked']} of {r['entries']}",
-                         f"{r['max_abs_error']:.1e}", f"{r['max_rel_error']:.1e}", where,
-                         *(f"{worst[key]:.9g}" if r["worst"] else "-" for key in ("analytic", "numeric")),
-                         "pass" if r["passed"] else "FAIL"))
-        widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-        lines.append(f"grad {target} wrt {', '.join(r['variable'] for r in results)}")
-        for number, row in enumerate(rows):
-            cells = [cell.ljust(width) for cell, width in zip(row, widths)]
-            if number:
-                cells[-1] = paint(row[-1], "32" if row[-1] == "pass" else "1;31")
-            lines.append(("  " + "  ".join(cells)).rstrip())
+        table(f"grad {target} wrt {', '.join(r['variable'] for r in results)}",
+              "variable", [(r["variable"], r) for r in results])
+    if derivatives:
+        table(f"hvp, hessian, jacobian: against central differences of the gradient (of the value for a jacobian), "
+              f"hessian and jacobian per column, all along {report['directions']} random directions",
+              "derivative", [(r["name"], r) for r in derivatives])
     lines += [f"note: {note}" for note in report["notes"]]
     failed = [f"d{r['target']}/d{r['variable']}" for r in report["gradients"] if not r["passed"]]
-    count = len(report["gradients"])
+    failed += [r["name"] for r in derivatives if not r["passed"]]
+    count = len(report["gradients"]) + len(derivatives)
+    noun = "derivative" if derivatives else "gradient"
     if failed:
-        lines.append(paint(f"FAILED: {len(failed)} of {count} gradients disagree with finite differences "
+        lines.append(paint(f"FAILED: {len(failed)} of {count} {noun}s disagree with finite differences "
                            f"({', '.join(failed)})", "1;31"))
     else:
-        lines.append(paint(f"passed: {'all ' * (count > 1)}{count} gradient{'s' * (count > 1)} agree"
+        lines.append(paint(f"passed: {'all ' * (count > 1)}{count} {noun}{'s' * (count > 1)} agree"
                            f"{'s' * (count == 1)} with finite differences "
                            f"(max rel err <= rtol = {report['rtol']:g})", "32"))
     return "\n".join(lines)
+
+
+def _check_where(worst):
+    """The worst comparison's place as the table shows it: an entry [i, j],
+    a gradient's "direction 2", a product's entry along one, "[3], direction 2"."""
+    if not worst:
+        return "-"
+    where = worst["where"]
+    if isinstance(where, list):
+        where = "[" + ", ".join(map(str, where)) + "]" if where else "-"
+    return f"{where}, direction {worst['direction']}" if worst.get("direction") else where

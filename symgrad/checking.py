@@ -1,7 +1,7 @@
-"""Gradient checks: every gradient of a compiled model against finite differences.
+"""Gradient checks: every derivative of a compiled model against finite differences.
 
     report = symgrad.check("examples/window.sg", dims={"n": 8, "m": 20}, seed=1)
-    report.passed, report.results, report.to_json()
+    report.passed, report.results, report.derivatives, report.to_json()
 
 and `symgrad check MODEL.sg` (its command line: symgrad.cli_check). The
 numerical work is NumPy-only code in symgrad/check_runtime.py, run here
@@ -30,6 +30,11 @@ The check (see symgrad/check_runtime.py for the formulas):
 - Per entry for up to `max_entries` entries in all (default 10,000), and
   along `directions` random unit directions for every gradient, both in
   float64, against value_and_grad and backward(forward(...)) alike.
+- Second derivatives against differences of the gradient (one
+  finite-difference level, so the same tolerance): each hessian statement's
+  hvp along the random directions, its hessian column by column (and its
+  symmetry); each jacobian statement's jacobian and value_and_jacobian
+  against differences of the value, as a gradient is checked.
 
 docs/checking.md is the user's account of all this.
 """
@@ -84,16 +89,36 @@ class GradientCheck:
 
 
 @dataclass
+class DerivativeCheck(GradientCheck):
+    """One row of the check of second derivatives and Jacobians: `kind`
+    "hvp" (one row per variable of a hessian statement), "hessian" or
+    "jacobian"; `name` as the report shows it ("hvp J wrt w", "hessian J",
+    "jacobian p wrt w"); `variable`: a hessian's variables, "w, b". `shape`:
+    of what is compared (the variable, the Hessian, the Jacobian);
+    `entries_checked`: its entries compared column by column (an hvp's: every
+    entry, along each direction). `worst` has `direction` too (its number, or
+    None for a column). `asymmetry` (a hessian's): the largest relative
+    |H_ij - H_ji| (`max_rel_error`) and where."""
+
+    kind: str = ""
+    name: str = ""
+    asymmetry: dict | None = None
+
+
+@dataclass
 class Report:
     """What `symgrad.check` found: `.passed`, `.results` (one GradientCheck
-    per gradient), `.notes`; `str()` is the terminal table, `.to_json()`,
-    `.to_markdown()`; it shows as a table in Jupyter."""
+    per gradient), `.derivatives` (one DerivativeCheck per hvp variable,
+    hessian and jacobian), `.notes`; `str()` is the terminal table,
+    `.to_json()`, `.to_markdown()`; it shows as a table in Jupyter."""
 
     data: dict
     results: list[GradientCheck] = field(init=False)
+    derivatives: list[DerivativeCheck] = field(init=False)
 
     def __post_init__(self):
         self.results = [GradientCheck(**result) for result in self.data["gradients"]]
+        self.derivatives = [DerivativeCheck(**row) for row in self.data.get("derivatives", [])]
 
     @property
     def passed(self) -> bool:
@@ -108,6 +133,11 @@ class Report:
         or of `target`'s)."""
         return next(r for r in self.results if r.variable == variable and target in (None, r.target))
 
+    def derivative(self, name: str) -> DerivativeCheck:
+        """The row of an hvp, hessian or jacobian by its name: "hvp J wrt w",
+        "hessian J", "jacobian p wrt w"."""
+        return next(r for r in self.derivatives if r.name == name)
+
     def to_text(self, color: bool = False) -> str:
         return runtime()["_check_table"](self.data, color)
 
@@ -121,15 +151,17 @@ class Report:
         sizes = ", ".join(f"{d} = {s}" for d, s in data["dims"].items())
         lines = [f"**symgrad check** `{data['model']}`: {'passed' if self.passed else '**FAILED**'} "
                  f"({sizes + '; ' if sizes else ''}seed {data['seed']}; rtol {data['rtol']:g}; "
-                 f"{data['directions']} random directions per gradient)", "",
-                 "| gradient | shape | entries checked | max abs error | max rel error | worst | analytic "
+                 f"{data['directions']} random directions per {'derivative' if self.derivatives else 'gradient'})", "",
+                 f"| {'derivative' if self.derivatives else 'gradient'} | shape | entries checked | max abs error | max rel error | worst | analytic "
                  "| numeric | result |", "|---|---|---|---|---|---|---|---|---|"]
         if data.get("ids"):
             lines[1:1] = ["", f"ids (not differentiated): {', '.join(data['ids'])}"]
-        for r in self.results:
+        for label, r in [(f"∂{r.target}/∂{r.variable}", r) for r in self.results] + \
+                        [(r.name, r) for r in self.derivatives]:
             worst = r.worst or {"where": "", "analytic": math.nan, "numeric": math.nan}
-            lines.append(f"| ∂{r.target}/∂{r.variable} | {_shape(r.shape)} | {r.entries_checked} of {r.entries} "
-                         f"| {r.max_abs_error:.1e} | {r.max_rel_error:.1e} | {_where(worst['where'])} "
+            where = _where(worst["where"]) + (f", direction {worst['direction']}" if worst.get("direction") else "")
+            lines.append(f"| {label} | {_shape(r.shape)} | {r.entries_checked} of {r.entries} "
+                         f"| {r.max_abs_error:.1e} | {r.max_rel_error:.1e} | {where} "
                          f"| {worst['analytic']:.9g} | {worst['numeric']:.9g} "
                          f"| {'pass' if r.passed else '**FAIL**'} |")
         lines += [""] + [f"- {note}" for note in self.notes]
@@ -205,7 +237,8 @@ def read_inputs(inputs) -> dict | None:
 
 def check(model, dims: dict | None = None, seed: int = 0, inputs=None, max_entries: int = MAX_ENTRIES,
           directions: int = DIRECTIONS, rtol: float = RTOL, progress=None) -> Report:
-    """Check every gradient of a model against finite differences.
+    """Check every gradient of a model against finite differences, and every
+    hvp, hessian and jacobian it has (see the module's docstring).
     model: a path, model text, or a compiled module; dims: sizes of the
     dimensions; inputs: a dict of arrays by argument name, or a .npz path
     (arguments left out are drawn); progress(done, total): called as it goes.

@@ -1,4 +1,4 @@
-"""`symgrad check`: the command line of the gradient check (symgrad.checking)."""
+"""`symgrad check`: the command line of the derivative check (symgrad.checking)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ class Progress:
 
 
 def run(args) -> int:
-    """`symgrad check`: 0 when every gradient passes, 1 when one fails, 2 for bad input."""
+    """`symgrad check`: 0 when every gradient, hvp, hessian and jacobian
+    passes, 1 when one fails, 2 for bad input."""
     if args.json == args.markdown == "-":
         print("symgrad: error: --json - and --markdown - would both write to standard output: "
               "write one of them to a file", file=sys.stderr)

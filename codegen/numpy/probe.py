@@ -14,6 +14,7 @@ import re
 from symgrad.binding import plan
 from symgrad.ir import postorder
 from symgrad.ops import OPS
+from symgrad.second_order import entries
 from symgrad.shapes import dim_python, dim_symbols
 
 from .. import literal_dict
@@ -44,7 +45,8 @@ class ProbeWriter:
 
     # ------------------------------------------------------------ the walk
     def section(self) -> str:
-        for node in postorder([request.node for request in self.program.grads]):
+        program = self.program  # a hessian's scalar has a grad statement; a jacobian's value may have none
+        for node in postorder([request.node for request in program.grads + program.jacobians]):
             self.visit(node, {})
             if node.op == "apply" and node.data in self.program.functions:
                 function = self.program.functions[node.data]
@@ -139,13 +141,20 @@ class ProbeWriter:
             "requirements": [(r.dim, r.minimum, r.message) for r in program.requirements],
             "grads": [(r.target, "" if count == 1 else f"_{self.spelled.get(r.target, r.target)}",
                        tuple(v.name for v in r.wrt)) for r in program.grads],
+            # Every hessian and jacobian statement has functions suffixed _TARGET.
+            "hessians": [(r.target, f"_{self.spelled.get(r.target, r.target)}", tuple(v.name for v in r.wrt),
+                          all(entries(v.shape) is not None for v in r.wrt)) for r in program.hessians],
+            "jacobians": [(r.target, f"_{self.spelled.get(r.target, r.target)}", r.variable.name)
+                          for r in program.jacobians],
             "kinks": [site for site, margins in self.kinks for _ in margins],
             "domains": [site for site, _ in self.domains],
         }
         return literal_dict("_CHECK_SPEC", spec, (
             "# What check_gradients needs: the arguments (name, Python name, kind, rows, columns,\n"
             "# the domain random values are drawn from), the grad statements (target, suffix of\n"
-            "# their functions, wrt), the kinks and the functions with a restricted domain.\n"))
+            "# their functions, wrt), the hessian statements (target, suffix, wrt, whether it has\n"
+            "# a full Hessian), the jacobian statements (target, suffix, variable), the kinks\n"
+            "# and the functions with a restricted domain.\n"))
 
     def probe(self) -> str:
         arguments = [self.spelled[v.name] for v in self.program.arguments]
