@@ -99,8 +99,8 @@ def _check_run(spec, entries, probe, dims=None, seed=0, inputs=None, max_entries
     notes += [f"{r['name']}: {r['error']}" for r in rows if r["error"]]
     notes += [f"d{r['target']}/d{r['variable']} is 0 at every point compared: these inputs do not "
               f"exercise it (try another --seed)" for r in flat if r["all_zero"]]
-    notes += [f"{r['name']} is 0 at every point compared: these inputs do not exercise it (try another --seed)"
-              for r in rows if r["all_zero"]]
+    notes += [f"{r['name']} is 0 at every point compared: the model is linear in its variables there, or these "
+              f"inputs do not exercise it (try another --seed)" for r in rows if r["all_zero"]]
     notes += [f"{r['name']} is not symmetric: entry {a['where']} is {a['entry']:.9g}, entry {a['where'][::-1]} "
               f"is {a['transposed']:.9g}" for r in rows for a in [r["asymmetry"]] if a and a["max_rel_error"] > rtol]
     skipped = sum(result["skipped_at_kinks"] for result in flat + rows)
@@ -890,9 +890,12 @@ def _check_table(report, color=False):
     sizes = ", ".join(f"{dim}={size}" for dim, size in report["dims"].items())
     given = f"; arrays given for {', '.join(report['given'])}" if report["given"] else ""
     derivatives = report.get("derivatives", [])
+    kinds = {row["kind"] for row in derivatives}
+    compared = ["each gradient per entry"] * bool(report["gradients"]) + \
+               [f"each {' and '.join(k for k in ('hessian', 'jacobian') if k in kinds)} per column"] * bool(kinds - {"hvp"})
+    along = f"along {report['directions']} random directions"
     lines = [f"{report['model']}: {sizes + '; ' if sizes else ''}seed {report['seed']}{given}; float64; "
-             + (f"each gradient per entry and along {report['directions']} random directions" if report["gradients"]
-                else f"along {report['directions']} random directions")]
+             + (" and ".join(compared + [along]) if len(compared) < 2 else ", ".join(compared) + ", all " + along)]
     lines += [f"ids (not differentiated): {', '.join(report['ids'])}"] * bool(report.get("ids"))
     header = ["shape", "entries checked", "max abs err", "max rel err", "worst entry", "analytic", "numeric", ""]
 
@@ -915,8 +918,7 @@ def _check_table(report, color=False):
         table(f"grad {target} wrt {', '.join(r['variable'] for r in results)}",
               "variable", [(r["variable"], r) for r in results])
     if derivatives:
-        table(f"hvp, hessian, jacobian: against central differences of the gradient (of the value for a jacobian), "
-              f"hessian and jacobian per column, all along {report['directions']} random directions",
+        table("hvp, hessian, jacobian: against central differences of the gradient (a jacobian's: of the value)",
               "derivative", [(r["name"], r) for r in derivatives])
     lines += [f"note: {note}" for note in report["notes"]]
     failed = [f"d{r['target']}/d{r['variable']}" for r in report["gradients"] if not r["passed"]]
@@ -941,4 +943,6 @@ def _check_where(worst):
     where = worst["where"]
     if isinstance(where, list):
         where = "[" + ", ".join(map(str, where)) + "]" if where else "-"
-    return f"{where}, direction {worst['direction']}" if worst.get("direction") else where
+    if not worst.get("direction"):
+        return where
+    return f"{where}, direction {worst['direction']}" if where != "-" else f"direction {worst['direction']}"
