@@ -53,6 +53,17 @@ def check(model, dims=None, seed=0, inputs=None, **options):
     return _check(model, dims=dims, seed=seed, inputs=inputs, **options)
 
 
+def objective(model, initial: dict, /, statement=None, **data):
+    """A scalar of a compiled model (or a model file) as the callables
+    scipy.optimize.minimize takes, over one flat vector x packing every
+    `wrt` variable of its hessian (else grad) statement, each by columns:
+    `.fun`, `.jac`, `.hessp`, `.hess`, `.x0` (`initial` packed), `.pack`,
+    `.unpack`, and `.minimize(method=...)`. data: the other arguments by
+    keyword. See symgrad.minimize and docs/optimize.md."""
+    from .minimize import Objective
+    return Objective(model, initial, statement, **data)
+
+
 def graph(model, at=None, inputs=None, dims=None, grad=None, group=None):
     """The computational graph of a model (a path or the model's text), as
     the lecture notes draw it: a node per gate, wires labelled with shapes;

@@ -1,7 +1,8 @@
 """benchmarks/bench_numpy.py's smoke mode: every implementation's gradients
 are checked against the hand-written NumPy ones, and the markdown table has
 a row per workload and a column per implementation. Nothing here is timed:
-the smoke mode makes no claim about speed."""
+the smoke mode makes no claim about speed. benchmarks/second_order.py's
+smoke mode likewise checks every Hessian and HVP against the hand-written ones."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import bench_numpy  # noqa: E402  (the benchmark, run in-process)
+import second_order  # noqa: E402  (issue 13's benchmark of Hessians and HVPs)
 
 WORKLOADS = ["W1 window", "W2 MLP", "W3 MLP", "W3 MLP", "W4 8 tanh", "W5 logistic"]
 
@@ -70,3 +72,34 @@ def test_an_unknown_target_is_refused(capsys):
 def test_the_smoke_sizes_are_tiny():
     for label, _, args, *_ in bench_numpy.workloads(False, smoke=True):
         assert max(np.size(a) for a in args.values()) <= 300, label
+
+
+# ------------------------------------------- benchmarks/second_order.py
+
+
+@pytest.fixture
+def second_order_without_jax(monkeypatch):
+    monkeypatch.setattr(second_order, "FRAMEWORKS",
+                        {k: v for k, v in second_order.FRAMEWORKS.items() if k != "JAX jit"})
+    return [name for name, (module, _) in second_order.FRAMEWORKS.items() if second_order.installed(module)]
+
+
+def test_the_second_order_smoke_mode_checks_every_hessian_and_hvp(second_order_without_jax):
+    rows, table = second_order.run(["--smoke"])
+    assert [label for label, _, _ in rows] == ["logistic regression 30x5: Hessian", "logistic regression 30x5: HVP",
+                                               "W2 MLP 6x5 h7: HVP", "window 3x4: HVP"]
+    for label, medians, checked in rows:
+        assert checked == ["hand NumPy", "symgrad", *second_order_without_jax], label
+        assert set(medians) == set(checked)
+    lines = table.splitlines()
+    assert "smoke run" in lines[0]
+    assert [cell.strip() for cell in lines[2].strip("|").split("|")] == [
+        "workload", "hand NumPy", "symgrad", *second_order_without_jax]
+
+
+def test_a_wrong_hand_written_hvp_stops_the_second_order_benchmark(second_order_without_jax, monkeypatch):
+    right = second_order.window_hvp_hand
+    monkeypatch.setattr(second_order, "window_hvp_hand",
+                        lambda *args: (*right(*args)[:3], right(*args)[3] * 1.01))
+    with pytest.raises(AssertionError, match="window 3x4: HVP: hand NumPy"):
+        second_order.run(["--smoke"])
