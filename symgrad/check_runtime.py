@@ -671,7 +671,8 @@ class _CheckTally:
     def __init__(self, spec, probe, rtol, skip):
         self.spec, self.probe, self.rtol, self.skip = spec, probe, rtol, skip
         self.max_abs, self.max_rel, self.worst = 0.0, -1.0, {}  # the worst by kind: column or direction
-        self.all_zero, self.skipped, self.columns, self.directions = True, 0, 0, 0
+        self.all_zero, self.skipped, self.directions = True, 0, 0
+        self.in_columns, self.along = 0, None  # entries compared in a column; those compared along a direction
 
     def passes(self, numeric, analytic, floor):
         passes = _np.ones(numeric.shape, dtype=bool)
@@ -713,9 +714,10 @@ class _CheckTally:
                 self.skipped += int(_np.sum(~passes))
                 kept = passes
         if direction is None:
-            self.columns += 1
+            self.in_columns += int(_np.sum(kept))
         else:
-            self.directions += 1
+            self.directions += bool(kept.any())
+            self.along = kept if self.along is None else self.along | kept
         positions = _np.flatnonzero(kept)
         floor = _np.broadcast_to(floor, numeric.shape)[positions]
         for via, a in analytic.items():
@@ -738,10 +740,11 @@ class _CheckTally:
                     "analytic": float(a[worst]), "numeric": float(n[worst]), "via": via})
         return float(_np.max(floor, initial=0))
 
-    def summary(self, kind, target, variable, shape, checked, error=None, asymmetry=None):
-        """The row: `checked` entries of the `shape` compared column by
-        column (an hvp: every entry, along each direction). Its worst
+    def summary(self, kind, target, variable, shape, error=None, asymmetry=None):
+        """The row of what has the `shape`. Its entries checked: those
+        compared in a column (an hvp's: along a direction). Its worst
         comparison: a column's, unless only a direction fails (as for gradients)."""
+        checked = self.in_columns if kind != "hvp" else int(_np.sum(self.along)) if self.along is not None else 0
         column, along = self.worst.get("column"), self.worst.get("direction")
         worst = column if column and not (along and column[0] <= self.rtol < along[0]) else along
         name = f"{kind} {target}" + (f" wrt {variable}" if kind != "hessian" else "")
@@ -776,10 +779,9 @@ def _check_hessian(spec, entries, probe, args, request, max_entries, directions,
         return _np.concatenate([_np.array(grads[p], dtype=_np.float64).reshape(-1) for p in picks])
 
     def rows(error=None, asymmetry=None):
-        found = [t.summary("hvp", target, name, x.shape, x.size * (t.directions > 0), error)
-                 for t, name, x in zip(tallies, wrt, xs)]
-        return found + ([square.summary("hessian", target, ", ".join(wrt), (order, order),
-                                        order * square.columns, error, asymmetry)] if square else [])
+        found = [t.summary("hvp", target, name, x.shape, error) for t, name, x in zip(tallies, wrt, xs)]
+        return found + ([square.summary("hessian", target, ", ".join(wrt), (order, order), error, asymmetry)]
+                        if square else [])
 
     try:
         hessian = None
@@ -878,9 +880,9 @@ def _check_jacobian(spec, entries, probe, args, request, max_entries, directions
                       {via: m @ v.reshape(-1) for via, m in matrices.items()}, scale, lambda i: [i], direction)
             if count:
                 count(2)
-        return tally.summary("jacobian", target, name, shape, shape[0] * tally.columns)
+        return tally.summary("jacobian", target, name, shape)
     except _CheckBroken as error:
-        return tally.summary("jacobian", target, name, shape, 0, str(error))
+        return tally.summary("jacobian", target, name, shape, str(error))
 
 
 def _check_table(report, color=False):

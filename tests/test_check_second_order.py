@@ -109,6 +109,17 @@ def test_second_derivatives_of_relu_are_zero_away_from_its_kinks():
         assert symgrad.check(model, dims={"h": 3, "n": 2, "N": 3}, seed=seed).passed
 
 
+def test_differences_of_the_gradient_across_a_kink_are_skipped_with_the_inputs_given():
+    """relu's argument is 0 at the given inputs: every step crosses its kink,
+    where the gradient jumps, so no difference of it is evidence."""
+    model = "param w : R^n\ninput X : R^(N x n)\nJ = sum(relu(X w)) + 1/2 wᵀw\nhessian J wrt w\n"
+    X = np.array([[1.0, -2.0], [0.5, -2.0], [1.0, 3.0]])
+    report = symgrad.check(model, inputs={"w": np.array([1.0, 0.5]), "X": X})
+    assert [(r.name, r.entries_checked, r.skipped_at_kinks > 0) for r in report.derivatives] == [
+        ("hvp J wrt w", 0, True), ("hessian J", 0, True)]
+    assert any(note.endswith("comparisons skipped: the inputs put a kink within the step") for note in report.notes)
+
+
 def test_hand_written_functions_pass_and_the_json_carries_their_rows(tmp_path):
     written = "\n\n".join(["import numpy as np", _source(sigmoid), _source(logreg_hvp), "hvp_J = logreg_hvp"])
     path = module_file(tmp_path, LOGREG, "\n\n" + written + "\n")
