@@ -571,7 +571,8 @@ def _check_summary(target, name, x, rows, skipped, rtol, error=None):
 # |H_ij - H_ji| within the tolerance of those comparisons. Each jacobian
 # statement: every column of jacobian() and of value_and_jacobian() against
 # differences of the value y, and J v along random unit directions, as a
-# gradient is checked (C the largest of |y| and sum_j |J_ij x_j|).
+# gradient is checked (C the largest of |y| and sum_j |J_ij x_j|). A failing
+# comparison is computed again by Richardson extrapolation (_CheckTally).
 
 
 class _CheckBroken(Exception):
@@ -798,9 +799,10 @@ def _check_hessian(spec, entries, probe, args, request, max_entries, directions,
                 raise _CheckBroken(f"hvp{suffix} gave {len(products)} arrays for {len(wrt)} variables")
             for number, (tally, name, x, product) in enumerate(zip(tallies, wrt, xs, products)):
                 if _np.shape(product) != x.shape:
-                    raise _CheckBroken(f"hvp{suffix} gave shape {_np.shape(product)} for {name}, of shape {x.shape}")
-                tally.add(difference, _CHECK_STEP, slice(offsets[number], offsets[number + 1]), {"hvp": product}, 0.0,
-                          lambda i, shape=x.shape: [int(k) for k in _np.unravel_index(i, shape)], direction)
+                    raise _CheckBroken(f"hvp{suffix} gave shape {_np.shape(product)} for {name}, "
+                                       f"of shape {x.shape}")
+                tally.add(difference, _CHECK_STEP, slice(offsets[number], offsets[number + 1]), {"hvp": product},
+                          0.0, lambda i, shape=x.shape: [int(k) for k in _np.unravel_index(i, shape)], direction)
             if square:
                 product = hessian @ _np.concatenate([along.reshape(-1) for along in v])
                 square.add(difference, _CHECK_STEP, slice(None), {"hessian": product}, 0.0, lambda i: [i], direction)
@@ -876,8 +878,9 @@ def _check_jacobian(spec, entries, probe, args, request, max_entries, directions
         for direction in range(1, directions + 1 if x.size > 1 else 1):
             v = rng.standard_normal(x.shape)
             v /= _np.sqrt(_np.sum(v * v))
-            tally.add(_check_along(value, args, [(index, x, v)], "value"), _CHECK_STEP * rms * x.size ** 0.5, slice(None),
-                      {via: m @ v.reshape(-1) for via, m in matrices.items()}, scale, lambda i: [i], direction)
+            tally.add(_check_along(value, args, [(index, x, v)], "value"), _CHECK_STEP * rms * x.size ** 0.5,
+                      slice(None), {via: m @ v.reshape(-1) for via, m in matrices.items()}, scale, lambda i: [i],
+                      direction)
             if count:
                 count(2)
         return tally.summary("jacobian", target, name, shape)
@@ -894,7 +897,8 @@ def _check_table(report, color=False):
     derivatives = report.get("derivatives", [])
     kinds = {row["kind"] for row in derivatives}
     compared = ["each gradient per entry"] * bool(report["gradients"]) + \
-               [f"each {' and '.join(k for k in ('hessian', 'jacobian') if k in kinds)} per column"] * bool(kinds - {"hvp"})
+               [f"each {' and '.join(k for k in ('hessian', 'jacobian') if k in kinds)} per column"] * \
+               bool(kinds - {"hvp"})
     along = f"along {report['directions']} random directions"
     lines = [f"{report['model']}: {sizes + '; ' if sizes else ''}seed {report['seed']}{given}; float64; "
              + (" and ".join(compared + [along]) if len(compared) < 2 else ", ".join(compared) + ", all " + along)]
@@ -903,7 +907,8 @@ def _check_table(report, color=False):
 
     def table(title, first, rows):
         """A title over rows (label, result) as aligned columns, `first` the label's heading."""
-        cells = [[first] + header] + [[label, " x ".join(map(str, r["shape"])) or "scalar", f"{r['entries_checked']} of {r['entries']}",
+        cells = [[first] + header] + [[
+                  label, " x ".join(map(str, r["shape"])) or "scalar", f"{r['entries_checked']} of {r['entries']}",
                   f"{r['max_abs_error']:.1e}", f"{r['max_rel_error']:.1e}", _check_where(r["worst"]),
                   *(f"{r['worst'][key]:.9g}" if r["worst"] else "-" for key in ("analytic", "numeric")),
                   "pass" if r["passed"] else "FAIL"] for label, r in rows]

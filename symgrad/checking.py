@@ -149,10 +149,11 @@ class Report:
     def to_markdown(self) -> str:
         data = self.data
         sizes = ", ".join(f"{d} = {s}" for d, s in data["dims"].items())
+        kind = "derivative" if self.derivatives else "gradient"
         lines = [f"**symgrad check** `{data['model']}`: {'passed' if self.passed else '**FAILED**'} "
                  f"({sizes + '; ' if sizes else ''}seed {data['seed']}; rtol {data['rtol']:g}; "
-                 f"{data['directions']} random directions per {'derivative' if self.derivatives else 'gradient'})", "",
-                 f"| {'derivative' if self.derivatives else 'gradient'} | shape | entries checked | max abs error | max rel error | worst | analytic "
+                 f"{data['directions']} random directions per {kind})", "",
+                 f"| {kind} | shape | entries checked | max abs error | max rel error | worst | analytic "
                  "| numeric | result |", "|---|---|---|---|---|---|---|---|---|"]
         if data.get("ids"):
             lines[1:1] = ["", f"ids (not differentiated): {', '.join(data['ids'])}"]
