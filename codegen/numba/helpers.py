@@ -272,6 +272,31 @@ def _plus_diagonal(a, c):
     return out
 
 
+# helper: unit  (needs: njit)
+@_njit
+def _unit(k, rows, cols, dtype):
+    """The rows × cols vector of zeros with a 1 at entry k (none where k is
+    outside it): a unit direction's share of one variable."""
+    out = _np.zeros((rows, cols), dtype)
+    if 0 <= k < rows * cols:
+        out[k // cols, k % cols] = 1
+    return out
+
+
+# helper: stacked  (needs: njit)
+@_njit
+def _stacked(vectors, axis, dtype):
+    """1-D arrays as the columns (axis 1) or rows (axis 0) of a matrix."""
+    size = vectors[0].shape[0]
+    out = _np.empty((size, len(vectors)) if axis == 1 else (len(vectors), size), dtype)
+    for j in range(len(vectors)):
+        if axis == 1:
+            out[:, j] = vectors[j]
+        else:
+            out[j, :] = vectors[j]
+    return out
+
+
 # helper: gather  (needs: njit)
 @_njit
 def _gather(a, ids, axis):

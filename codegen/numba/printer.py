@@ -27,7 +27,7 @@ class NumbaPrinter(NumpyPrinter):
     """One method per IR operation: the expression, inside a numba kernel,
     of a node whose operands are already printed."""
 
-    RUNTIME = ("numba_runtime", "numba_helpers", "runtime")
+    RUNTIME = ("numba_runtime", "numba_helpers", "runtime", "shared_helpers")
     STATE = ("_dtype",)
     zero, one = "_t(0)", "_t(1)"
 
@@ -49,6 +49,12 @@ class NumbaPrinter(NumpyPrinter):
 
     def looped(self, name: str, node: Node, *operands: str) -> str:
         return self.call(name, *(self.array(arg, operand) for arg, operand in zip(node.args, operands)))
+
+    def entries_of(self, values: list[str], nodes: list[Node]) -> str:
+        """The entries of the values (vectors, scalars: `nodes`) as one 1-D
+        array: each raveled, a number made a 1x1 array first."""
+        return "_np.concatenate((" + "".join(f"_np.ravel({self.array(node, value)}), "
+                                             for value, node in zip(values, nodes)) + "))"
 
     def product_chain(self, factors: list[str]) -> str:
         """A chain of three or more, from the right (numba has no multi_dot)."""

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from symgrad.binding import plan
 from symgrad.differentiation import Derivation
+from symgrad.second_order import entries
+from symgrad.shapes import dim_add
 
-from ..numpy.writer import NumpyWriter
+from ..numpy.writer import NumpyWriter, bracketed
 from ..schedule import render
 from .fusion import fuse
 from .printer import NumbaPrinter, refuse
@@ -100,6 +102,47 @@ class NumbaWriter(NumpyWriter):
         for variable in self.program.variables.values():
             if variable.value is not None:
                 lines.append(f"    {self.spelled[variable.name]} = {self.printer.number(variable.value)}")
+        return lines
+
+    def derivative_function(self, name: str, doc: str, results: list, out, directions=(), hints: dict = {},
+                            expected: str | None = None, loop: tuple | None = None) -> str:
+        """A compiled kernel that computes `results` (derivative_lines) from
+        the arguments and the directions, and the entry point that takes
+        the arguments as the NumPy target does (its ValueErrors) and, with
+        `expected`, the directions (its last argument), calls the kernel and
+        returns out(the values it computed). No fast path: a Hessian or a
+        Jacobian costs more than taking the arguments."""
+        given = [f"_in_{self.spelled[v.name]}" for v in self.program.arguments]
+        lines, values, taken = self.derivative_lines(self.prologue(set()), results, list(directions), hints, None, loop)
+        inside = [self.spelled[v.name] for v in self.program.arguments]
+        call = ", ".join(inside)
+        body = bracketed("", self.taken_arguments(), f" = _arguments({call})") + self.kernel_arguments()
+        extra, passed = (), []  # the directions of a loop are the kernel's own
+        if expected is not None:
+            extra, passed = (self.direction_parameter(),), taken
+            body += bracketed("", taken, " = " + self.printer.call("directions", extra[0], expected, "_dtype"))
+        body.append(f"    _values = _{name}_kernel({', '.join(inside + passed)})")
+        kernel = (f"@_njit\ndef _{name}_kernel({', '.join(given + passed)}):\n"
+                  f'    """The compiled body of {name}."""\n' + "\n".join(lines)
+                  + f"\n    return ({''.join(value + ', ' for value in values)})")
+        returned = out([f"_values[{index}]" for index in range(len(values))])
+        return kernel + "\n\n\n" + self.entry_point(name, doc, "\n".join(body) + f"\n    return {returned}", extra)
+
+    def kernel_arguments(self) -> list[str]:
+        """The lines that make the arguments _arguments took (its locals)
+        what a kernel takes: arrays of the computation's dtype, floats."""
+        return [f"    {n} = {n}.astype(_dtype, copy=False)" if not v.shape.is_scalar else f"    {n} = float({n})"
+                for v, n in ((v, self.spelled[v.name]) for v in self.program.arguments) if v.ids is None]
+
+    def unit_lines(self, taken: list[str], shapes: list) -> list[str]:
+        """The lines that set the directions `taken` to the _k-th unit
+        direction, split over variables of `shapes`, one each."""
+        lines, offset = [], 0
+        for name, shape in zip(taken, shapes):
+            at = f"_k - {self.dim_value(offset)}" if offset != 0 else "_k"
+            lines.append(f"    {name} = _t(1) if {at} == 0 else _t(0)" if shape.is_scalar else
+                         f"    {name} = {self.printer.call('unit', at, *map(self.dim_value, shape.dims()), '_dtype')}")
+            offset = dim_add(offset, entries(shape))
         return lines
 
     def kernel_axis(self, step) -> str | None:
@@ -261,8 +304,7 @@ class NumbaWriter(NumpyWriter):
                 f'    """The arguments as the NumPy target takes them (its ValueErrors), in the\n'
                 f'    dtype of the computation; the shape and dtype of each of wrt as given."""\n'
                 f"    ({', '.join(taken)}) = _arguments({call})\n"
-                + "".join(f"    {n} = {n}.astype(_dtype)\n" if not v.shape.is_scalar else f"    {n} = float({n})\n"
-                          for v, n in zip(self.program.arguments, inside) if v.ids is None)
+                + "".join(line + "\n" for line in self.kernel_arguments())
                 + f"    return ({call},), _dtype, ({wrt_taken},)")
         grads_out = self.printer.helper("grad_out")
         back = (f"def _regiven{suffix}(gradients, given, dtype, upstream):\n"
