@@ -78,6 +78,11 @@ def test_a_correct_logistic_regression_passes_with_every_row_named(tmp_path, cap
     assert out.splitlines()[-1].startswith("passed: all 5 derivatives agree with finite differences")
 
 
+def test_the_array_api_targets_functions_are_checked_alike(capsys):
+    assert main(["check", str(REPO / "examples" / "logreg_newton.sg"), "--target", "array-api"]) == 0
+    assert "  hessian J  " in capsys.readouterr().out
+
+
 def test_a_tanh_network_passes_for_every_variable_of_its_hvp():
     report = symgrad.check(MLP, dims={"h": 3, "n": 2, "N": 4}, seed=2)
     assert report.passed, str(report)
