@@ -12,6 +12,7 @@ references independent of the generated code.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,19 @@ def test_a_correct_logistic_regression_passes_with_every_row_named(tmp_path, cap
     out = capsys.readouterr().out
     assert "  hvp J wrt w  " in out and "  hvp J wrt b  " in out and "  hessian J  " in out
     assert out.splitlines()[-1].startswith("passed: all 5 derivatives agree with finite differences")
+
+
+def test_the_transcript_in_the_documentation_has_the_rows_symgrad_prints(monkeypatch, capsys):
+    """Row by row, but for the errors and values (their last digits are the
+    machine's)."""
+    text = (REPO / "docs" / "checking.md").read_text(encoding="utf-8")
+    shown = text.split("$ symgrad check examples/logreg_newton.sg\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(REPO)  # the report names the model as the command line does
+    assert main(["check", "examples/logreg_newton.sg"]) == 0
+
+    def rows(report: str) -> list[list[str]]:
+        return [re.sub(r"-?\d+\.\d+(e[-+]\d+)?", "#", line).split() for line in report.splitlines()]
+    assert rows(shown) == rows(capsys.readouterr().out)
 
 
 def test_the_array_api_targets_functions_are_checked_alike(capsys):
