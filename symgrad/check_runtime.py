@@ -762,7 +762,8 @@ class _CheckTally:
 
 def _check_hessian(spec, entries, probe, args, request, max_entries, directions, rtol, rng, skip, count):
     """The rows of one hessian statement: its hvp, one row per variable, and
-    its hessian where it has one, against differences of the gradient."""
+    its hessian where it has one, against differences of the gradient. A
+    broken hvp fails its rows only, a broken hessian its row only."""
     target, suffix, wrt, full = request
     names = [a[0] for a in spec["arguments"]]
     _, grad_suffix, grad_wrt = next(g for g in spec["grads"] if g[0] == target)
@@ -771,47 +772,52 @@ def _check_hessian(spec, entries, probe, args, request, max_entries, directions,
     offsets = _np.cumsum([0] + [x.size for x in xs])
     order = int(offsets[-1])
     tallies = [_CheckTally(spec, probe, rtol, skip) for _ in wrt]
-    square = _CheckTally(spec, probe, rtol, skip) if full else None
+    square = _CheckTally(spec, probe, rtol, skip)
     value_and_grad = entries.get("value_and_grad" + grad_suffix)
+    broken = {"hvp": None, "hessian": None}  # why either has no comparisons
 
     def gradient(values):
         """The gradient of the statement's variables, flat, one after the other."""
         grads = _check_calling(f"value_and_grad{grad_suffix}", value_and_grad, *values)[1]
         return _np.concatenate([_np.array(grads[p], dtype=_np.float64).reshape(-1) for p in picks])
 
-    def rows(error=None, asymmetry=None):
-        found = [t.summary("hvp", target, name, x.shape, error) for t, name, x in zip(tallies, wrt, xs)]
-        return found + ([square.summary("hessian", target, ", ".join(wrt), (order, order), error, asymmetry)]
-                        if square else [])
+    def products(v, difference, direction):
+        """hvp(..., v) against the difference of the gradient along v."""
+        found = _check_calling(f"hvp{suffix}", entries.get("hvp" + suffix), *args, tuple(v))
+        if len(found) != len(wrt):
+            raise _CheckBroken(f"hvp{suffix} gave {len(found)} arrays for {len(wrt)} variables")
+        for number, (tally, name, x, product) in enumerate(zip(tallies, wrt, xs, found)):
+            if _np.shape(product) != x.shape:
+                raise _CheckBroken(f"hvp{suffix} gave shape {_np.shape(product)} for {name}, of shape {x.shape}")
+            tally.add(difference, _CHECK_STEP, slice(offsets[number], offsets[number + 1]), {"hvp": product},
+                      0.0, lambda i, shape=x.shape: [int(k) for k in _np.unravel_index(i, shape)], direction)
 
+    hessian = None
     try:
-        hessian = None
-        if square:
+        if full:
             hessian = _np.array(_check_calling(f"hessian{suffix}", entries.get("hessian" + suffix), *args),
                                 dtype=_np.float64)
             if hessian.shape != (order, order):
                 raise _CheckBroken(f"hessian{suffix} gave shape {hessian.shape}, expected {(order, order)}")
+    except _CheckBroken as error:
+        hessian, broken["hessian"] = None, str(error)
+    asymmetry = None
+    try:
         for direction in range(1, directions + 1):
             v = [rng.standard_normal(x.shape) * _check_rms(x) for x in xs]
             difference = _check_along(gradient, args, list(zip(indices, xs, v)), "gradient")
-            products = _check_calling(f"hvp{suffix}", entries.get("hvp" + suffix), *args, tuple(v))
-            if len(products) != len(wrt):
-                raise _CheckBroken(f"hvp{suffix} gave {len(products)} arrays for {len(wrt)} variables")
-            for number, (tally, name, x, product) in enumerate(zip(tallies, wrt, xs, products)):
-                if _np.shape(product) != x.shape:
-                    raise _CheckBroken(f"hvp{suffix} gave shape {_np.shape(product)} for {name}, "
-                                       f"of shape {x.shape}")
-                tally.add(difference, _CHECK_STEP, slice(offsets[number], offsets[number + 1]), {"hvp": product},
-                          0.0, lambda i, shape=x.shape: [int(k) for k in _np.unravel_index(i, shape)], direction)
-            if square:
+            if broken["hvp"] is None:
+                try:
+                    products(v, difference, direction)
+                except _CheckBroken as error:
+                    broken["hvp"] = str(error)
+            if hessian is not None:
                 product = hessian @ _np.concatenate([along.reshape(-1) for along in v])
                 square.add(difference, _CHECK_STEP, slice(None), {"hessian": product}, 0.0, lambda i: [i], direction)
             if count:
                 count(2)
-        if not square:
-            return rows()
         floor = 0.0
-        for column in (int(c) for c in _check_columns(order, max_entries, rng)):
+        for column in (int(c) for c in _check_columns(order, max_entries, rng)) if hessian is not None else ():
             number = int(_np.searchsorted(offsets, column, side="right")) - 1
             flat, position = xs[number].reshape(-1), column - int(offsets[number])
             difference = _check_stepped(gradient, args, flat, position, "gradient")
@@ -822,9 +828,12 @@ def _check_hessian(spec, entries, probe, args, request, max_entries, directions,
                       "hessian transposed": lambda i, column=column: [column, i]}))
             if count:
                 count(2)
-        return rows(asymmetry=_check_symmetry(hessian, floor, rtol))
-    except _CheckBroken as error:
-        return rows(str(error))
+        asymmetry = _check_symmetry(hessian, floor, rtol) if hessian is not None else None
+    except _CheckBroken as error:  # the gradient itself: nothing can be compared
+        broken = {kind: found or str(error) for kind, found in broken.items()}
+    rows = [t.summary("hvp", target, name, x.shape, broken["hvp"]) for t, name, x in zip(tallies, wrt, xs)]
+    return rows + ([square.summary("hessian", target, ", ".join(wrt), (order, order), broken["hessian"], asymmetry)]
+                   if full else [])
 
 
 def _check_symmetry(hessian, floor, rtol):

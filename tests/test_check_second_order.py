@@ -225,6 +225,14 @@ def test_a_module_without_the_function_fails_saying_so(tmp_path):
     assert "hvp J wrt w: the module has no hvp_J: compile the model again" in report.notes
 
 
+def test_a_hessian_that_raises_fails_its_row_and_the_hvp_is_still_checked(tmp_path):
+    path = module_file(tmp_path, LOGREG, "\n\ndef hessian_J(*args):\n    raise ValueError('no')\n")
+    report = symgrad.check(path)
+    assert [(r.name, r.passed) for r in report.derivatives] == [
+        ("hvp J wrt w", True), ("hvp J wrt b", True), ("hessian J", False)]
+    assert "hessian J: hessian_J raised ValueError: no" in report.notes
+
+
 def test_a_module_checks_its_own_second_derivatives():
     module = symgrad.compile_source(LOGREG, with_check=True)
     found = module.check_gradients(seed=2, quiet=True)
