@@ -647,6 +647,8 @@ def numeric(expr, values: dict, cache: dict):
         truths = [numeric(a, values, cache) for a in args]
         value = all(truths) if isinstance(expr, sympy.And) else any(truths) if isinstance(expr, sympy.Or) \
             else not truths[0]
+    elif isinstance(expr, sympy.ITE):   # if-then-else, in SymPy's derivatives of Piecewise conditions
+        value = numeric(args[1] if numeric(args[0], values, cache) else args[2], values, cache)
     elif isinstance(expr, sympy.DiracDelta):
         value = mpmath.mpf(0)
     elif expr.func in _MPMATH:
@@ -658,6 +660,6 @@ def numeric(expr, values: dict, cache: dict):
 
 
 _MPMATH = {sympy.exp: "exp", sympy.log: "log", sympy.sin: "sin", sympy.cos: "cos", sympy.tan: "tan",
-           sympy.tanh: "tanh", sympy.erf: "erf", sympy.Abs: "fabs", sympy.sign: "sign"}
+           sympy.tanh: "tanh", sympy.erf: "erf", sympy.Abs: "fabs", sympy.sign: "sign", sympy.atan2: "atan2"}
 _COMPARE = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
             "<=": lambda a, b: a <= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
