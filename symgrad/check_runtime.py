@@ -564,8 +564,9 @@ def _check_summary(target, name, x, rows, skipped, rtol, error=None):
 # entry of every variable A, (H V)_A against (g_A(x + t V) - g_A(x - t V)) / 2t,
 # g the gradient from value_and_grad. A difference of first derivatives is
 # one finite-difference level, as for gradients: the same rtol, and the floor
-# 100 eps (C / t + G), C the largest |gradient entry| at the two points, G the
-# largest |(H V)_A|. Its hessian (every variable a vector or scalar): column j
+# 100 eps (C / t + G), C the largest of |gradient entry| at the two points and
+# F / rms(x_A) (F the gradient check's, which a gradient's terms scale with
+# over x's), G the largest |(H V)_A|. Its hessian (every variable a vector or scalar): column j
 # and row j against (g(x + h e_j) - g(x - h e_j)) / 2h (h as for gradients)
 # for up to max_entries columns, H V along the same directions, and
 # |H_ij - H_ji| within the tolerance of those comparisons. Each jacobian
@@ -781,6 +782,16 @@ def _check_hessian(spec, entries, probe, args, request, max_entries, directions,
         grads = _check_calling(f"value_and_grad{grad_suffix}", value_and_grad, *values)[1]
         return _np.concatenate([_np.array(grads[p], dtype=_np.float64).reshape(-1) for p in picks])
 
+    def scales():
+        """What rounding in each variable's gradient grows with, also where
+        its terms cancel: F / rms(x_A), F the gradient check's (the largest
+        of |s| and sum |g x|), as a gradient's terms scale like s's over x's."""
+        value, grads = _check_calling(f"value_and_grad{grad_suffix}", value_and_grad, *args)
+        terms = sum(float(_np.sum(_np.abs(_np.array(grads[p], dtype=_np.float64).reshape(-1) * x.reshape(-1))))
+                    for p, x in zip(picks, xs))
+        largest = max(abs(float(value)), terms)
+        return [largest / _check_rms(x) for x in xs]
+
     def products(v, difference, direction):
         """hvp(..., v) against the difference of the gradient along v."""
         found = _check_calling(f"hvp{suffix}", entries.get("hvp" + suffix), *args, tuple(v))
@@ -790,7 +801,8 @@ def _check_hessian(spec, entries, probe, args, request, max_entries, directions,
             if _np.shape(product) != x.shape:
                 raise _CheckBroken(f"hvp{suffix} gave shape {_np.shape(product)} for {name}, of shape {x.shape}")
             tally.add(difference, _CHECK_STEP, slice(offsets[number], offsets[number + 1]), {"hvp": product},
-                      0.0, lambda i, shape=x.shape: [int(k) for k in _np.unravel_index(i, shape)], direction)
+                      scale[number], lambda i, shape=x.shape: [int(k) for k in _np.unravel_index(i, shape)],
+                      direction)
 
     hessian = None
     try:
@@ -803,6 +815,7 @@ def _check_hessian(spec, entries, probe, args, request, max_entries, directions,
         hessian, broken["hessian"] = None, str(error)
     asymmetry = None
     try:
+        scale = scales()
         for direction in range(1, directions + 1):
             v = [rng.standard_normal(x.shape) * _check_rms(x) for x in xs]
             difference = _check_along(gradient, args, list(zip(indices, xs, v)), "gradient")
@@ -813,7 +826,8 @@ def _check_hessian(spec, entries, probe, args, request, max_entries, directions,
                     broken["hvp"] = str(error)
             if hessian is not None:
                 product = hessian @ _np.concatenate([along.reshape(-1) for along in v])
-                square.add(difference, _CHECK_STEP, slice(None), {"hessian": product}, 0.0, lambda i: [i], direction)
+                square.add(difference, _CHECK_STEP, slice(None), {"hessian": product}, max(scale), lambda i: [i],
+                           direction)
             if count:
                 count(2)
         floor = 0.0
@@ -824,7 +838,7 @@ def _check_hessian(spec, entries, probe, args, request, max_entries, directions,
             step = _CHECK_STEP * max(abs(flat[position]), _check_rms(xs[number]))
             floor = max(floor, square.add(
                 difference, step, slice(None), {"hessian": hessian[:, column], "hessian transposed": hessian[column]},
-                0.0, {"hessian": lambda i, column=column: [i, column],
+                max(scale), {"hessian": lambda i, column=column: [i, column],
                       "hessian transposed": lambda i, column=column: [column, i]}))
             if count:
                 count(2)
