@@ -624,8 +624,8 @@ class NumpyWriter(Schedule):
                 shapes = [v.shape for v in request.wrt]
                 parts.append(self.derivative_function(f"hessian{suffix}", doc, [], lambda values: values[0],
                                                       directions, hints, loop=(size, shapes, products, 1)))
-        if self.unshadowed("HVP") != "HVP":
-            parts.append(f"_HVP{suffix} = HVP{suffix}")
+        if hvp_class != f"HVP{suffix}":  # a model name is spelled so: the functions use an alias
+            parts.append(f"{hvp_class} = HVP{suffix}")
         if index == 0:
             parts.append("\n".join(f"{name} = {name}{suffix}" for name in names))
         return "\n\n\n".join(parts)
