@@ -241,8 +241,8 @@ def check_hessian(model):
     point = {symbol: sympy.Rational(repr(float(value)))
              for name in wrt for symbol, value in zip(exact.evaluator.symbols[name], np.ravel(values[name]))}
     try:
-        # gelu's rules carry the float constants 1/√2 and 1/√(2π): equal to double precision
-        found = second_order_mismatches(exact, chosen=[point], tolerance=1e-12)
+        # gelu's rules carry the float constants 1/√2 and 1/√(2π): equal to double precision there
+        found = second_order_mismatches(exact, chosen=[point], tolerance=1e-12 if "gelu" in model.text else 1e-40)
     except EvaluationError as error:
         # SymPy's Hessian of |z^p| (p not an integer) keeps an unevaluated Derivative: no reference
         assume("Derivative" not in str(error))

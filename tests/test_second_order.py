@@ -22,11 +22,13 @@ import dataclasses
 import pytest
 import sympy
 from symbolic import Model, second_order_mismatches
-from test_differentiation import POSITIVE, Case, at_points, positive_det
+from test_differentiation import EXAMPLE_CASES, EXAMPLE_SIZES, EXAMPLES, POSITIVE, Case, at_points, positive_det
 
 from symgrad.ir import postorder
+from symgrad.lowering import analyze
 from symgrad.ops import OPS
-from symgrad.shapes import ShapeError
+from symgrad.shapes import ShapeError, dim_value
+from symgrad.source import Source
 
 
 def check(case: Case) -> Model:
@@ -347,8 +349,49 @@ def test_a_second_order_rule_one_percent_off_fails_its_case(monkeypatch, op, ind
     assert second_order_mismatches(case.model(), points=case.points, domain=case.domain) != []
 
 
+@pytest.mark.parametrize("op, case", [("where_gt", "relu"), ("mul", "exp"), ("softmax_grad", "softmax_grad"),
+                                      ("gather", "gathers and blocks of vectors")])
+def test_a_batch_rule_one_percent_off_fails_the_hessian_matrix(monkeypatch, op, case):
+    """The matrix is checked on its own: a wrong batch rule leaves the products right."""
+    rule = OPS[op].batch
+    monkeypatch.setitem(OPS, op, dataclasses.replace(OPS[op], batch=lambda b, y, B: b.mul(b.num(1.01), rule(b, y, B))))
+    wanted = CASES.get(case) or MATRIX_FORM[case]
+    found = second_order_mismatches(wanted.model(), points=2, domain=wanted.domain)
+    assert found and {what for _, what, *_ in found} == {"hessian"}
+
+
 def test_the_scaled_rule_is_restored_after_the_test():
     check(CASES["tanh_slope"])
+
+
+# ---------------------------------------------------------------- examples
+
+EXAMPLE_ENTRIES = 8   # the most entries an example's Hessian variables have together (SymPy's cost)
+
+
+def with_hessian(text: str, sizes: dict) -> str:
+    """The example with `hessian` of its first target by the variables of
+    its gradient, in order, while they have EXAMPLE_ENTRIES entries at most
+    (as it is where it has a `hessian` statement)."""
+    program = analyze(Source(text, "example.sg"))
+    if program.hessians:
+        return text
+    grad = program.grads[0]
+    chosen, total = [], 0
+    for variable in grad.wrt:
+        count = dim_value(variable.shape.rows, sizes) * dim_value(variable.shape.cols, sizes)
+        if total + count <= EXAMPLE_ENTRIES:
+            chosen.append(variable.name)
+            total += count
+    return f"{text}\nhessian {grad.target} wrt {', '.join(chosen)}\n"
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_SIZES))
+def test_example_hessian_vector_product_is_exact(name):
+    options = EXAMPLE_CASES.get(name, {})
+    text = with_hessian((EXAMPLES / name).read_text(), EXAMPLE_SIZES[name])
+    check(Case(text, sizes=EXAMPLE_SIZES[name], points=2, domain=options.get("domain", (-2, 2)),
+               accept=options.get("accept")))
 
 
 # ----------------------------------------------------- what the tests found
