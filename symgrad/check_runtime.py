@@ -66,8 +66,11 @@ def _check_run(spec, entries, probe, dims=None, seed=0, inputs=None, max_entries
                rtol=1e-5, progress=None):
     """The report of a check (see check_gradients); CheckInputError for
     inputs that cannot be checked. `entries`: the module's functions by name;
-    `probe`: its _check_probe; `progress(done, total)`: called as it goes."""
-    hessians, jacobians = spec.get("hessians", ()), spec.get("jacobians", ())
+    `probe`: its _check_probe; `progress(done, total)`: called as it goes.
+    The hessian and jacobian statements are those of the module's SIGNATURE."""
+    signature = entries.get("SIGNATURE", {})
+    hessians = [(target, suffix, wrt, full) for target, suffix, wrt, _, full in signature.get("hessians", ())]
+    jacobians = signature.get("jacobians", ())
 
     def derivatives_at(args, last):
         """Every statement's results at one draw (_CheckRedraw: draw again):

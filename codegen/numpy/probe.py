@@ -2,10 +2,12 @@
 checker (symgrad/check_runtime.py): `_CHECK_SPEC`, its arguments (name,
 Python spelling, kind, dimensions and the domain random values are drawn
 from), its grad statements, its kinks and its functions with a restricted
-domain, each with its place in the model; and `_check_probe(...)`, at given
-arguments the argument of every kink (relu, abs, sign, norm1, leaky_relu,
-elu: its argument; max, min: a - b; hardtanh: z - 1 and z + 1) and of every
-function with a restricted domain (the Op entries' `kink` and `domain`)."""
+domain (in the values of its grad and jacobian statements), each with its
+place in the model; and `_check_probe(...)`, at given arguments the argument
+of every kink (relu, abs, sign, norm1, leaky_relu, elu: its argument; max,
+min: a - b; hardtanh: z - 1 and z + 1) and of every function with a
+restricted domain (the Op entries' `kink` and `domain`). The hessian and
+jacobian statements the checker reads from the module's SIGNATURE."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ import re
 from symgrad.binding import plan
 from symgrad.ir import postorder
 from symgrad.ops import OPS
-from symgrad.second_order import entries
 from symgrad.shapes import dim_python, dim_symbols
 
 from .. import literal_dict
@@ -141,20 +142,13 @@ class ProbeWriter:
             "requirements": [(r.dim, r.minimum, r.message) for r in program.requirements],
             "grads": [(r.target, "" if count == 1 else f"_{self.spelled.get(r.target, r.target)}",
                        tuple(v.name for v in r.wrt)) for r in program.grads],
-            # Every hessian and jacobian statement has functions suffixed _TARGET.
-            "hessians": [(r.target, f"_{self.spelled.get(r.target, r.target)}", tuple(v.name for v in r.wrt),
-                          all(entries(v.shape) is not None for v in r.wrt)) for r in program.hessians],
-            "jacobians": [(r.target, f"_{self.spelled.get(r.target, r.target)}", r.variable.name)
-                          for r in program.jacobians],
             "kinks": [site for site, margins in self.kinks for _ in margins],
             "domains": [site for site, _ in self.domains],
         }
         return literal_dict("_CHECK_SPEC", spec, (
             "# What check_gradients needs: the arguments (name, Python name, kind, rows, columns,\n"
             "# the domain random values are drawn from), the grad statements (target, suffix of\n"
-            "# their functions, wrt), the hessian statements (target, suffix, wrt, whether it has\n"
-            "# a full Hessian), the jacobian statements (target, suffix, variable), the kinks\n"
-            "# and the functions with a restricted domain.\n"))
+            "# their functions, wrt), the kinks and the functions with a restricted domain.\n"))
 
     def probe(self) -> str:
         arguments = [self.spelled[v.name] for v in self.program.arguments]
