@@ -24,7 +24,7 @@ from typing import Callable
 
 from .ir import Node
 from .ops import OPS, shape_of
-from .shapes import broadcast, dim_add
+from .shapes import ShapeError, broadcast, dim_add
 
 # The operations whose result is entries of their first operand, rearranged or not all of them.
 RESHAPING = ("block", "vec", "unvec", "gather")
@@ -77,9 +77,11 @@ def _broadcast_itself(b, name, args, data):
     if len(args) < 2 or not any(a.op == "fill" for a in args):
         return None
     unfilled = tuple(a.args[0] if a.op == "fill" else a for a in args)
-    if OPS[name].shape(*(a.shape for a in unfilled)) == OPS[name].shape(*(a.shape for a in args)):
-        return b.op(name, *unfilled, data=data)
-    return None
+    try:
+        spreads = OPS[name].shape(*(a.shape for a in unfilled)) == OPS[name].shape(*(a.shape for a in args))
+    except ShapeError:  # a column and a row, each filled: only the fills make them meet
+        return None
+    return b.op(name, *unfilled, data=data) if spreads else None
 
 
 def _fold_numbers(b, name, args, data):
