@@ -193,12 +193,13 @@ def test_jacobian_of_a_tanh_softmax_layer_is_the_hand_written_one(target):
 
 
 def looped_module(text: str, target: str = "numpy"):
-    """A model's module with every Hessian taken column by column, as where it cannot be batched."""
+    """A model's module with every Hessian and Jacobian taken column by
+    column (row by row), as where they cannot be batched."""
     program = analyze(Source(text, "looped.sg"))
     derivations = differentiate_program(program)
     second_order = differentiate_second_order(program, derivations)
-    for hessian in second_order.hessians:
-        hessian.matrix = None
+    for derivative in second_order.hessians + second_order.jacobians:
+        derivative.matrix = None
     code = writer_class(target)(program, derivations, second_order).write()
     namespace = {}
     exec(code, namespace)
@@ -230,6 +231,17 @@ def test_the_column_loop_gives_the_batched_hessian():
     assert "for _k in range(" in re.search(r"def hessian_J\(.*?\n\n\n", code, re.S).group(0)
     np.testing.assert_allclose(looped["hessian_J"](w, 0.2, X, y), batched.hessian(w, 0.2, X, y),
                                rtol=1e-12, atol=1e-13)
+
+
+def test_the_row_loop_gives_the_batched_jacobian():
+    code, looped = looped_module(NETWORK)
+    assert "for _k in range(" in re.search(r"def jacobian_p\(.*?\n\n\n", code, re.S).group(0)
+    rng = np.random.default_rng(6)
+    W, b, x = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=3)
+    p, expected = network_jacobian(W, b, x)
+    value, jacobian = looped["value_and_jacobian"](W, b, x)
+    np.testing.assert_allclose(jacobian, expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(value, p, rtol=1e-12)
 
 
 def test_the_logistic_regression_hessian_forms_no_identity_nor_diagonal_matrix():
