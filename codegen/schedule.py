@@ -339,7 +339,8 @@ def gradient_order(derivation: Derivation, available: set[int], roots: list[Node
 
 class Schedule:
     """What a target's writer builds on: the names of the model's values in
-    the module, and, per grad statement, the steps of its functions.
+    the module, and, per grad statement, the steps of its functions (per
+    hessian or jacobian statement, derivative_body's).
     Subclasses give `printer_class` and write `prologue` (taking the
     arguments) and the module itself."""
 

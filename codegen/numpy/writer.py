@@ -604,15 +604,16 @@ class NumpyWriter(Schedule):
             f"class HVP{suffix}(_NamedTuple):\n"
             f'    """The Hessian-vector product of {request.target} wrt {wrt}, in `wrt` order."""\n{fields}',
             self.derivative_function(
-                f"hvp{suffix}", f"(∇²{request.target}) v, v = direction: a tuple shaped as ({wrt}) (one variable: an "
-                f"array too). Arguments: {doc_args}.", products,
+                f"hvp{suffix}", f"(∇²{request.target}) v of the direction v shaped as "
+                + (f"{wrt} (an array or a tuple of one)" if len(request.wrt) == 1 else f"({wrt}), a tuple")
+                + f".\n    Arguments: {doc_args}.", products,
                 lambda values: self.results_tuple(list(zip(request.wrt, values, copies)), "1.0", hvp_class),
                 directions, hints, expected)]
         names = ["hvp", "HVP"]
         if hessian.full:
             names.append("hessian")
             size = self.dim_value(hessian.size)
-            doc = f"∇²{request.target} wrt {wrt}: {size} × {size}. Arguments: {doc_args}."
+            doc = f"∇²{request.target} wrt {wrt}: {size} × {size}.\n    Arguments: {doc_args}."
             if hessian.matrix is not None:
                 (copy,) = self.copies([hessian.matrix], {})
                 parts.append(self.derivative_function(
@@ -653,12 +654,12 @@ class NumpyWriter(Schedule):
         y_out = (lambda value: self.printer.call("value_out", value, "_dtype")) if y.shape.is_scalar else \
             (lambda value: self.printer.call("entries_out", value, *self.printer.placement))
         parts = [
-            self.derivative_function(f"jacobian{suffix}", f"∂{request.target}/∂{x.name}: {rows} × {cols}. "
-                                     f"Arguments: {doc_args}.", matrix, lambda values: matrix_out(values[-1]),
+            self.derivative_function(f"jacobian{suffix}", f"∂{request.target}/∂{x.name}: {rows} × {cols}."
+                                     f"\n    Arguments: {doc_args}.", matrix, lambda values: matrix_out(values[-1]),
                                      **looped),
             self.derivative_function(f"value_and_jacobian{suffix}",
-                                     f"({request.target} as its entries, ∂{request.target}/∂{x.name}) in one call. "
-                                     f"Arguments: {doc_args}.", [y] + matrix,
+                                     f"({request.target} as its entries, ∂{request.target}/∂{x.name}) in one call."
+                                     f"\n    Arguments: {doc_args}.", [y] + matrix,
                                      lambda values: f"{y_out(values[0])}, {matrix_out(values[-1])}", **looped)]
         if index == 0:
             parts.append("\n".join(f"{name} = {name}{suffix}" for name in ("jacobian", "value_and_jacobian")))
