@@ -55,6 +55,8 @@ class Builder:
         if simpler is not None:
             return simpler
         key = (name, tuple(id(a) for a in args), data)
+        if shape is not None:  # a leaf given its shape: a direction v of R^n is not the v of R
+            key += (shape.dims(),)
         found = self._nodes.get(key)
         if found is not None:
             return found
