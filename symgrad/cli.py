@@ -1,6 +1,6 @@
 """The `symgrad` command line.
 
-Exit status: 0 success; 1 a gradient check failed; 2 bad input (a model
+Exit status: 0 success; 1 a derivative check failed (a gradient, an HVP, a Hessian or a Jacobian); 2 bad input (a model
 error, a missing file, a wrong option); 3 an internal error of symgrad.
 """
 
@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     derive.add_argument("--steps", action="store_true",
                         help="also print the chain of local Jacobians and the matrix form each takes, and how "
                              "each Hessian and Jacobian arises from a product with a direction")
-    check = command("check", "compare every gradient with finite differences and print a report", cmd_check)
+    check = command("check", "compare every gradient, Hessian-vector product, Hessian and Jacobian with finite "
+                             "differences and print a report", cmd_check)
     check.add_argument("--dims", metavar="n=8,m=20",
                        help="sizes of the dimensions (default 3, 4, 5, ... in declaration order)")
     check.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
@@ -190,10 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--inputs", metavar="FILE.npz",
                        help="arrays to check at, by argument name (the others are drawn at random)")
     check.add_argument("--max-entries", type=int, default=10_000, metavar="N",
-                       help="compare at most N entries one by one, in all (default 10000); every "
-                            "gradient is also compared along random directions")
+                       help="compare at most N entries one by one, in all (default 10000; for a Hessian or "
+                            "Jacobian, N columns a statement); every derivative is also compared along random "
+                            "directions")
     check.add_argument("--directions", type=int, default=4, metavar="K",
-                       help="random directions per gradient (default 4)")
+                       help="random directions per gradient and per hvp (default 4)")
     check.add_argument("--rtol", type=float, default=1e-5,
                        help="relative tolerance (default 1e-5); see docs/checking.md")
     check.add_argument("--json", metavar="FILE",
