@@ -19,7 +19,9 @@ Workloads (float64):
 Every result is first checked against the hand-written one. Rounds are
 interleaved (each round runs every implementation once, shuffled); each
 sample repeats a call to last at least 20 ms; medians, and ratios to
-hand-written NumPy within the run. Run as a script, it sets BLAS (and
+hand-written NumPy within the run. An implementation whose rounds would
+overrun its share of --budget stops after fewer (3 at least; the row says
+how many) while the others go on. Run as a script, it sets BLAS (and
 PyTorch) to one thread before NumPy loads. --smoke runs every check at tiny
 sizes, two rounds: a test that it works, no claim about speed.
 """
@@ -245,15 +247,19 @@ def bench(repeats: int, size: str, frameworks: list[str], budget: float):
         once = {name: time_round(run, 1) for name, run in implementations.items()}
         inner = {name: 1 if size == "smoke" else max(1, int(0.02 / max(seconds, 1e-7)))
                  for name, seconds in once.items()}
-        per_round = sum(once[name] * inner[name] for name in implementations)
-        rounds = repeats if size == "smoke" else max(3, min(repeats, int(budget / per_round)))
+        # Each implementation's share of the budget sets its rounds (3 at
+        # least): a slow one stops early, the others keep interleaving.
+        share = budget / len(implementations)
+        rounds = {name: repeats if size == "smoke" else max(3, min(repeats, int(share / (once[name] * inner[name]))))
+                  for name in implementations}
         samples = {name: [] for name in implementations}
-        for _ in range(rounds):
-            order = list(implementations)
+        for _ in range(max(rounds.values())):
+            order = [name for name in implementations if len(samples[name]) < rounds[name]]
             random.shuffle(order)
             for name in order:
                 samples[name].append(time_round(implementations[name], inner[name]))
-        rows.append((f"{label} ({rounds} rounds)" if rounds < repeats else label,
+        fewer = [f"{name} {count}" for name, count in rounds.items() if count < repeats]
+        rows.append((label + (f" (rounds: {', '.join(fewer)})" if fewer else ""),
                      {name: statistics.median(times) for name, times in samples.items()}, list(implementations)))
     return rows
 
@@ -265,7 +271,8 @@ def run(argv=None) -> tuple[list, str]:
     parser.add_argument("--quick", action="store_true", help="logistic regression 2,000 x 200")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, 2 rounds, every check: no timing claims")
     parser.add_argument("--budget", type=float, default=60.0,
-                        help="seconds of timing per workload: fewer rounds (3 at least) for slow ones")
+                        help="seconds of timing per workload, shared by its implementations: "
+                        "fewer rounds (3 at least) for a slow one")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table there")
     options = parser.parse_args(argv)
     size = "smoke" if options.smoke else "quick" if options.quick else "full"
