@@ -617,6 +617,20 @@ def _batch_scatter(b, y, B):
     return b.op("scatter", B[0], y.args[1], data=("rows", y.data[1]))
 
 
+def _batch_pick(b, y, B):
+    """pick(x, k) of a vector by one id: entry k, the row k of B."""
+    if B[0] is None or y.args[0].shape.cols != 1:
+        return None
+    return b.op("gather", B[0], y.args[1], data="rows")
+
+
+def _batch_pick_scatter(b, y, B):
+    """Its adjoint: the value at entry k of a vector of `data` entries, the row k of zeros."""
+    if B[0] is None or y.shape.cols != 1:
+        return None
+    return b.op("scatter", B[0], y.args[1], data=("rows", y.data))
+
+
 def _batch_same(b, y, B):
     """transpose, vec, unvec of a vector: the same entries."""
     return B[0]
@@ -635,7 +649,7 @@ _BATCH_RULES = {
     "softmax_grad": _batch_softmax_grad, "log_softmax_grad": _batch_log_softmax_grad,
     "norm_grad": _batch_norm_grad,
     "block": _batch_block, "unblock": _batch_unblock, "vstack": _batch_stack, "hstack": _batch_stack,
-    "gather": _batch_gather, "scatter": _batch_scatter,
+    "gather": _batch_gather, "scatter": _batch_scatter, "pick": _batch_pick, "pick_scatter": _batch_pick_scatter,
 }
 for _name, _rule in _BATCH_RULES.items():
     OPS[_name] = replace(OPS[_name], batch=_rule)

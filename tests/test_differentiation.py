@@ -451,6 +451,7 @@ grad t wrt W, x
 
 EXAMPLE_SIZES = {
     "apple.sg": {}, "apple_orange.sg": {}, "max_branch.sg": {}, "sigmoid_neuron.sg": {},
+    "logreg_newton.sg": {"n": 2, "N": 3},
     "norm_wx.sg": {"n": 2, "m": 3},
     "two_layer.sg": {"m": 2, "k": 3, "o": 2},
     "svm_loss.sg": {"k": 3},
