@@ -102,7 +102,7 @@ class Objective:
         parts = []
         for keyword in self.variables:
             value = np.asarray(values[keyword], dtype=np.float64)
-            if value.size != self._slices[keyword].stop - self._slices[keyword].start:
+            if _entries(value.shape) != _entries(self.shapes[keyword]):
                 raise ValueError(f"pack: {keyword} has shape {value.shape}, the objective's is "
                                  f"{self.shapes[keyword]}")
             parts.append(value.ravel(order="F"))
@@ -177,6 +177,11 @@ class Objective:
         entries = named._asdict()
         return np.concatenate([np.asarray(entries[field], dtype=np.float64).ravel(order="F")
                                for field in self._fields])
+
+
+def _entries(shape: tuple) -> tuple:
+    """A shape without its 1s: a vector as (n,) or (n, 1), a scalar as () or (1, 1), are one."""
+    return tuple(size for size in shape if size != 1)
 
 
 def _same_names(what: str, given: dict, expected: list, description: str) -> None:

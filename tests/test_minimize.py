@@ -69,6 +69,14 @@ def test_x_stacks_the_variables_in_wrt_order_each_by_columns():
     assert np.array_equal(back["W"], W)
 
 
+def test_pack_takes_a_vector_in_either_shape_but_refuses_a_transposed_matrix():
+    objective = Objective(least_squares("grad"), {"W": np.zeros((2, 3)), "b": np.zeros(2)},
+                          X=np.zeros((3, 5)), Y=np.zeros((2, 5)))
+    assert objective.pack({"W": np.ones((2, 3)), "b": np.ones((2, 1))}).tolist() == [1.0] * 8
+    with pytest.raises(ValueError, match=r"pack: W has shape \(3, 2\), the objective's is \(2, 3\)"):
+        objective.pack({"W": np.ones((3, 2)), "b": np.ones(2)})
+
+
 def test_jac_is_the_least_squares_gradient_packed_by_columns():
     rng = np.random.default_rng(1)
     W, b, X, Y = rng.standard_normal((2, 3)), rng.standard_normal(2), rng.standard_normal((3, 5)), \
