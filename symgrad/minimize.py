@@ -55,7 +55,7 @@ class Objective:
 
     def __init__(self, model, initial: dict, /, statement: str | None = None, **data):
         if isinstance(model, (str, os.PathLike)):
-            from . import load
+            from .compiler import load
             model = load(model)
         spec = getattr(model, "SIGNATURE", None)
         if spec is None:

@@ -151,9 +151,9 @@ def test_missing_and_unknown_names_are_type_errors(logreg):
         Objective(logreg, {"w": np.zeros(4), "b": 0.0}, "K", **logreg_data())
 
 
-def test_trust_ncg_from_the_hvp_stops_where_the_numpy_gradient_vanishes(logreg):
+def test_trust_ncg_from_the_hvp_of_a_model_file_stops_where_the_numpy_gradient_vanishes():
     data = logreg_data(N=60)
-    result = symgrad.objective(logreg, {"w": np.zeros(4), "b": 0.0}, **data).minimize(
+    result = symgrad.objective(LOGREG, {"w": np.zeros(4), "b": 0.0}, **data).minimize(
         method="trust-ncg", options={"gtol": 1e-6})
     assert result.success and result.nhev > 0
     _, gradient, _ = logreg_numpy(result.params["w"], result.params["b"], **data)
