@@ -160,6 +160,15 @@ def test_trust_ncg_from_the_hvp_of_a_model_file_stops_where_the_numpy_gradient_v
     assert np.linalg.norm(gradient) < 1e-6
 
 
+def test_minimize_gives_trust_exact_the_hessian_and_l_bfgs_b_the_gradient_alone(logreg, recwarn):
+    objective = Objective(logreg, {"w": np.zeros(4), "b": 0.0}, **logreg_data(N=60))
+    exact = objective.minimize(method="trust-exact", options={"gtol": 1e-8})
+    assert exact.success and exact.nhev > 0
+    quasi = objective.minimize(method="L-BFGS-B", options={"gtol": 1e-10, "ftol": 1e-15})
+    assert quasi.success and not [w for w in recwarn if "Hessian" in str(w.message)]
+    assert np.allclose(quasi.params["w"], exact.params["w"], atol=1e-6)
+
+
 def test_the_documented_snippet_runs(monkeypatch):
     document = (REPO / "docs" / "optimize.md").read_text(encoding="utf-8")
     snippets = re.findall(r"^```python\n(.*?)^```", document, re.MULTILINE | re.DOTALL)
