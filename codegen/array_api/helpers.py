@@ -18,6 +18,19 @@ def _sigmoid(xp, x):
     return xp.exp(-xp.logaddexp(0.0, -x))
 
 
+# helper: softplus
+def _softplus(xp, x):
+    """log(1 + e^x), with no overflow and accurate tails."""
+    return xp.logaddexp(0.0, x)
+
+
+# helper: sigmoid_slope
+def _sigmoid_slope(xp, y, z):
+    """σ'(z) = y σ(-z), y = σ(z): σ(-z) = exp(-softplus(z)) keeps its digits
+    where y rounds to 1."""
+    return y * xp.exp(-xp.logaddexp(0.0, z))
+
+
 # helper: softmax
 def _softmax(xp, s):
     """Softmax of each column, shifted by the column's max for stability."""

@@ -182,11 +182,11 @@ class NumpyPrinter:
     def _print_transpose(self, node, a): return a if node.shape.is_scalar else f"{a}.T"
     def _print_inv(self, node, a): return f"1.0 / {a}" if node.shape.is_scalar else f"{self.xp}.linalg.inv({a})"
     def _print_relu(self, node, a): return f"{self.xp}.maximum({a}, {self.zero})"
-    def _print_softplus(self, node, a): return f"{self.xp}.logaddexp({self.zero}, {a})"
+    def _print_softplus(self, node, a): return self.call("softplus", a)
     def _print_hardtanh(self, node, a): return f"{self.xp}.clip({a}, -{self.one}, {self.one})"
     def _print_sigmoid(self, node, a): return self.call("sigmoid", a)
     # 1 - σ(z) is σ(-z) = exp(-softplus(z)): no digit lost where σ(z) rounds to 1
-    def _print_sigmoid_slope(self, node, y, z): return f"{y} * {self.xp}.exp(-{self.xp}.logaddexp({self.zero}, {z}))"
+    def _print_sigmoid_slope(self, node, y, z): return self.call("sigmoid_slope", y, z)
     def _print_softplus_slope(self, node, z, y): return f"{self.xp}.exp({z} - {y})"
     def _print_tanh_slope(self, node, y, z): return self.call("tanh_slope", y, z)
     def _print_gelu(self, node, a): return self.call("gelu", a)
