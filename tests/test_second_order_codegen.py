@@ -51,6 +51,7 @@ input x : R^n
 h = tanh(W x + b)
 p = softmax(h)
 jacobian p wrt x
+jacobian h wrt b
 """
 
 # S is a matrix for each direction of b: no batched Hessian, the loop takes it.
@@ -188,7 +189,9 @@ def test_jacobian_of_a_tanh_softmax_layer_is_the_hand_written_one(target):
                              - np.asarray(module.value_and_jacobian(W, b, x - STEP * e)[0])) / (2 * STEP)
                             for e in np.eye(3)], axis=1)
     np.testing.assert_allclose(np.asarray(jacobian), differences, rtol=1e-6, atol=1e-8)
-    assert module.SIGNATURE["jacobians"] == [("p", "_p", "x")]
+    h = np.tanh(W @ x + b)
+    np.testing.assert_allclose(np.asarray(module.jacobian_h(W, b, x)), np.diag(1 - h * h), rtol=1e-12, atol=1e-15)
+    assert module.SIGNATURE["jacobians"] == [("p", "_p", "x"), ("h", "_h", "b")]
     assert not hasattr(module, "value_and_grad")   # no grad statement: no grad functions
 
 

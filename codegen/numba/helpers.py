@@ -297,6 +297,18 @@ def _stacked(vectors, axis, dtype):
     return out
 
 
+# helper: diagflat  (needs: njit)
+@_njit
+def _diagflat(v):
+    """diag(v): the square matrix with the entries of v (a column or row) on
+    its diagonal, zeros elsewhere."""
+    entries = _np.ravel(v)
+    out = _np.zeros((entries.size, entries.size), v.dtype)
+    for i in range(entries.size):
+        out[i, i] = entries[i]
+    return out
+
+
 # helper: gather  (needs: njit)
 @_njit
 def _gather(a, ids, axis):

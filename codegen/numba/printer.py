@@ -13,9 +13,11 @@ from .. import UnknownTarget
 from ..numpy.printer import NumpyPrinter
 
 # The operations the numba target does not compile: linear algebra that
-# numba runs only through SciPy's LAPACK, the diagonals and traces of
-# products, erf and gelu (no vectorised erf in numba), and user functions.
-UNSUPPORTED = ("inv", "det", "logdet", "tr", "diag_matrix", "diag_vector", "gelu", "erf", "apply")
+# numba runs only through SciPy's LAPACK, the diagonal and trace of a
+# matrix (of a product), erf and gelu (no vectorised erf in numba), and user
+# functions. A diagonal matrix diag(v) it does (a Jacobian of entry-by-entry
+# functions is one).
+UNSUPPORTED = ("inv", "det", "logdet", "tr", "diag_vector", "gelu", "erf", "apply")
 
 
 class UnsupportedOperation(UnknownTarget):
@@ -86,6 +88,7 @@ class NumbaPrinter(NumpyPrinter):
         return self.call("norm_grad", a, self.call("value", y), self.call("value", g))
     def _print_fill(self, node, a): return f"_np.zeros({self.dims_tuple(node.data)}, _dtype) + {a}"
     def _print_identity(self, node): return f"_np.eye({self.dim(node.data)}, dtype=_dtype)"
+    def _print_diag_matrix(self, node, a): return self.looped("diagflat", node, a)
     def _print_add_diagonal(self, node, a, c): return self.call("plus_diagonal", a, self.call("value", c))
     def _print_zeros(self, node): return f"_np.zeros({self.dims_tuple(node.data)}, _dtype)"
 
