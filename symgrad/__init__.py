@@ -43,12 +43,16 @@ def compile_source(text: str, filename: str = "<string>", target: str = "numpy",
 
 
 def check(model, dims=None, seed=0, inputs=None, **options):
-    """Check every gradient of a model against central finite differences.
+    """Check every gradient of a model, and every Hessian-vector product,
+    Hessian and Jacobian its hessian and jacobian statements give, against
+    central finite differences (of the value, or of the generated gradient).
     model: a path, the model's text, or a compiled module (from load,
     compile_source, or a file `symgrad compile --with-check` wrote); dims: sizes of the
     dimensions ({"n": 8}); inputs: arrays by argument name, or a .npz path.
     Options: max_entries, directions, rtol, progress. Returns a Report with
-    `.passed`, `.results` and `.to_json()`; it shows as a table in Jupyter."""
+    `.passed`, `.results` (the gradients), `.derivatives` (the second-order
+    rows: `.derivative("hvp J wrt w")`) and `.to_json()`; it shows as a
+    table in Jupyter."""
     from .checking import check as _check
     return _check(model, dims=dims, seed=seed, inputs=inputs, **options)
 
