@@ -482,15 +482,6 @@ define("unvec", 1, lambda g, dims: Shape(*dims), shaped_by_data=True, symbol="un
 # (or a value that is a matrix for one direction) leaves the matrix to be
 # taken column by column.
 
-def _entries(shape: Shape):
-    """How many entries a vector or scalar has; None for a matrix."""
-    if shape.is_scalar:
-        return 1
-    if shape.cols == 1:
-        return shape.rows
-    return shape.cols if shape.rows == 1 else None
-
-
 def _as_column(b, x):
     """vec(x) of a vector or scalar that does not depend on the directions."""
     return b.T(x) if x.shape.rows == 1 and not x.shape.is_scalar else x
@@ -518,7 +509,7 @@ def _batch_scale(b, y, B):
     factor = _as_column(b, a) if y.op == "mul" else b.div(b.num(1), _as_column(b, a))
     if x.shape.is_scalar:  # a scalar times a vector: vec(a) xⱼ for each direction j
         return b.matmul(factor, batched)
-    return b.mul(factor, batched) if _entries(a.shape) == _entries(x.shape) and a.shape == x.shape else None
+    return b.mul(factor, batched) if shapes.entries(a.shape) == shapes.entries(x.shape) and a.shape == x.shape else None
 
 
 def _batch_matmul(b, y, B):
@@ -551,8 +542,8 @@ def _batch_axis_sum(b, y, B):
 def _batch_fill(b, y, B):
     (batched,) = B
     if not y.args[0].shape.is_scalar:
-        return batched if _entries(y.shape) == _entries(y.args[0].shape) else None
-    return b.fill(batched, Shape(_entries(y.shape), batched.shape.cols))
+        return batched if shapes.entries(y.shape) == shapes.entries(y.args[0].shape) else None
+    return b.fill(batched, Shape(shapes.entries(y.shape), batched.shape.cols))
 
 
 def _batch_gate(b, y, B):
@@ -578,7 +569,7 @@ def _batch_log_softmax_grad(b, y, B):
 
 def _batch_norm_grad(b, y, B):
     a, norm, _ = y.args
-    if B[0] is not None or B[1] is not None or _entries(a.shape) is None:
+    if B[0] is not None or B[1] is not None or shapes.entries(a.shape) is None:
         return None
     return b.matmul(b.div(_as_column(b, a), norm), B[2])
 
@@ -600,7 +591,7 @@ def _batch_unblock(b, y, B):
 
 def _batch_stack(b, y, B):
     """[x; z] of columns, [x, z] of rows: the entries one after another."""
-    if any(part is None for part in B) or _entries(y.shape) is None:
+    if any(part is None for part in B) or shapes.entries(y.shape) is None:
         return None
     return b.op("vstack", *B)
 

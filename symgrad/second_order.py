@@ -35,7 +35,7 @@ from .differentiation import Derivation, differentiate, program_builder
 from .ir import GradRequest, HessianRequest, JacobianRequest, Node, Program, postorder
 from .ops import OPS
 from .rewrites import REWRITES
-from .shapes import Shape
+from .shapes import Shape, entries
 from .simplify import Builder
 
 
@@ -89,15 +89,6 @@ class JacobianDerivation:
 class SecondOrder:
     hessians: list[HessianDerivation]
     jacobians: list[JacobianDerivation]
-
-
-def entries(shape: Shape):
-    """The number of entries of a vector or scalar; None for a matrix."""
-    if shape.is_scalar:
-        return 1
-    if shape.cols == 1:
-        return shape.rows
-    return shape.cols if shape.rows == 1 else None
 
 
 _ZERO = object()  # a value that depends on the directions set to 0 only

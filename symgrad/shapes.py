@@ -265,6 +265,16 @@ def matmul(a: Shape, b: Shape, what: str) -> Shape:
         hint)
 
 
+def entries(shape: Shape):
+    """How many entries a vector or scalar has (a row's too); None for a
+    matrix: the size of its block in a Hessian or Jacobian."""
+    if shape.is_scalar:
+        return 1
+    if shape.cols == 1:
+        return shape.rows
+    return shape.cols if shape.rows == 1 else None
+
+
 def square(a: Shape, what: str) -> Shape:
     if not a.is_square:
         raise ShapeError(f"{what} needs a square matrix, got {a} {a.brackets}")
