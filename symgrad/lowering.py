@@ -380,43 +380,40 @@ class Lowering:
             self.error(target.span, f"'{target.id}' is {_kind_word(kind)}; {word} needs {needs}")
         return None
 
+    def scalar_target(self, statement: ast.Grad, requests: list, hint: str = "") -> Node | None:
+        """The scalar a grad or hessian statement differentiates, where it is
+        a scalar and the first statement of that kind on it (None after
+        reporting why not)."""
+        target, word = statement.target, statement.kind
+        node = self.target_value(statement)
+        if node is None:
+            return None
+        if not node.shape.is_scalar:
+            self.error(target.span, f"{word} needs a scalar, but '{target.id}' is {node.shape} {node.shape.brackets}",
+                       f"reduce it to a scalar first, e.g. sum({target.id}){hint}")
+            return None
+        if any(request.target == target.id for request in requests):
+            self.error(target.span, f"'{target.id}' already has a {word} statement",
+                       "name every variable in one `wrt` list")
+            return None
+        return node
+
     def grad(self, statement: ast.Grad):
         if statement.kind != "grad":
             return (self.hessian if statement.kind == "hessian" else self.jacobian)(statement)
-        target = statement.target
-        node = self.target_value(statement)
-        if node is None:
-            return
-        if not node.shape.is_scalar:
-            self.error(target.span, f"grad needs a scalar, but '{target.id}' is {node.shape} {node.shape.brackets}",
-                       f"reduce it to a scalar first, e.g. sum({target.id})")
-            return
-        if any(request.target == target.id for request in self.program.grads):
-            self.error(target.span, f"'{target.id}' already has a grad statement",
-                       "name every variable in one `wrt` list")
-            return
-        wrt = self.wrt_variables(statement)
+        node = self.scalar_target(statement, self.program.grads)
+        wrt = None if node is None else self.wrt_variables(statement)
         if wrt is not None:
-            self.program.grads.append(GradRequest(target.id, node, tuple(wrt), statement.span))
+            self.program.grads.append(GradRequest(statement.target.id, node, tuple(wrt), statement.span))
 
     def hessian(self, statement: ast.Grad):
         """`hessian s wrt A, B`: s a scalar. Its gradient comes from the
         `grad s` statement, which must name every variable; where the file
         has none, the hessian statement adds `grad s wrt A, B`."""
         target = statement.target
-        node = self.target_value(statement)
-        if node is None:
-            return
-        if not node.shape.is_scalar:
-            self.error(target.span, f"hessian needs a scalar, but '{target.id}' is {node.shape} {node.shape.brackets}",
-                       f"reduce it to a scalar first, e.g. sum({target.id}); `jacobian {target.id} wrt x` "
-                       "differentiates a vector")
-            return
-        if any(request.target == target.id for request in self.program.hessians):
-            self.error(target.span, f"'{target.id}' already has a hessian statement",
-                       "name every variable in one `wrt` list")
-            return
-        wrt = self.wrt_variables(statement)
+        node = self.scalar_target(statement, self.program.hessians,
+                                  f"; `jacobian {target.id} wrt x` differentiates a vector")
+        wrt = None if node is None else self.wrt_variables(statement)
         if wrt is None:
             return
         grad = next((request for request in self.program.grads if request.target == target.id), None)
