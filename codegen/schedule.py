@@ -357,7 +357,10 @@ class Schedule:
             + list(program.functions)
         self.spelled = python_names(model_names)
         self.keywords = python_names(program.variables, keyword_spelling)
-        partials = derivations[0].partials if derivations else None
+        # One builder made every derivative (the first-order one where there is one).
+        builders = [d.builder for d in derivations] + [d.builder for d in
+                                                       self.second_order.hessians + self.second_order.jacobians]
+        partials = builders[0].partials if builders else None
         self.arities = partials.arities() if partials else {}
         # A user function lives at module level as _fn_NAME: no model name
         # starts with `_`, and no Python builtin the runtime uses is shadowed.
@@ -366,7 +369,12 @@ class Schedule:
         for (original, index), function in (partials.derived.items() if partials else ()):
             if function is not None:
                 self.derived.append(function)
-                self.functions[function.name] = f"_d{index + 1}_{self.spelled[original]}"
+                # f' is _d1_f; f'' (a second derivative: of f', derived first) _d1_d1_f, unless taken
+                base = self.spelled[original] if original in self.spelled else self.functions[original].lstrip("_")
+                name = f"_d{index + 1}_{base}"
+                while name in self.functions.values():
+                    name += "_"
+                self.functions[function.name] = name
         self.printer = self.printer_class({d: self.spelled[d] for d in program.dims}, self.functions,
                                           [self.spelled[v.name] for v in program.arguments])
         # Locals for the shape and dtype each argument was passed with.

@@ -253,3 +253,52 @@ def test_the_logistic_regression_hessian_forms_no_identity_nor_diagonal_matrix()
     body = re.search(r"def hessian_J\(.*?\n\n\n", code, re.S).group(0)
     assert "eye" not in body and "diagflat" not in body
     assert "_weighted_gram(X, " in body and "_plus_diagonal(" in body
+
+
+# A user function differentiated twice: the module writes f' and f'' (and ∂f'/∂f for the output f' reads).
+USER_FUNCTION = """param W : R^(n x m)
+param b : R^n
+param u : R^n
+input x : R^m
+f(t) = 1 / (1 + exp(-t))
+s = uᵀ f(W x + b)
+hessian s wrt b, u
+p = f(W x + b)
+jacobian p wrt b
+"""
+
+
+def window_hessian(W, b, u, x):
+    """∂²s/∂(b, u)² of s = uᵀ σ(W x + b), written here: [[diag(u ∘ σ''), diag(σ')], [diag(σ'), 0]]."""
+    p = 1 / (1 + np.exp(-(W @ x + b)))
+    slope = p * (1 - p)
+    curvature = slope * (1 - 2 * p)
+    n = len(b)
+    return np.block([[np.diag(u * curvature), np.diag(slope)], [np.diag(slope), np.zeros((n, n))]])
+
+
+@pytest.mark.parametrize("target", UNCOMPILED)
+def test_a_user_function_is_differentiated_twice_in_the_module(target):
+    module = compiled(USER_FUNCTION, target)
+    rng = np.random.default_rng(4)
+    W, b, u, x = rng.normal(size=(3, 2)), rng.normal(size=3), rng.normal(size=3), rng.normal(size=2)
+    expected = window_hessian(W, b, u, x)
+    np.testing.assert_allclose(np.asarray(module.hessian(W, b, u, x)), expected, rtol=1e-10, atol=1e-12)
+    product = module.hvp(W, b, u, x, (np.ones(3), np.arange(3.0)))
+    got = np.concatenate([np.ravel(product.b), np.ravel(product.u)])
+    np.testing.assert_allclose(got, expected @ np.concatenate([np.ones(3), np.arange(3.0)]), rtol=1e-10)
+    p = 1 / (1 + np.exp(-(W @ x + b)))
+    np.testing.assert_allclose(np.asarray(module.jacobian(W, b, u, x)), np.diag(p * (1 - p)), rtol=1e-10,
+                               atol=1e-14)
+
+
+@pytest.mark.parametrize("target", UNCOMPILED)
+def test_a_scale_that_is_a_product_of_vectors_is_added_on_the_diagonal(target):
+    """∂²/∂r∂b of sin(r b) (r a row, b a column) is cos(r b) I plus a rank one term: the scale
+    cos(r b) is a 1×1 product, added on the diagonal as a number."""
+    module = compiled("param r : R^(1 x n)\nparam b : R^n\ns = sin(r b)\nhessian s wrt r, b\n", target)
+    r, b = np.array([[0.3, -0.2, 0.5]]), np.array([0.1, 0.4, -0.7])
+    t = float((r @ b)[0])
+    cross = -np.sin(t) * np.outer(b, r) + np.cos(t) * np.eye(3)
+    expected = np.block([[-np.sin(t) * np.outer(b, b), cross], [cross.T, -np.sin(t) * np.outer(r, r)]])
+    np.testing.assert_allclose(np.asarray(module.hessian(r, b)), expected, rtol=1e-12, atol=1e-14)

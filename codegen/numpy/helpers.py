@@ -123,9 +123,10 @@ def _norm_grad(a, norm, g):
 # helper: plus_diagonal
 def _plus_diagonal(a, c, out=None):
     """a + c I: c added on the diagonal of a copy of a (or of `out`, a's own
-    buffer where a is a temporary used no more), no identity formed."""
+    buffer where a is a temporary used no more), no identity formed. c may
+    be a 1×1 array (a product uᵀ v)."""
     out = a.copy() if out is None else out
-    out.flat[::out.shape[1] + 1] += c
+    out.flat[::out.shape[1] + 1] += _np.reshape(c, ())
     return out
 
 
