@@ -678,8 +678,10 @@ for _op in ("log", "sqrt", "abs", "sign", "sin", "cos", "tan", "tanh", "sigmoid"
             "softplus", "gelu", "hardtanh", "erf", "leaky_relu", "elu", "max", "min"):
     setattr(Printer, f"_print_{_op}", lambda self, node, t, _name=_op: self.elementwise_call(_name, node, t))
 for _op in ("sum", "mean", "tr", "det", "logdet", "norm1", "rowsum", "colsum", "softmax",
-            "log_softmax", "logsumexp", "diag_matrix", "diag_vector", "vec", "unvec"):
+            "log_softmax", "logsumexp", "diag_vector", "vec", "unvec"):
     setattr(Printer, f"_print_{_op}", Printer._structural)
+# diag(v) is symmetric: its transpose is written as itself.
+Printer._print_diag_matrix = lambda self, node, t: Printer._structural(self, node, False)
 
 
 class AsciiPrinter(Printer):

@@ -558,7 +558,9 @@ def _batch_softmax_grad(b, y, B):
     p, _, _ = y.args
     if B[0] is not None or B[1] is not None or p.shape.cols != 1:
         return None
-    return b.mul(p, b.sub(B[2], b.op("colsum", b.mul(p, B[2]))))
+    # P ∘ B - P colsum(P ∘ B): at B = I the textbook diag(p) - p pᵀ, an outer product, no identity formed
+    weighted = b.mul(p, B[2])
+    return b.sub(weighted, b.matmul(p, b.op("colsum", weighted)))
 
 
 def _batch_log_softmax_grad(b, y, B):

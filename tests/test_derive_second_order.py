@@ -66,6 +66,13 @@ def test_the_jacobian_is_a_diagonal_times_the_matrix(capsys, tmp_path):
     assert lines[lines.index("Jacobian of p") + 1] == "∂p/∂w = diag(σ(z) ∘ (1 - σ(z))) X [N×n] = [N×N][N×n]"
 
 
+def test_the_softmax_jacobian_is_the_textbook_diagonal_less_an_outer_product(capsys, tmp_path):
+    lines = derive(capsys, tmp_path, "param W : R^(m x n)\ninput x : R^n\np = softmax(x)\njacobian p wrt x\n"
+                                     "q = softmax(W x)\njacobian q wrt x\n")
+    assert "∂p/∂x = diag(softmax(x)) - softmax(x) softmax(x)ᵀ [n×n]" in lines
+    assert "∂q/∂x = (diag(softmax(W x)) - softmax(W x) softmax(W x)ᵀ) W [m×n]" in lines
+
+
 def test_ascii_spells_the_hessian(capsys, tmp_path):
     lines = derive(capsys, tmp_path, LOGREG, "--ascii")
     assert ("nabla^2 J = X^T diag(sigmoid(z) .* (1 - sigmoid(z))) X + lambda I [nxn] = [nxN][NxN][Nxn] + [nxn]"
