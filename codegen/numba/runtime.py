@@ -21,6 +21,13 @@ from numba.extending import overload as _overload
 _njit = _numba.njit(nogil=True, error_model="numpy")
 
 
+# helper: new_tuple
+# tuple.__new__(Grads, gradients): the NamedTuple of a kernel's gradients without
+# the call and length check of Grads._make (a kernel gives every field): 0.06 µs
+# of the window model's 3.4 µs call.
+_new_tuple = tuple.__new__
+
+
 # helper: shaped
 def _shaped(gradient, like):
     """The gradient in the shape of its argument `like` (a vector given as (n,)

@@ -131,7 +131,8 @@ class NumbaWriter(NumpyWriter):
     def kernel_arguments(self) -> list[str]:
         """The lines that make the arguments _arguments took (its locals)
         what a kernel takes: arrays of the computation's dtype, floats."""
-        return [f"    {n} = {n}.astype(_dtype, copy=False)" if not v.shape.is_scalar else f"    {n} = float({n})"
+        return [f"    {n} = {n}.astype(_dtype, copy=False)" if not v.shape.is_scalar
+                else f"    {n} = {self.printer.call('float', n)}"
                 for v, n in ((v, self.spelled[v.name]) for v in self.program.arguments) if v.ids is None]
 
     def unit_lines(self, taken: list[str], shapes: list) -> list[str]:
@@ -276,8 +277,9 @@ class NumbaWriter(NumpyWriter):
         scalars = [self.spelled[v.name] for v in self.program.arguments if v.shape.is_scalar and v.ids is None]
         ids = [self.spelled[v.name] for v in self.program.arguments if not v.shape.is_scalar and v.ids is not None]
         checks = [f"type({self.spelled[v.name]}) is {self.printer.helper('ndarray')}" for v in arrays]
-        checks += [f"type({name}) is float" for name in scalars]
-        checks += [f"type({self.spelled[v.name]}) is int" for v in self.program.arguments
+        # float and int through the module's names: a model name may be float or int (type is type_)
+        checks += [f"type({name}) is {self.printer.helper('float')}" for name in scalars]
+        checks += [f"type({self.spelled[v.name]}) is {self.printer.helper('int')}" for v in self.program.arguments
                    if v.shape.is_scalar and v.ids is not None]
         checks += [f"type({name}) is {self.printer.helper('ndarray')} and {name}.ndim == 1 "
                    f"and {name}.dtype.kind == 'i'" for name in ids]
@@ -307,6 +309,7 @@ class NumbaWriter(NumpyWriter):
                 + "".join(line + "\n" for line in self.kernel_arguments())
                 + f"    return ({call},), _dtype, ({wrt_taken},)")
         grads_out = self.printer.helper("grad_out")
+        new_tuple = self.printer.helper("new_tuple")
         back = (f"def _regiven{suffix}(gradients, given, dtype, upstream):\n"
                 f'    """The gradients in the shape and dtype of their arguments as given."""\n'
                 f"    return {grads}(*({grads_out}(g, given[2 * i], given[2 * i + 1], dtype, False, upstream)\n"
@@ -329,11 +332,11 @@ class NumbaWriter(NumpyWriter):
                 f'    """The gradients of {target} from forward\'s cache, times upstream."""\n'
                 f"    _cache, _dtype, _given = cache\n"
                 f"    if _given is None:\n"
-                f"        return {grads}._make(_backward{suffix}_kernel(_cache, float(upstream)))\n"
+                f"        return {new_tuple}({grads}, _backward{suffix}_kernel(_cache, float(upstream)))\n"
                 f"    return _regiven{suffix}(_backward{suffix}_kernel(_cache, 1.0), _given, _dtype, upstream)",
                 entry("value_and_grad", f"({target}, its gradients) in one call. Arguments: {doc_args}.",
                       f"_value, _grads = _value_and_grad{suffix}_kernel({call})\n"
-                      f"            return _dt.type(_value), {grads}._make(_grads)",
+                      f"            return _dt.type(_value), {new_tuple}({grads}, _grads)",
                       f"    _value, _grads = _value_and_grad{suffix}_kernel(*_args)\n"
                       f"    return _dtype.type(_value), _regiven{suffix}(_grads, _given, _dtype, 1.0)"),
                 entry("evaluate", f"{target} alone: no backward work. Arguments: {doc_args}.",
