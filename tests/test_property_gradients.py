@@ -14,7 +14,9 @@ each run); SYMGRAD_PROPERTY_EXAMPLES=N draws N new ones.
 Second order: 40 of those models with a `hessian` statement added (vectors
 and scalars of the first gradient, or matrices too, 6 entries at most), their
 Hessian-vector products and Hessians compared with SymPy's Hessian of the
-target (tests/symbolic.py) at the inputs gradcheck draws, made rationals.
+target (tests/symbolic.py) at the inputs gradcheck draws, made rationals;
+and the compiled module's `hvp` along a random direction compared there with
+SymPy's Hessian times that direction.
 
 Each failure these tests found is a named regression test below.
 """
@@ -252,6 +254,24 @@ def check_hessian(model):
         assume("Derivative" not in str(error))
         raise
     assert found == []
+    check_compiled_hvp(model, program, args, exact, point)
+
+
+def check_compiled_hvp(model, program, args: list, exact, point: dict):
+    """The compiled `hvp` along a random direction equals SymPy's Hessian of
+    the target (by the Hessian's variables, entry by entry as rows of
+    symbols) at `point`, times that direction."""
+    request = program.hessians[0]
+    shapes = {v.name: np.shape(value) for v, value in zip(program.arguments, args)}
+    rng = np.random.default_rng(model.seed)
+    direction = [rng.normal(size=shapes[v.name]) for v in request.wrt]
+    symbols = [symbol for v in request.wrt for symbol in exact.evaluator.symbols[v.name]]
+    hessian = sympy.hessian(exact.evaluator.scalar(request.node), symbols).xreplace(point)
+    reference = np.array(hessian.evalf(30).tolist(), dtype=float) @ np.concatenate([np.ravel(d) for d in direction])
+    module = symgrad.compiler.compile_source(model.text, "model.sg")
+    product = module.hvp(*args, tuple(direction))
+    got = np.concatenate([np.ravel(part) for part in product])
+    np.testing.assert_allclose(got, reference, rtol=1e-7, atol=1e-9 * (1 + np.abs(reference).max()))
 
 
 @st.composite
