@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import pytest
+from test_second_order import LOGISTIC as LOGREG  # L2 logistic regression: hessian J wrt w
 
 import symgrad
 from symgrad.codegen import writer_class
@@ -24,14 +25,6 @@ UNCOMPILED = ["numpy", "array-api"]
 NEEDS = {"array-api": "array_api_compat", "numba": "numba"}
 STEP = 1e-6
 
-LOGREG = """param w : R^n
-input X : R^(N x n)
-input y : R^N
-const lambda = 0.1
-z = X w
-J = sum(softplus(z)) - yᵀ z + lambda/2 ||w||^2
-hessian J wrt w
-"""
 
 # Two statements, a vector and a scalar variable: blocks [[H_ww, H_wc], [H_cw, H_cc]].
 TWO = """param w : R^n
