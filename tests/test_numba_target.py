@@ -227,3 +227,14 @@ def test_a_single_id_gather_compiles_and_runs_without_a_performance_warning(orde
     expected_L[:, c], expected_M[c, :] = A.T @ s, A @ t
     assert close(grads.L, expected_L) and close(grads.M, expected_M)
     assert close(grads.A, np.outer(s, v) + np.outer(r, t))
+
+
+def test_a_model_scalar_named_like_a_python_builtin_does_not_shadow_the_wrappers_own():
+    """The wrapper converts scalars with the module's own names, not `float`:
+    a scalar called float (or int) is an argument like any other."""
+    module = symgrad.compile_source("param v : R^n\nparam float : R\nparam int : R\ns = float int sum(v ∘ v)\n"
+                                    "grad s wrt v, float\n", target="numba")
+    value, grads = module.value_and_grad(np.array([1.0, 2.0, 3.0]), 2.0, 0.5)
+    assert value == pytest.approx(2.0 * 0.5 * 14.0)
+    np.testing.assert_allclose(grads.v, 2.0 * 0.5 * 2 * np.array([1.0, 2.0, 3.0]))
+    assert grads.float == pytest.approx(0.5 * 14.0)
