@@ -35,7 +35,7 @@ from .differentiation import Derivation, differentiate, program_builder
 from .ir import GradRequest, HessianRequest, JacobianRequest, Node, Program, postorder
 from .ops import OPS
 from .rewrites import REWRITES
-from .shapes import Shape, entries
+from .shapes import Shape, dim_add, entries
 from .simplify import Builder
 
 
@@ -63,7 +63,6 @@ class HessianDerivation:
     @property
     def size(self):
         """The Hessian's order, Σ entries of the variables (a dimension expression)."""
-        from .shapes import dim_add
         total = 0
         for variable in self.request.wrt:
             total = dim_add(total, entries(variable.shape))
