@@ -24,6 +24,7 @@ from symgrad import __version__
 from symgrad.codegen import generate
 from symgrad.differentiation import differentiate_program
 from symgrad.lowering import analyze
+from symgrad.second_order import differentiate_second_order
 from symgrad.source import Source
 
 
@@ -45,8 +46,9 @@ def phases(text: str, name: str) -> tuple[float, float, float, int]:
     program = analyze(Source(text, name))
     checked = time.perf_counter()
     derivations = differentiate_program(program)
+    second_order = differentiate_second_order(program, derivations)
     derived = time.perf_counter()
-    code = generate(program, derivations)
+    code = generate(program, derivations, second_order)
     written = time.perf_counter()
     return checked - start, derived - checked, written - derived, code.count("\n")
 

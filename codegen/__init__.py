@@ -63,12 +63,11 @@ def missing_rules(printer_class: type) -> list[str]:
             if not op.printed_by_writer and not hasattr(printer_class, f"_print_{name}")]
 
 
-def generate(program, derivations, target: str = "numpy", with_check: bool = False) -> str:
-    """The source of a target's module for a program and its derivations
-    (with those of its hessian and jacobian statements); with_check: it
-    carries check_gradients() too."""
-    from symgrad.second_order import differentiate_second_order
-    second_order = differentiate_second_order(program, derivations)
+def generate(program, derivations, second_order, target: str = "numpy", with_check: bool = False) -> str:
+    """The source of a target's module for a program, its gradients'
+    derivations and those of its hessian and jacobian statements
+    (symgrad.second_order.SecondOrder); with_check: it carries
+    check_gradients() too."""
     return writer_class(target)(program, derivations, second_order).write(with_check)
 
 

@@ -26,9 +26,11 @@ def generate_module(source: Source, target: str = "numpy", with_check: bool = Fa
     from .codegen import generate, writer_class
     from .differentiation import differentiate_program
     from .lowering import analyze
+    from .second_order import differentiate_second_order
     writer_class(target)  # an unknown target is told before the model is read
     program = analyze(source)
-    return generate(program, differentiate_program(program), target, with_check)
+    derivations = differentiate_program(program)
+    return generate(program, derivations, differentiate_second_order(program, derivations), target, with_check)
 
 
 _loaded: dict[str, ModuleType] = {}

@@ -19,6 +19,7 @@ from symgrad.codegen import generate
 from symgrad.differentiation import differentiate_program
 from symgrad.ir import Requirement
 from symgrad.lowering import analyze
+from symgrad.second_order import differentiate_second_order
 from symgrad.source import Source
 
 
@@ -121,7 +122,8 @@ def requirement_module(minimum: int):
     program.requirements.append(Requirement(symgrad.shapes.dim_add("n", "h", -1), minimum, "z needs h entries",
                                             span))
     namespace: dict = {}
-    exec(generate(program, differentiate_program(program)), namespace)
+    derivations = differentiate_program(program)
+    exec(generate(program, derivations, differentiate_second_order(program, derivations)), namespace)
     return namespace
 
 
