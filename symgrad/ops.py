@@ -10,7 +10,7 @@ operation touches this one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 from . import shapes
@@ -148,339 +148,15 @@ def _c(y):
     return y.args[2]
 
 
-# ------------------------------------------------------------------ leaves
-define("variable", 0, _same, symbol="a param, input or const", printed_by_writer=True, view=True)
-define("number", 0, _same, elementwise=True, symbol="a number", printed_by_writer=True)
-define("dimension", 0, _same, symbol="a dimension used as a number", printed_by_writer=True)
-define("argument", 0, _same, elementwise=True, symbol="an argument of a function", printed_by_writer=True,
-       view=True)
-# The direction v of a Hessian-vector product (∇²s) v, or the vector u of a
-# vector-Jacobian product uᵀ J: an argument of those functions alone. `data`
-# names the variable (or value) it goes with.
-define("direction", 0, _same, symbol="a direction", printed_by_writer=True, view=True)
-
-# ------------------------------------------------------ arithmetic (level 1-4)
-define("add", 2, _broadcast("elementwise sum (+)"), elementwise=True, symbol="+", vjp=(
-    lambda b, y, g: g,
-    lambda b, y, g: g))
-define("sub", 2, _broadcast("elementwise difference (-)"), elementwise=True, symbol="-", vjp=(
-    lambda b, y, g: g,
-    lambda b, y, g: b.neg(g)))
-define("neg", 1, _same, elementwise=True, symbol="-", vjp=(
-    lambda b, y, g: b.neg(g),))
-define("mul", 2, _broadcast("elementwise product (∘)"), elementwise=True, symbol="∘", vjp=(
-    lambda b, y, g: b.mul(g, _b(y)),                                  # ∂a = G ∘ b
-    lambda b, y, g: b.mul(g, _a(y))))                                 # ∂b = G ∘ a
-define("div", 2, _broadcast("elementwise division (/)"), elementwise=True, symbol="/", vjp=(
-    lambda b, y, g: b.div(g, _b(y)),                                  # ∂a = G / b
-    lambda b, y, g: b.neg(b.div(b.mul(g, y), _b(y)))))                # ∂b = -(G ∘ y) / b
-define("pow", 2, _broadcast("elementwise power (.^)"), elementwise=True, symbol=".^", vjp=(
-    lambda b, y, g: b.mul(g, b.mul(_b(y), b.pow(_a(y), b.sub(_b(y), b.num(1))))),  # k a^(k-1)
-    lambda b, y, g: b.mul(g, b.mul(y, b.op("log", _a(y))))))                      # y log a
-define("matmul", 2, lambda a, b: shapes.matmul(a, b, "matrix product"), symbol="A B", vjp=(
-    lambda b, y, g: b.matmul(g, b.T(_b(y))),                          # ∂A = G Bᵀ
-    lambda b, y, g: b.matmul(b.T(_a(y)), g)))                         # ∂B = Aᵀ G
-define("transpose", 1, lambda a: a.T, symbol="ᵀ", view=True, vjp=(
-    lambda b, y, g: b.T(g),))
-define("inv", 1, lambda a: shapes.square(a, "inverse"), symbol="inv", domain="invertible", vjp=(
-    lambda b, y, g: b.neg(b.matmul(b.matmul(b.T(y), g), b.T(y))),),)  # ∂A = -A⁻ᵀ G A⁻ᵀ
-
-# ---------------------------------------------------- elementwise functions
-# y is the function's output; rules use it where that is cheaper and stabler.
-_elementwise_rules = {
-    "exp": lambda b, y, g: b.mul(g, y),
-    "log": lambda b, y, g: b.div(g, _a(y)),
-    "sqrt": lambda b, y, g: b.div(g, b.mul(b.num(2), y)),
-    "abs": lambda b, y, g: b.mul(g, b.op("sign", _a(y))),             # abs'(0) = sign(0) = 0
-    "sign": None,
-    "sin": lambda b, y, g: b.mul(g, b.op("cos", _a(y))),
-    "cos": lambda b, y, g: b.neg(b.mul(g, b.op("sin", _a(y)))),
-    "tan": lambda b, y, g: b.mul(g, b.add(b.num(1), b.mul(y, y))),
-    "tanh": lambda b, y, g: b.mul(g, b.op("tanh_slope", y, _a(y))),     # 1 - y ∘ y
-    "sigmoid": lambda b, y, g: b.mul(g, b.op("sigmoid_slope", y, _a(y))),  # y ∘ (1 - y)
-    "relu": lambda b, y, g: b.op("where_gt", _a(y), b.num(0), g),      # G ∘ [z > 0]: relu'(0) = 0
-    "softplus": lambda b, y, g: b.mul(g, b.op("softplus_slope", _a(y), y)),  # σ(z)
-    # gelu(x) = x Φ(x): gelu' = Φ(x) + x φ(x)
-    "gelu": lambda b, y, g: b.mul(g, b.add(
-        b.mul(b.num(0.5), b.add(b.num(1), b.op("erf", b.mul(_a(y), b.num(0.5 ** 0.5))))),
-        b.mul(_a(y), b.mul(b.num((2 * 3.141592653589793) ** -0.5),
-                           b.op("exp", b.mul(b.num(-0.5), b.mul(_a(y), _a(y)))))))),
-    "hardtanh": lambda b, y, g: b.op("where_gt", _a(y), b.num(-1), b.op("where_gt", b.num(1), _a(y), g)),
-    "erf": lambda b, y, g: b.mul(g, b.mul(b.num(2 / 3.141592653589793 ** 0.5),
-                                          b.op("exp", b.neg(b.mul(_a(y), _a(y)))))),
-}
-# What else the checker knows of some of them: a kink, or a restricted domain.
-_elementwise_facts = {"relu": {"kink": True}, "abs": {"kink": True}, "sign": {"kink": True},
-                      "hardtanh": {"kink": True}, "log": {"domain": "positive"}, "sqrt": {"domain": "positive"}}
-for _name, _rule in _elementwise_rules.items():
-    define(_name, 1, _same, elementwise=True, symbol=_name, vjp=(_rule,), **_elementwise_facts.get(_name, {}))
-
-
-def _where_positive(b, y, x):
-    """x where the first operand z > 0, else 0."""
-    return b.op("where_gt", _a(y), b.num(0), x)
-
-
-def _where_not_positive(b, y, x):
-    """x where the first operand z <= 0, else 0."""
-    return b.op("where_ge", b.num(0), _a(y), x)
-
-
-define("leaky_relu", 2, _broadcast("leaky_relu"), elementwise=True, symbol="leaky_relu", kink=True, vjp=(
-    # z > 0: 1, else a
-    lambda b, y, g: b.add(_where_positive(b, y, g), _where_not_positive(b, y, b.mul(g, _b(y)))),
-    lambda b, y, g: _where_not_positive(b, y, b.mul(g, _a(y)))))
-define("elu", 2, _broadcast("elu"), elementwise=True, symbol="elu", kink=True, vjp=(
-    # z > 0: 1, else a e^z = y + a
-    lambda b, y, g: b.add(_where_positive(b, y, g), _where_not_positive(b, y, b.mul(g, b.add(y, _b(y))))),
-    lambda b, y, g: _where_not_positive(b, y, b.mul(g, b.sub(b.op("exp", _a(y)), b.num(1))))))
-# max routes the gradient to a where a >= b (to b where b > a); min to a where a <= b.
-define("max", 2, _broadcast("max"), elementwise=True, symbol="max", kink=True, vjp=(
-    lambda b, y, g: b.op("where_ge", _a(y), _b(y), g),
-    lambda b, y, g: b.op("where_gt", _b(y), _a(y), g)))
-define("min", 2, _broadcast("min"), elementwise=True, symbol="min", kink=True, vjp=(
-    lambda b, y, g: b.op("where_ge", _b(y), _a(y), g),
-    lambda b, y, g: b.op("where_gt", _a(y), _b(y), g)))
-# A user function f(t) = ...: its partial derivatives come from SymPy.
-define("apply", None, _broadcast("function call"), elementwise=True, symbol="f",
-       vjp=lambda b, y, g, index: b.mul(g, b.partial(y, index)))
-# Indicators: 1 where a > b (a >= b), else 0; no gradient flows through them.
-define("gt", 2, _broadcast(">"), elementwise=True, symbol=">", vjp=(None, None))
-define("ge", 2, _broadcast("≥"), elementwise=True, symbol="≥", vjp=(None, None))
-# Gates: x where a > b (a >= b), else 0; that is x ∘ [a > b], in one pass.
-define("where_gt", 3, _broadcast("gate"), elementwise=True, symbol=">", vjp=(
-    None, None, lambda b, y, g: b.op("where_gt", _a(y), _b(y), g)))
-define("where_ge", 3, _broadcast("gate"), elementwise=True, symbol="≥", vjp=(
-    None, None, lambda b, y, g: b.op("where_ge", _a(y), _b(y), g)))
-
-# ------------------------------------------------- reductions and structure
-define("sum", 1, _to_scalar, symbol="sum", vjp=(
-    lambda b, y, g: b.fill(g, _a(y).shape),))
-define("mean", 1, _to_scalar, symbol="mean", vjp=(
-    lambda b, y, g: b.fill(b.div(g, b.size(_a(y).shape)), _a(y).shape),))
-define("tr", 1, _square_to_scalar("tr"), symbol="tr", vjp=(
-    lambda b, y, g: b.mul(g, b.eye(_a(y).shape.rows)),))             # ∂A = g I
-define("det", 1, _square_to_scalar("det"), symbol="det", domain="invertible", vjp=(
-    lambda b, y, g: b.mul(b.mul(g, y), b.T(b.op("inv", _a(y)))),))   # ∂A = g det(A) A⁻ᵀ
-define("logdet", 1, _square_to_scalar("logdet"), symbol="logdet", domain="positive determinant", vjp=(
-    lambda b, y, g: b.mul(g, b.T(b.op("inv", _a(y)))),))             # ∂A = g A⁻ᵀ
-define("diag_matrix", 1, _vector("diag"), symbol="diag", vjp=(
-    lambda b, y, g: b.op("diag_vector", g),))
-define("diag_vector", 1, _diagonal, symbol="diag", view=True, vjp=(
-    lambda b, y, g: b.op("diag_matrix", g),))
-define("norm", 1, _to_scalar, symbol="||·||", vjp=(
-    lambda b, y, g: b.op("norm_grad", _a(y), y, g),))                  # ∂A = g A / ||A||, 0 at A = 0
-define("sqnorm", 1, _to_scalar, symbol="||·||²", vjp=(                 # ||A||², written ||A||^2
-    lambda b, y, g: b.mul(b.mul(b.num(2), g), _a(y)),))                 # ∂A = 2 g A
-define("norm1", 1, _to_scalar, symbol="norm1", kink=True, vjp=(
-    lambda b, y, g: b.mul(g, b.op("sign", _a(y))),))
-define("rowsum", 1, _column_of_rows, symbol="rowsum", vjp=(          # sum of each row: n×N -> n×1
-    lambda b, y, g: b.fill(g, _a(y).shape),))
-define("colsum", 1, _row_of_columns, symbol="colsum", vjp=(          # sum of each column: n×N -> 1×N
-    lambda b, y, g: b.fill(g, _a(y).shape),))
-# `fill` spreads a scalar, a column or a row over `data`, the target shape.
-define("fill", 1, _same, symbol="fill", view=True, vjp=(
-    lambda b, y, g: b.sum_to(g, _a(y).shape),))
-define("identity", 0, _same, symbol="I")
-# A + c I of a square A, never the identity itself: c added on the diagonal.
-define("add_diagonal", 2, lambda a, c: shapes.square(a, "+ c I"), symbol="+ c I",
-       expansion=lambda a, c: plain("add", a, plain("mul", c, _identity_like(a))),
-       vjp=(lambda b, y, g: g,
-            lambda b, y, g: b.op("tr", g)))
-define("zeros", 0, _same, symbol="0")
-
-# ------------------------------------------ classification, per column
-define("softmax", 1, _same, symbol="softmax", vjp=(
-    lambda b, y, g: b.op("softmax_grad", y, _a(y), g),))                  # P ∘ (G - 1ᵀ(P ∘ G))
-define("log_softmax", 1, _same, symbol="log_softmax", vjp=(
-    lambda b, y, g: b.op("log_softmax_grad", y, g),))                     # G - softmax ∘ 1ᵀG
-define("logsumexp", 1, _row_of_columns, symbol="logsumexp", vjp=(
-    lambda b, y, g: b.mul(b.op("exp", b.sub(_a(y), y)), g),))             # softmax(S) ∘ g
-
-# Fused operations of gradient graphs. Where one class (or one side of a
-# sigmoid) has nearly all the mass, 1 - p cancels: 1 - σ(40) is 0 as written,
-# not 4.2e-18, and the gradient loses every digit. The backend computes 1 - p
-# from the input instead: σ(-z), or -expm1(log_softmax(S)).
-# Their own rules (for second derivatives) differentiate the expansion.
-define("sigmoid_slope", 2, _broadcast("σ'"), elementwise=True, symbol="σ'",   # (y = σ(z), z)
-       expansion=lambda y, z: plain("mul", y, plain("sub", plain("number"), y)),   # y ∘ (1 - y)
-       vjp=(lambda b, y, g: b.mul(g, b.sub(b.num(1), b.mul(b.num(2), _a(y)))),   # ∂y = G ∘ (1 - 2 y)
-            None))
-# tanh'(z) = 1 - y ∘ y cancels the same way in both tails (0 at z = 40, not 7.2e-35):
-# the backend takes it from z there, as sech²(z).
-define("tanh_slope", 2, _broadcast("tanh'"), elementwise=True, symbol="tanh'",   # (y = tanh(z), z)
-       expansion=lambda y, z: plain("sub", plain("number"), plain("mul", y, y)),   # 1 - y ∘ y
-       vjp=(lambda b, y, g: b.mul(b.num(-2), b.mul(g, _a(y))),                     # ∂y = -2 G ∘ y
-            None))
-# σ(z) = exp(z - softplus(z)): where softplus(z) is known, one exp, not a second softplus.
-define("softplus_slope", 2, _broadcast("σ"), elementwise=True, symbol="σ",   # (z, y = softplus(z))
-       expansion=lambda z, y: plain("sigmoid", z),
-       vjp=(lambda b, y, g: b.mul(g, b.op("sigmoid_slope", y, _a(y))),          # ∂z = G ∘ σ'(z), σ(z) = y
-            None))
-define("softmax_grad", 3, lambda p, s, g: p, symbol="softmax'",   # (P = softmax(S), S, G)
-       expansion=lambda p, s, g: plain("mul", p, plain("sub", g, plain("colsum", plain("mul", p, g)))),
-       vjp=(  # H the gradient of P ∘ (G - colsum(P ∘ G)):
-           # ∂P = H ∘ (G - colsum(P ∘ G)) - G ∘ colsum(H ∘ P)
-           lambda b, y, g: b.sub(b.mul(g, b.sub(_c(y), b.op("colsum", b.mul(_a(y), _c(y))))),
-                                 b.mul(_c(y), b.op("colsum", b.mul(g, _a(y))))),
-           None,
-           lambda b, y, g: b.op("softmax_grad", _a(y), _b(y), g)))   # ∂G = P ∘ (H - colsum(P ∘ H))
-
-
-def _log_softmax_grad_expansion(y, g):
-    """G - softmax(S) ∘ colsum(G), y = log_softmax(S). The cross-entropy's
-    G = c Y (labels Y, a scale c = -1/N) is written as the notes do:
-    -c (softmax(S) ∘ colsum(Y) - Y), (softmax(S) ∘ colsum(Y) - Y) / N,
-    whose colsum(Y) is 1 for one-hot labels."""
-    probabilities = plain("exp", y)
-    if g.op != "mul" or not g.args[0].shape.is_scalar or g.args[1].shape != g.shape:
-        return plain("sub", g, plain("mul", probabilities, plain("colsum", g)))
-    c, labels = g.args
-    difference = plain("sub", plain("mul", probabilities, plain("colsum", labels)), labels)
-    if c.op == "div" and c.args[0].op == "number" and c.args[0].data == -1:   # -1 / N
-        return plain("div", difference, c.args[1])
-    return plain("mul", plain("neg", c), difference)
-
-
-define("log_softmax_grad", 2, lambda y, g: y, symbol="log_softmax'",   # (log_softmax(S), G)
-       expansion=_log_softmax_grad_expansion,
-       vjp=(  # H the gradient of G - P ∘ colsum(G), P = exp(y) = softmax(S):
-           lambda b, y, g: b.neg(b.mul(b.mul(g, b.op("colsum", _b(y))), b.op("exp", _a(y)))),  # ∂y = -H ∘ colsum(G) ∘ P
-           lambda b, y, g: b.sub(g, b.fill(b.op("colsum", b.mul(g, b.op("exp", _a(y)))), g.shape))))  # ∂G = H - 𝟏 colsum(H ∘ P)
-# At A = 0, where ||A|| has no derivative, its gradient is 0 (as abs'(0) = 0),
-# not 0/0.
-define("norm_grad", 3, lambda a, y, g: a, symbol="||·||'",   # (A, ||A||, g)
-       expansion=lambda a, y, g: plain("mul", plain("div", g, y), a),
-       vjp=(  # H the gradient of (g / y) A:
-           lambda b, y, g: b.mul(b.div(_c(y), _b(y)), g),                                       # ∂A = (g / y) H
-           lambda b, y, g: b.neg(b.div(b.mul(_c(y), b.op("sum", b.mul(g, _a(y)))), b.mul(_b(y), _b(y)))),  # ∂y = -g sum(H ∘ A) / y²
-           lambda b, y, g: b.div(b.op("sum", b.mul(g, _a(y))), _b(y))))                         # ∂g = sum(H ∘ A) / y
-
-
-# ------------------------------------------------- indexing and blocks
-# Ids (a k×1 vector of ids, or one id: 1×1) are never differentiated: their
-# operand's rule is None. An axis is "rows" or "cols".
-
-def _gathered(a: Shape, ids: Shape, axis: str) -> Shape:
-    """A[ids, :] (k×m; one id: 1×m) or A[:, ids] (n×k; one id: n×1)."""
-    count = 1 if ids.is_scalar else ids.rows
-    if ids.cols != 1:
-        raise ShapeError(f"ids index with a vector of ids or one id, got {ids}")
-    return Shape(count, a.cols) if axis == "rows" else Shape(a.rows, count)
-
-
-def _scattered(g: Shape, ids: Shape, data) -> Shape:
-    """The shape gathered from: `count` rows (columns) in place of the ids'."""
-    axis, count = data
-    return Shape(count, g.cols) if axis == "rows" else Shape(g.rows, count)
-
-
-def _axis_count(y, axis: str):
-    """How many rows (columns) the operand of the gather y has."""
-    return _a(y).shape.rows if axis == "rows" else _a(y).shape.cols
-
-
-def _block_shape(a: Shape, data) -> Shape:
-    """A[r0:r1, c0:c1]: (r1 - r0)×(c1 - c0)."""
-    r0, r1, c0, c1 = data
-    return Shape(shapes.dim_add(r1, r0, -1), shapes.dim_add(c1, c0, -1))
-
-
-def _unblock_shape(g: Shape, data) -> Shape:
-    return Shape(data[2], data[3])
-
-
-def _picked(s: Shape, ids: Shape) -> Shape:
-    """pick(S, y): one entry of each column of S (C×N) at the ids y (N): 1×N."""
-    count = 1 if ids.is_scalar else ids.rows
-    if ids.cols != 1 or count != s.cols:
-        raise ShapeError(f"pick(S, y) takes one id for each column of S: S is {s} {s.brackets}, "
-                         f"the ids are {count}",
-                         "pick(S, y) with S of C×N scores and y of N ids in 0..C-1")
-    return Shape(1, s.cols)
-
-
-def _pick_scattered(g: Shape, ids: Shape, count) -> Shape:
-    return Shape(count, g.cols)
-
-
-def _onehot_shape(ids: Shape, count) -> Shape:
-    """onehot(y, C): C×N for N ids, C×1 for one."""
-    return Shape(count, 1 if ids.is_scalar else ids.rows)
-
-
-def _stacked(axis: str):
-    """[A; B; ...] (vstack, equal column counts) or [A, B, ...] (hstack, equal row counts)."""
-    def rule(*operands: Shape) -> Shape:
-        along, across = ("rows", "cols") if axis == "rows" else ("cols", "rows")
-        first = operands[0]
-        for other in operands[1:]:
-            if getattr(other, across) != getattr(first, across):
-                word = "column" if across == "cols" else "row"
-                written = "[A; B]" if axis == "rows" else "[A, B]"
-                raise ShapeError(f"{written} needs blocks of equal {word} counts: {first} {first.brackets} and "
-                                 f"{other} {other.brackets}")
-        total = getattr(first, along)
-        for other in operands[1:]:
-            total = shapes.dim_add(total, getattr(other, along))
-        return Shape(total, first.cols) if axis == "rows" else Shape(first.rows, total)
-    return rule
-
-
-def _stack_share(axis: str):
-    """The share of operand `index` of a stack: its block of G."""
-    def rule(b, y, g, index):
-        start = 0
-        for operand in y.args[:index]:
-            start = shapes.dim_add(start, getattr(operand.shape, axis))
-        stop = shapes.dim_add(start, getattr(y.args[index].shape, axis))
-        whole = (0, g.shape.cols) if axis == "rows" else (0, g.shape.rows)
-        if axis == "rows":
-            return b.op("block", g, data=(start, stop, *whole))
-        return b.op("block", g, data=(*whole, start, stop))
-    return rule
-
-
-def _vectorized(a: Shape) -> Shape:
-    return shapes.column(shapes.dim_mul(a.rows, a.cols))
-
-
-define("gather", 2, _gathered, shaped_by_data=True, symbol="A[:, w]", view=True, vjp=(
-    lambda b, y, g: b.op("scatter", g, _b(y), data=(y.data, _axis_count(y, y.data))),   # repeated ids summed
-    None))
-define("scatter", 2, _scattered, shaped_by_data=True, symbol="scatter", vjp=(
-    lambda b, y, g: b.op("gather", g, _b(y), data=y.data[0]),
-    None))
-define("block", 1, _block_shape, shaped_by_data=True, symbol="A[a:b, c:d]", view=True, vjp=(
-    lambda b, y, g: b.op("unblock", g, data=(y.data[0], y.data[2], *_a(y).shape.dims())),))
-define("unblock", 1, _unblock_shape, shaped_by_data=True, symbol="unblock", vjp=(
-    lambda b, y, g: b.op("block", g, data=(y.data[0], shapes.dim_add(y.data[0], _a(y).shape.rows),
-                                           y.data[1], shapes.dim_add(y.data[1], _a(y).shape.cols))),))
-define("pick", 2, _picked, symbol="pick", vjp=(
-    lambda b, y, g: b.op("pick_scatter", g, _b(y), data=_a(y).shape.rows),   # one entry per column: no repeats
-    None))
-define("pick_scatter", 2, _pick_scattered, shaped_by_data=True, symbol="pick'", vjp=(
-    lambda b, y, g: b.op("pick", g, _b(y)),
-    None))
-define("onehot", 1, _onehot_shape, shaped_by_data=True, symbol="onehot", vjp=(None,))
-define("vstack", None, _stacked("rows"), symbol="[A; B]", vjp=_stack_share("rows"))
-define("hstack", None, _stacked("cols"), symbol="[A, B]", vjp=_stack_share("cols"))
-# A reshape in column-major order: a view where the memory allows (a column,
-# an F-ordered matrix), else a copy; marked a view, the code copies it only where it must.
-define("vec", 1, _vectorized, symbol="vec", view=True, vjp=(
-    lambda b, y, g: b.op("unvec", g, data=_a(y).shape.dims()),))
-define("unvec", 1, lambda g, dims: Shape(*dims), shaped_by_data=True, symbol="unvec", view=True, vjp=(
-    lambda b, y, g: b.op("vec", g),))
-
-
 # ------------------------------------------- batching over directions
 # A Hessian is its Hessian-vector product taken at the k = n columns of the
 # identity at once, a Jacobian its vector-Jacobian product so: values linear
 # in a direction v, each of which is a vector or a scalar, are carried as
 # B = [vec(x(v₁)) … vec(x(v_k))], one column per direction (entries × k).
-# Each rule below maps its operation to one on B; an operation without one
-# (or a value that is a matrix for one direction) leaves the matrix to be
-# taken column by column.
+# Each rule here is the `batch` of its operations' entries in the table
+# below: it maps the operation to one on B; an operation without one (or a
+# value that is a matrix for one direction) leaves the matrix to be taken
+# column by column.
 
 def _as_column(b, x):
     """vec(x) of a vector or scalar that does not depend on the directions."""
@@ -629,23 +305,354 @@ def _batch_same(b, y, B):
     return B[0]
 
 
-_BATCH_RULES = {
-    "add": _batch_linear(lambda b, p, q: b.add(p, q)),
-    "sub": _batch_linear(lambda b, p, q: b.sub(p, q)),
-    "neg": lambda b, y, B: b.neg(B[0]),
-    "mul": _batch_scale, "div": _batch_scale, "matmul": _batch_matmul,
-    "transpose": _batch_same, "vec": _batch_same, "unvec": _batch_same,
-    "sum": _batch_sum,
-    "mean": lambda b, y, B: b.div(_batch_sum(b, y, B), b.size(y.args[0].shape)),
-    "rowsum": _batch_axis_sum, "colsum": _batch_axis_sum, "fill": _batch_fill,
-    "where_gt": _batch_gate, "where_ge": _batch_gate,
-    "softmax_grad": _batch_softmax_grad, "log_softmax_grad": _batch_log_softmax_grad,
-    "norm_grad": _batch_norm_grad,
-    "block": _batch_block, "unblock": _batch_unblock, "vstack": _batch_stack, "hstack": _batch_stack,
-    "gather": _batch_gather, "scatter": _batch_scatter, "pick": _batch_pick, "pick_scatter": _batch_pick_scatter,
+_batch_add = _batch_linear(lambda b, p, q: b.add(p, q))
+_batch_sub = _batch_linear(lambda b, p, q: b.sub(p, q))
+
+
+def _batch_negation(b, y, B):
+    return b.neg(B[0])
+
+
+def _batch_mean(b, y, B):
+    return b.div(_batch_sum(b, y, B), b.size(y.args[0].shape))
+
+
+# ------------------------------------------------------------------ leaves
+define("variable", 0, _same, symbol="a param, input or const", printed_by_writer=True, view=True)
+define("number", 0, _same, elementwise=True, symbol="a number", printed_by_writer=True)
+define("dimension", 0, _same, symbol="a dimension used as a number", printed_by_writer=True)
+define("argument", 0, _same, elementwise=True, symbol="an argument of a function", printed_by_writer=True,
+       view=True)
+# The direction v of a Hessian-vector product (∇²s) v, or the vector u of a
+# vector-Jacobian product uᵀ J: an argument of those functions alone. `data`
+# names the variable (or value) it goes with.
+define("direction", 0, _same, symbol="a direction", printed_by_writer=True, view=True)
+
+# ------------------------------------------------------ arithmetic (level 1-4)
+define("add", 2, _broadcast("elementwise sum (+)"), elementwise=True, batch=_batch_add, symbol="+", vjp=(
+    lambda b, y, g: g,
+    lambda b, y, g: g))
+define("sub", 2, _broadcast("elementwise difference (-)"), elementwise=True, batch=_batch_sub,
+       symbol="-", vjp=(
+    lambda b, y, g: g,
+    lambda b, y, g: b.neg(g)))
+define("neg", 1, _same, elementwise=True, batch=_batch_negation, symbol="-", vjp=(
+    lambda b, y, g: b.neg(g),))
+define("mul", 2, _broadcast("elementwise product (∘)"), elementwise=True, batch=_batch_scale,
+       symbol="∘", vjp=(
+    lambda b, y, g: b.mul(g, _b(y)),                                  # ∂a = G ∘ b
+    lambda b, y, g: b.mul(g, _a(y))))                                 # ∂b = G ∘ a
+define("div", 2, _broadcast("elementwise division (/)"), elementwise=True, batch=_batch_scale,
+       symbol="/", vjp=(
+    lambda b, y, g: b.div(g, _b(y)),                                  # ∂a = G / b
+    lambda b, y, g: b.neg(b.div(b.mul(g, y), _b(y)))))                # ∂b = -(G ∘ y) / b
+define("pow", 2, _broadcast("elementwise power (.^)"), elementwise=True, symbol=".^", vjp=(
+    lambda b, y, g: b.mul(g, b.mul(_b(y), b.pow(_a(y), b.sub(_b(y), b.num(1))))),  # k a^(k-1)
+    lambda b, y, g: b.mul(g, b.mul(y, b.op("log", _a(y))))))                      # y log a
+define("matmul", 2, lambda a, b: shapes.matmul(a, b, "matrix product"), batch=_batch_matmul,
+       symbol="A B", vjp=(
+    lambda b, y, g: b.matmul(g, b.T(_b(y))),                          # ∂A = G Bᵀ
+    lambda b, y, g: b.matmul(b.T(_a(y)), g)))                         # ∂B = Aᵀ G
+define("transpose", 1, lambda a: a.T, batch=_batch_same, symbol="ᵀ", view=True, vjp=(
+    lambda b, y, g: b.T(g),))
+define("inv", 1, lambda a: shapes.square(a, "inverse"), symbol="inv", domain="invertible", vjp=(
+    lambda b, y, g: b.neg(b.matmul(b.matmul(b.T(y), g), b.T(y))),),)  # ∂A = -A⁻ᵀ G A⁻ᵀ
+
+# ---------------------------------------------------- elementwise functions
+# y is the function's output; rules use it where that is cheaper and stabler.
+_elementwise_rules = {
+    "exp": lambda b, y, g: b.mul(g, y),
+    "log": lambda b, y, g: b.div(g, _a(y)),
+    "sqrt": lambda b, y, g: b.div(g, b.mul(b.num(2), y)),
+    "abs": lambda b, y, g: b.mul(g, b.op("sign", _a(y))),             # abs'(0) = sign(0) = 0
+    "sign": None,
+    "sin": lambda b, y, g: b.mul(g, b.op("cos", _a(y))),
+    "cos": lambda b, y, g: b.neg(b.mul(g, b.op("sin", _a(y)))),
+    "tan": lambda b, y, g: b.mul(g, b.add(b.num(1), b.mul(y, y))),
+    "tanh": lambda b, y, g: b.mul(g, b.op("tanh_slope", y, _a(y))),     # 1 - y ∘ y
+    "sigmoid": lambda b, y, g: b.mul(g, b.op("sigmoid_slope", y, _a(y))),  # y ∘ (1 - y)
+    "relu": lambda b, y, g: b.op("where_gt", _a(y), b.num(0), g),      # G ∘ [z > 0]: relu'(0) = 0
+    "softplus": lambda b, y, g: b.mul(g, b.op("softplus_slope", _a(y), y)),  # σ(z)
+    # gelu(x) = x Φ(x): gelu' = Φ(x) + x φ(x)
+    "gelu": lambda b, y, g: b.mul(g, b.add(
+        b.mul(b.num(0.5), b.add(b.num(1), b.op("erf", b.mul(_a(y), b.num(0.5 ** 0.5))))),
+        b.mul(_a(y), b.mul(b.num((2 * 3.141592653589793) ** -0.5),
+                           b.op("exp", b.mul(b.num(-0.5), b.mul(_a(y), _a(y)))))))),
+    "hardtanh": lambda b, y, g: b.op("where_gt", _a(y), b.num(-1), b.op("where_gt", b.num(1), _a(y), g)),
+    "erf": lambda b, y, g: b.mul(g, b.mul(b.num(2 / 3.141592653589793 ** 0.5),
+                                          b.op("exp", b.neg(b.mul(_a(y), _a(y)))))),
 }
-for _name, _rule in _BATCH_RULES.items():
-    OPS[_name] = replace(OPS[_name], batch=_rule)
+# What else the checker knows of some of them: a kink, or a restricted domain.
+_elementwise_facts = {"relu": {"kink": True}, "abs": {"kink": True}, "sign": {"kink": True},
+                      "hardtanh": {"kink": True}, "log": {"domain": "positive"}, "sqrt": {"domain": "positive"}}
+for _name, _rule in _elementwise_rules.items():
+    define(_name, 1, _same, elementwise=True, symbol=_name, vjp=(_rule,), **_elementwise_facts.get(_name, {}))
+
+
+def _where_positive(b, y, x):
+    """x where the first operand z > 0, else 0."""
+    return b.op("where_gt", _a(y), b.num(0), x)
+
+
+def _where_not_positive(b, y, x):
+    """x where the first operand z <= 0, else 0."""
+    return b.op("where_ge", b.num(0), _a(y), x)
+
+
+define("leaky_relu", 2, _broadcast("leaky_relu"), elementwise=True, symbol="leaky_relu", kink=True, vjp=(
+    # z > 0: 1, else a
+    lambda b, y, g: b.add(_where_positive(b, y, g), _where_not_positive(b, y, b.mul(g, _b(y)))),
+    lambda b, y, g: _where_not_positive(b, y, b.mul(g, _a(y)))))
+define("elu", 2, _broadcast("elu"), elementwise=True, symbol="elu", kink=True, vjp=(
+    # z > 0: 1, else a e^z = y + a
+    lambda b, y, g: b.add(_where_positive(b, y, g), _where_not_positive(b, y, b.mul(g, b.add(y, _b(y))))),
+    lambda b, y, g: _where_not_positive(b, y, b.mul(g, b.sub(b.op("exp", _a(y)), b.num(1))))))
+# max routes the gradient to a where a >= b (to b where b > a); min to a where a <= b.
+define("max", 2, _broadcast("max"), elementwise=True, symbol="max", kink=True, vjp=(
+    lambda b, y, g: b.op("where_ge", _a(y), _b(y), g),
+    lambda b, y, g: b.op("where_gt", _b(y), _a(y), g)))
+define("min", 2, _broadcast("min"), elementwise=True, symbol="min", kink=True, vjp=(
+    lambda b, y, g: b.op("where_ge", _b(y), _a(y), g),
+    lambda b, y, g: b.op("where_gt", _a(y), _b(y), g)))
+# A user function f(t) = ...: its partial derivatives come from SymPy.
+define("apply", None, _broadcast("function call"), elementwise=True, symbol="f",
+       vjp=lambda b, y, g, index: b.mul(g, b.partial(y, index)))
+# Indicators: 1 where a > b (a >= b), else 0; no gradient flows through them.
+define("gt", 2, _broadcast(">"), elementwise=True, symbol=">", vjp=(None, None))
+define("ge", 2, _broadcast("≥"), elementwise=True, symbol="≥", vjp=(None, None))
+# Gates: x where a > b (a >= b), else 0; that is x ∘ [a > b], in one pass.
+define("where_gt", 3, _broadcast("gate"), elementwise=True, batch=_batch_gate, symbol=">", vjp=(
+    None, None, lambda b, y, g: b.op("where_gt", _a(y), _b(y), g)))
+define("where_ge", 3, _broadcast("gate"), elementwise=True, batch=_batch_gate, symbol="≥", vjp=(
+    None, None, lambda b, y, g: b.op("where_ge", _a(y), _b(y), g)))
+
+# ------------------------------------------------- reductions and structure
+define("sum", 1, _to_scalar, batch=_batch_sum, symbol="sum", vjp=(
+    lambda b, y, g: b.fill(g, _a(y).shape),))
+define("mean", 1, _to_scalar, batch=_batch_mean, symbol="mean", vjp=(
+    lambda b, y, g: b.fill(b.div(g, b.size(_a(y).shape)), _a(y).shape),))
+define("tr", 1, _square_to_scalar("tr"), symbol="tr", vjp=(
+    lambda b, y, g: b.mul(g, b.eye(_a(y).shape.rows)),))             # ∂A = g I
+define("det", 1, _square_to_scalar("det"), symbol="det", domain="invertible", vjp=(
+    lambda b, y, g: b.mul(b.mul(g, y), b.T(b.op("inv", _a(y)))),))   # ∂A = g det(A) A⁻ᵀ
+define("logdet", 1, _square_to_scalar("logdet"), symbol="logdet", domain="positive determinant", vjp=(
+    lambda b, y, g: b.mul(g, b.T(b.op("inv", _a(y)))),))             # ∂A = g A⁻ᵀ
+define("diag_matrix", 1, _vector("diag"), symbol="diag", vjp=(
+    lambda b, y, g: b.op("diag_vector", g),))
+define("diag_vector", 1, _diagonal, symbol="diag", view=True, vjp=(
+    lambda b, y, g: b.op("diag_matrix", g),))
+define("norm", 1, _to_scalar, symbol="||·||", vjp=(
+    lambda b, y, g: b.op("norm_grad", _a(y), y, g),))                  # ∂A = g A / ||A||, 0 at A = 0
+define("sqnorm", 1, _to_scalar, symbol="||·||²", vjp=(                 # ||A||², written ||A||^2
+    lambda b, y, g: b.mul(b.mul(b.num(2), g), _a(y)),))                 # ∂A = 2 g A
+define("norm1", 1, _to_scalar, symbol="norm1", kink=True, vjp=(
+    lambda b, y, g: b.mul(g, b.op("sign", _a(y))),))
+define("rowsum", 1, _column_of_rows, batch=_batch_axis_sum,
+       symbol="rowsum", vjp=(          # sum of each row: n×N -> n×1
+    lambda b, y, g: b.fill(g, _a(y).shape),))
+define("colsum", 1, _row_of_columns, batch=_batch_axis_sum,
+       symbol="colsum", vjp=(          # sum of each column: n×N -> 1×N
+    lambda b, y, g: b.fill(g, _a(y).shape),))
+# `fill` spreads a scalar, a column or a row over `data`, the target shape.
+define("fill", 1, _same, batch=_batch_fill, symbol="fill", view=True, vjp=(
+    lambda b, y, g: b.sum_to(g, _a(y).shape),))
+define("identity", 0, _same, symbol="I")
+# A + c I of a square A, never the identity itself: c added on the diagonal.
+define("add_diagonal", 2, lambda a, c: shapes.square(a, "+ c I"), symbol="+ c I",
+       expansion=lambda a, c: plain("add", a, plain("mul", c, _identity_like(a))),
+       vjp=(lambda b, y, g: g,
+            lambda b, y, g: b.op("tr", g)))
+define("zeros", 0, _same, symbol="0")
+
+# ------------------------------------------ classification, per column
+define("softmax", 1, _same, symbol="softmax", vjp=(
+    lambda b, y, g: b.op("softmax_grad", y, _a(y), g),))                  # P ∘ (G - 1ᵀ(P ∘ G))
+define("log_softmax", 1, _same, symbol="log_softmax", vjp=(
+    lambda b, y, g: b.op("log_softmax_grad", y, g),))                     # G - softmax ∘ 1ᵀG
+define("logsumexp", 1, _row_of_columns, symbol="logsumexp", vjp=(
+    lambda b, y, g: b.mul(b.op("exp", b.sub(_a(y), y)), g),))             # softmax(S) ∘ g
+
+# Fused operations of gradient graphs. Where one class (or one side of a
+# sigmoid) has nearly all the mass, 1 - p cancels: 1 - σ(40) is 0 as written,
+# not 4.2e-18, and the gradient loses every digit. The backend computes 1 - p
+# from the input instead: σ(-z), or -expm1(log_softmax(S)).
+# Their own rules (for second derivatives) differentiate the expansion.
+define("sigmoid_slope", 2, _broadcast("σ'"), elementwise=True, symbol="σ'",   # (y = σ(z), z)
+       expansion=lambda y, z: plain("mul", y, plain("sub", plain("number"), y)),   # y ∘ (1 - y)
+       vjp=(lambda b, y, g: b.mul(g, b.sub(b.num(1), b.mul(b.num(2), _a(y)))),   # ∂y = G ∘ (1 - 2 y)
+            None))
+# tanh'(z) = 1 - y ∘ y cancels the same way in both tails (0 at z = 40, not 7.2e-35):
+# the backend takes it from z there, as sech²(z).
+define("tanh_slope", 2, _broadcast("tanh'"), elementwise=True, symbol="tanh'",   # (y = tanh(z), z)
+       expansion=lambda y, z: plain("sub", plain("number"), plain("mul", y, y)),   # 1 - y ∘ y
+       vjp=(lambda b, y, g: b.mul(b.num(-2), b.mul(g, _a(y))),                     # ∂y = -2 G ∘ y
+            None))
+# σ(z) = exp(z - softplus(z)): where softplus(z) is known, one exp, not a second softplus.
+define("softplus_slope", 2, _broadcast("σ"), elementwise=True, symbol="σ",   # (z, y = softplus(z))
+       expansion=lambda z, y: plain("sigmoid", z),
+       vjp=(lambda b, y, g: b.mul(g, b.op("sigmoid_slope", y, _a(y))),          # ∂z = G ∘ σ'(z), σ(z) = y
+            None))
+define("softmax_grad", 3, lambda p, s, g: p, batch=_batch_softmax_grad,
+       symbol="softmax'",   # (P = softmax(S), S, G)
+       expansion=lambda p, s, g: plain("mul", p, plain("sub", g, plain("colsum", plain("mul", p, g)))),
+       vjp=(  # H the gradient of P ∘ (G - colsum(P ∘ G)):
+           # ∂P = H ∘ (G - colsum(P ∘ G)) - G ∘ colsum(H ∘ P)
+           lambda b, y, g: b.sub(b.mul(g, b.sub(_c(y), b.op("colsum", b.mul(_a(y), _c(y))))),
+                                 b.mul(_c(y), b.op("colsum", b.mul(g, _a(y))))),
+           None,
+           lambda b, y, g: b.op("softmax_grad", _a(y), _b(y), g)))   # ∂G = P ∘ (H - colsum(P ∘ H))
+
+
+def _log_softmax_grad_expansion(y, g):
+    """G - softmax(S) ∘ colsum(G), y = log_softmax(S). The cross-entropy's
+    G = c Y (labels Y, a scale c = -1/N) is written as the notes do:
+    -c (softmax(S) ∘ colsum(Y) - Y), (softmax(S) ∘ colsum(Y) - Y) / N,
+    whose colsum(Y) is 1 for one-hot labels."""
+    probabilities = plain("exp", y)
+    if g.op != "mul" or not g.args[0].shape.is_scalar or g.args[1].shape != g.shape:
+        return plain("sub", g, plain("mul", probabilities, plain("colsum", g)))
+    c, labels = g.args
+    difference = plain("sub", plain("mul", probabilities, plain("colsum", labels)), labels)
+    if c.op == "div" and c.args[0].op == "number" and c.args[0].data == -1:   # -1 / N
+        return plain("div", difference, c.args[1])
+    return plain("mul", plain("neg", c), difference)
+
+
+define("log_softmax_grad", 2, lambda y, g: y, batch=_batch_log_softmax_grad,
+       symbol="log_softmax'",   # (log_softmax(S), G)
+       expansion=_log_softmax_grad_expansion,
+       vjp=(  # H the gradient of G - P ∘ colsum(G), P = exp(y) = softmax(S):
+           lambda b, y, g: b.neg(b.mul(b.mul(g, b.op("colsum", _b(y))), b.op("exp", _a(y)))),  # ∂y = -H ∘ colsum(G) ∘ P
+           lambda b, y, g: b.sub(g, b.fill(b.op("colsum", b.mul(g, b.op("exp", _a(y)))), g.shape))))  # ∂G = H - 𝟏 colsum(H ∘ P)
+# At A = 0, where ||A|| has no derivative, its gradient is 0 (as abs'(0) = 0),
+# not 0/0.
+define("norm_grad", 3, lambda a, y, g: a, batch=_batch_norm_grad, symbol="||·||'",   # (A, ||A||, g)
+       expansion=lambda a, y, g: plain("mul", plain("div", g, y), a),
+       vjp=(  # H the gradient of (g / y) A:
+           lambda b, y, g: b.mul(b.div(_c(y), _b(y)), g),                                       # ∂A = (g / y) H
+           lambda b, y, g: b.neg(b.div(b.mul(_c(y), b.op("sum", b.mul(g, _a(y)))), b.mul(_b(y), _b(y)))),  # ∂y = -g sum(H ∘ A) / y²
+           lambda b, y, g: b.div(b.op("sum", b.mul(g, _a(y))), _b(y))))                         # ∂g = sum(H ∘ A) / y
+
+
+# ------------------------------------------------- indexing and blocks
+# Ids (a k×1 vector of ids, or one id: 1×1) are never differentiated: their
+# operand's rule is None. An axis is "rows" or "cols".
+
+def _gathered(a: Shape, ids: Shape, axis: str) -> Shape:
+    """A[ids, :] (k×m; one id: 1×m) or A[:, ids] (n×k; one id: n×1)."""
+    count = 1 if ids.is_scalar else ids.rows
+    if ids.cols != 1:
+        raise ShapeError(f"ids index with a vector of ids or one id, got {ids}")
+    return Shape(count, a.cols) if axis == "rows" else Shape(a.rows, count)
+
+
+def _scattered(g: Shape, ids: Shape, data) -> Shape:
+    """The shape gathered from: `count` rows (columns) in place of the ids'."""
+    axis, count = data
+    return Shape(count, g.cols) if axis == "rows" else Shape(g.rows, count)
+
+
+def _axis_count(y, axis: str):
+    """How many rows (columns) the operand of the gather y has."""
+    return _a(y).shape.rows if axis == "rows" else _a(y).shape.cols
+
+
+def _block_shape(a: Shape, data) -> Shape:
+    """A[r0:r1, c0:c1]: (r1 - r0)×(c1 - c0)."""
+    r0, r1, c0, c1 = data
+    return Shape(shapes.dim_add(r1, r0, -1), shapes.dim_add(c1, c0, -1))
+
+
+def _unblock_shape(g: Shape, data) -> Shape:
+    return Shape(data[2], data[3])
+
+
+def _picked(s: Shape, ids: Shape) -> Shape:
+    """pick(S, y): one entry of each column of S (C×N) at the ids y (N): 1×N."""
+    count = 1 if ids.is_scalar else ids.rows
+    if ids.cols != 1 or count != s.cols:
+        raise ShapeError(f"pick(S, y) takes one id for each column of S: S is {s} {s.brackets}, "
+                         f"the ids are {count}",
+                         "pick(S, y) with S of C×N scores and y of N ids in 0..C-1")
+    return Shape(1, s.cols)
+
+
+def _pick_scattered(g: Shape, ids: Shape, count) -> Shape:
+    return Shape(count, g.cols)
+
+
+def _onehot_shape(ids: Shape, count) -> Shape:
+    """onehot(y, C): C×N for N ids, C×1 for one."""
+    return Shape(count, 1 if ids.is_scalar else ids.rows)
+
+
+def _stacked(axis: str):
+    """[A; B; ...] (vstack, equal column counts) or [A, B, ...] (hstack, equal row counts)."""
+    def rule(*operands: Shape) -> Shape:
+        along, across = ("rows", "cols") if axis == "rows" else ("cols", "rows")
+        first = operands[0]
+        for other in operands[1:]:
+            if getattr(other, across) != getattr(first, across):
+                word = "column" if across == "cols" else "row"
+                written = "[A; B]" if axis == "rows" else "[A, B]"
+                raise ShapeError(f"{written} needs blocks of equal {word} counts: {first} {first.brackets} and "
+                                 f"{other} {other.brackets}")
+        total = getattr(first, along)
+        for other in operands[1:]:
+            total = shapes.dim_add(total, getattr(other, along))
+        return Shape(total, first.cols) if axis == "rows" else Shape(first.rows, total)
+    return rule
+
+
+def _stack_share(axis: str):
+    """The share of operand `index` of a stack: its block of G."""
+    def rule(b, y, g, index):
+        start = 0
+        for operand in y.args[:index]:
+            start = shapes.dim_add(start, getattr(operand.shape, axis))
+        stop = shapes.dim_add(start, getattr(y.args[index].shape, axis))
+        whole = (0, g.shape.cols) if axis == "rows" else (0, g.shape.rows)
+        if axis == "rows":
+            return b.op("block", g, data=(start, stop, *whole))
+        return b.op("block", g, data=(*whole, start, stop))
+    return rule
+
+
+def _vectorized(a: Shape) -> Shape:
+    return shapes.column(shapes.dim_mul(a.rows, a.cols))
+
+
+define("gather", 2, _gathered, shaped_by_data=True, batch=_batch_gather, symbol="A[:, w]", view=True, vjp=(
+    lambda b, y, g: b.op("scatter", g, _b(y), data=(y.data, _axis_count(y, y.data))),   # repeated ids summed
+    None))
+define("scatter", 2, _scattered, shaped_by_data=True, batch=_batch_scatter, symbol="scatter", vjp=(
+    lambda b, y, g: b.op("gather", g, _b(y), data=y.data[0]),
+    None))
+define("block", 1, _block_shape, shaped_by_data=True, batch=_batch_block,
+       symbol="A[a:b, c:d]", view=True, vjp=(
+    lambda b, y, g: b.op("unblock", g, data=(y.data[0], y.data[2], *_a(y).shape.dims())),))
+define("unblock", 1, _unblock_shape, shaped_by_data=True, batch=_batch_unblock, symbol="unblock", vjp=(
+    lambda b, y, g: b.op("block", g, data=(y.data[0], shapes.dim_add(y.data[0], _a(y).shape.rows),
+                                           y.data[1], shapes.dim_add(y.data[1], _a(y).shape.cols))),))
+define("pick", 2, _picked, batch=_batch_pick, symbol="pick", vjp=(
+    lambda b, y, g: b.op("pick_scatter", g, _b(y), data=_a(y).shape.rows),   # one entry per column: no repeats
+    None))
+define("pick_scatter", 2, _pick_scattered, shaped_by_data=True, batch=_batch_pick_scatter,
+       symbol="pick'", vjp=(
+    lambda b, y, g: b.op("pick", g, _b(y)),
+    None))
+define("onehot", 1, _onehot_shape, shaped_by_data=True, symbol="onehot", vjp=(None,))
+define("vstack", None, _stacked("rows"), batch=_batch_stack, symbol="[A; B]", vjp=_stack_share("rows"))
+define("hstack", None, _stacked("cols"), batch=_batch_stack, symbol="[A, B]", vjp=_stack_share("cols"))
+# A reshape in column-major order: a view where the memory allows (a column,
+# an F-ordered matrix), else a copy; marked a view, the code copies it only where it must.
+define("vec", 1, _vectorized, batch=_batch_same, symbol="vec", view=True, vjp=(
+    lambda b, y, g: b.op("unvec", g, data=_a(y).shape.dims()),))
+define("unvec", 1, lambda g, dims: Shape(*dims), shaped_by_data=True, batch=_batch_same,
+       symbol="unvec", view=True, vjp=(
+    lambda b, y, g: b.op("vec", g),))
+
+
 
 
 @dataclass(frozen=True)
