@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import sympy
 from symbolic import Evaluator, random_point
+from test_textbook_forms import BATCHNORM
 
 from symgrad.differentiation import differentiate_program
 from symgrad.ir import Node
@@ -27,20 +28,6 @@ from symgrad.shapes import Shape
 from symgrad.source import Source
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-BATCHNORM = """
-param gamma : R^D
-param beta : R^D
-input X : R^(D x N)
-const one : R^N
-const eps : R
-mu = 1/N X one
-xc = X - mu
-var = 1/N (xc ∘ xc) one
-xhat = xc / sqrt(var + eps)
-L = sum(X ∘ (gamma ∘ xhat + beta))
-grad L wrt gamma, beta, X
-"""
-
 LABELS = """
 param S : R^(C x N)
 input y : {0..C-1}^N
