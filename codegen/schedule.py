@@ -428,8 +428,8 @@ class Schedule:
     def derivative_body(self, roots: list[Node], directions: list[Node], hints: dict[int, str],
                         looped: bool = False) -> tuple[list, list, FunctionWriter]:
         """The steps of a function that computes `roots` from the arguments
-        and the `directions` (leaves, each a local of its own: the writer's
-        names give them): only the values the roots need. With `looped` (a
+        and the `directions` (leaves, each a local of its own, named by its
+        hint or else as derive writes it: v, u): only the values the roots need. With `looped` (a
         matrix taken column by column, at unit directions), the steps that
         do not depend on the directions come first, computed once before the
         loop, and no product chain of the loop takes in one of them. Returns
@@ -449,8 +449,7 @@ class Schedule:
         leaves = self.variable_names()
         math_names = self.math_names()
         for direction in directions:
-            name = direction.data if "_" not in direction.data else f"v_{self.spelled[direction.data[2:]]}"
-            leaves[id(direction)] = namer.fresh(name)
+            leaves[id(direction)] = namer.fresh(hints.get(id(direction), direction.data))
             math_names[id(direction)] = (direction.data, False)
         writer = FunctionWriter(self, namer, leaves, absorbed)
         self.emit_all(writer, [node for node in nodes if id(node) not in varying], math_names, hints)

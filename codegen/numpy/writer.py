@@ -597,6 +597,8 @@ class NumpyWriter(Schedule):
         directions = [hessian.directions[v.name] for v in request.wrt]
         expected = "(" + "".join(f"({v.name!r}, {self.taken_shape(v.shape)}), " for v in request.wrt).rstrip() + ")"
         hints = {id(node): f"hvp_{self.spelled[v.name]}" for v, node in zip(request.wrt, products)}
+        if len(directions) > 1:  # v_A, v_B (one variable's direction is v)
+            hints.update({id(d): f"v_{self.spelled[v.name]}" for v, d in zip(request.wrt, directions)})
         hvp_class = self.unshadowed(f"HVP{suffix}")
         copies = self.copies(products, {id(d): "" for d in directions})
         wrt = ", ".join(v.name for v in request.wrt)
